@@ -1,0 +1,31 @@
+# regogate: the two commands of the README are `make demo` and `make test`.
+SHELL := /bin/bash
+GOBIN := $(shell go env GOPATH 2>/dev/null || echo $(HOME)/go)/bin
+export PATH := $(CURDIR)/.venv/bin:$(GOBIN):$(PATH)
+
+.PHONY: setup demo test lint policy-check pytest bench
+
+setup:
+	@scripts/setup.sh
+
+demo: setup
+	regogate demo
+
+lint:
+	ruff check regogate tests bench
+	ruff format --check regogate tests bench
+	mypy
+
+policy-check:
+	opa fmt --list --fail policies/rego
+	opa check --strict policies/rego
+	opa test policies/rego --coverage --threshold 90 --format=json > /dev/null && opa test policies/rego
+
+pytest:
+	pytest -q $(PYTEST_ARGS)
+
+test: setup lint policy-check pytest
+
+bench: setup
+	REGOGATE_WITH_PGBOUNCER=1 scripts/setup.sh
+	python bench/run.py $(BENCH_ARGS)

@@ -1,0 +1,77 @@
+"""The one exception tree of regogate; everything a client can see carries a SQLSTATE.
+
+    RegogateError (XX000)
+    ├── ProtocolViolation (08P01)        malformed / oversized / out-of-order messages
+    ├── ConfigError (F0000)              bad regogate.toml, missing secret (CLI-readable)
+    ├── AuthenticationFailed (28P01)     wrong token / password
+    │   └── InvalidAuthorization (28000) token valid but not acceptable (expired, audience…)
+    ├── UnknownDatabase (3D000)          no such named connection
+    ├── TooManyConnections (53300)       max_sessions reached
+    ├── UpstreamError (08006)            upstream unreachable / lost / auth failed
+    ├── PolicyDenied (42501)             the policy said no
+    │   └── PolicyUnavailable (42501)    OPA unreachable/undefined: fail closed
+    └── RecordingUnavailable (58030)     the recording sink cannot write: fail closed
+
+Foreign exceptions (OSError, ssl.SSLError, scramp errors, httpx errors) are translated
+into this tree at the boundary that meets them; a test proves none leaks to a client.
+"""
+
+from __future__ import annotations
+
+
+class RegogateError(Exception):
+    """Base of every regogate error; ``sqlstate`` is what a client sees."""
+
+    sqlstate: str = "XX000"
+    severity: str = "ERROR"
+
+    def __init__(self, message: str, *, detail: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.hint = hint
+
+
+class ProtocolViolation(RegogateError):
+    sqlstate = "08P01"
+    severity = "FATAL"
+
+
+class ConfigError(RegogateError):
+    sqlstate = "F0000"
+
+
+class AuthenticationFailed(RegogateError):
+    sqlstate = "28P01"
+    severity = "FATAL"
+
+
+class InvalidAuthorization(AuthenticationFailed):
+    sqlstate = "28000"
+
+
+class UnknownDatabase(RegogateError):
+    sqlstate = "3D000"
+    severity = "FATAL"
+
+
+class TooManyConnections(RegogateError):
+    sqlstate = "53300"
+    severity = "FATAL"
+
+
+class UpstreamError(RegogateError):
+    sqlstate = "08006"
+    severity = "FATAL"
+
+
+class PolicyDenied(RegogateError):
+    sqlstate = "42501"
+
+
+class PolicyUnavailable(PolicyDenied):
+    """Fail closed: the policy engine gave no usable answer."""
+
+
+class RecordingUnavailable(RegogateError):
+    sqlstate = "58030"

@@ -1,0 +1,117 @@
+"""The policy decision (``data.regogate.decision``), validated; malformed means deny.
+
+Pure code: parses what OPA returned into a Decision and says how the gateway enforces
+it today (masking and approvals are enforced as denials until those layers land).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from regogate.errors import PolicyUnavailable
+
+MASK_METHODS = frozenset({"redact", "null", "partial", "email", "hash"})
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    method: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Approval:
+    required: bool = False
+    approvers: tuple[str, ...] = ()
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    allow: bool
+    deny: tuple[str, ...] = ()
+    mask: Mapping[str, MaskSpec] = field(default_factory=dict)
+    approval: Approval = Approval()
+    ttl: float = 0.0
+    rules: tuple[str, ...] = ()
+    upstream_role: str | None = None
+    revision: str = ""
+
+    @property
+    def outcome(self) -> str:
+        """deny | needs_approval | allow_masked | allow (the recorded decision word)."""
+        if not self.allow or self.deny:
+            return "deny"
+        if self.approval.required:
+            return "needs_approval"
+        if self.mask:
+            return "allow_masked"
+        return "allow"
+
+    def refusal(self) -> str | None:
+        """Why this statement may not run now, or None if it may run as is."""
+        if not self.allow or self.deny:
+            return "; ".join(self.deny) or "the policy does not allow this statement"
+        if self.approval.required:
+            who = ", ".join(self.approval.approvers) or "an approver"
+            why = f" ({self.approval.reason})" if self.approval.reason else ""
+            return (f"this statement requires approval by {who}{why}; approvals are not "
+                    f"enabled in this regogate version, so it is denied")
+        if self.mask:
+            cols = ", ".join(sorted(self.mask))
+            return (f"the policy requires masking of {cols}; inline masking is not enabled in "
+                    f"this regogate version, so the statement is denied rather than shown "
+                    f"unmasked")
+        return None
+
+
+def _bad(what: str) -> PolicyUnavailable:
+    return PolicyUnavailable(
+        f"policy engine returned a malformed decision: {what}",
+        hint="data.regogate.decision must be an object with a boolean 'allow' "
+             "(see docs/policy-contract.md); the statement is denied (fail closed)",
+    )
+
+
+def _strings(value: object, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _bad(f"{what} must be a list of strings")
+    return tuple(value)
+
+
+def parse_decision(result: object, revision: str = "") -> Decision:
+    if not isinstance(result, dict):
+        raise _bad(f"expected an object, got {type(result).__name__}")
+    allow = result.get("allow")
+    if not isinstance(allow, bool):
+        raise _bad("'allow' must be true or false")
+    deny = _strings(result.get("deny"), "'deny'")
+    mask_raw = result.get("mask") or {}
+    if not isinstance(mask_raw, dict):
+        raise _bad("'mask' must be an object of column -> {method: ...}")
+    mask: dict[str, MaskSpec] = {}
+    for col, spec in mask_raw.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("method"), str):
+            raise _bad(f"mask of {col} must be an object with a 'method'")
+        if spec["method"] not in MASK_METHODS:
+            raise _bad(f"mask method {spec['method']!r} of {col} is unknown "
+                       f"(known: {', '.join(sorted(MASK_METHODS))})")
+        mask[str(col)] = MaskSpec(spec["method"], {k: v for k, v in spec.items() if k != "method"})
+    ap = result.get("approval") or {}
+    if not isinstance(ap, dict) or not isinstance(ap.get("required", False), bool):
+        raise _bad("'approval' must be an object with a boolean 'required'")
+    reason = ap.get("reason")
+    approval = Approval(bool(ap.get("required", False)), _strings(ap.get("approvers"), "approvers"),
+                        reason if isinstance(reason, str) else None)
+    ttl = result.get("ttl", 0)
+    if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl < 0:
+        raise _bad("'ttl' must be a non-negative number of seconds")
+    role = result.get("upstream_role")
+    if role is not None and not isinstance(role, str):
+        raise _bad("'upstream_role' must be a string or null")
+    return Decision(allow=allow, deny=deny, mask=mask, approval=approval, ttl=float(ttl),
+                    rules=_strings(result.get("rules"), "'rules'"), upstream_role=role,
+                    revision=revision)

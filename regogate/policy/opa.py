@@ -1,0 +1,117 @@
+"""Asking OPA for decisions over its REST Data API, failing closed on any trouble.
+
+One keep-alive HTTP client per gateway; a tight timeout; every failure becomes a
+PolicyUnavailable (SQLSTATE 42501) that tells the user the policy engine is unavailable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Protocol
+
+import httpx
+
+from regogate.errors import PolicyUnavailable
+from regogate.policy.decision import Decision, parse_decision
+
+log = logging.getLogger("regogate.opa")
+
+DECISION_PATH = "/v1/data/regogate/decision"
+
+
+class DecisionSource(Protocol):
+    """Where decisions come from (OPA in production; anything in unit tests)."""
+
+    async def decide(self, policy_input: Mapping[str, object], revision: str) -> Decision: ...
+
+
+class Metrics(Protocol):
+    def inc(self, name: str, labels: Mapping[str, str] | None = None) -> None: ...
+
+
+class OpaClient:
+    def __init__(self, url: str, *, timeout: float = 0.5, metrics: Metrics | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None):
+        self.url = url.rstrip("/")
+        self._client = httpx.AsyncClient(
+            base_url=self.url,
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            transport=transport,
+            headers={"content-type": "application/json"},
+        )
+        self._metrics = metrics
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _fail(self, reason: str) -> PolicyUnavailable:
+        if self._metrics is not None:
+            self._metrics.inc("regogate_policy_unavailable_total", {"reason": reason})
+        return PolicyUnavailable(
+            f"the policy engine is unavailable ({reason}); statement denied (fail closed)",
+            hint="check the OPA sidecar (regogate serve logs, /health); statements are denied "
+                 "until it answers",
+        )
+
+    async def decide(self, policy_input: Mapping[str, object], revision: str) -> Decision:
+        body = json.dumps({"input": policy_input}, separators=(",", ":")).encode()
+        try:
+            resp = await self._client.post(DECISION_PATH, content=body)
+        except httpx.TimeoutException:
+            raise self._fail("timed out") from None
+        except httpx.HTTPError as exc:
+            log.warning("OPA request failed: %s", type(exc).__name__)
+            raise self._fail("unreachable") from None
+        if resp.status_code != 200:
+            raise self._fail(f"HTTP {resp.status_code}")
+        try:
+            doc = resp.json()
+        except ValueError:
+            raise self._fail("invalid JSON") from None
+        if not isinstance(doc, dict) or "result" not in doc:
+            raise PolicyUnavailable(
+                "the policy decision is undefined: data.regogate.decision has no value for this "
+                "statement; statement denied (fail closed)",
+                hint="give every field of the decision a default in Rego",
+            )
+        return parse_decision(doc["result"], revision)
+
+    async def healthy(self) -> bool:
+        try:
+            resp = await self._client.get("/health")
+        except httpx.HTTPError:
+            return False
+        return resp.status_code == 200
+
+    async def put_policy(self, policy_id: str, text: str) -> str | None:
+        """Install one module; return OPA's error message, or None on success."""
+        resp = await self._client.put(f"/v1/policies/{policy_id}", content=text.encode(),
+                                      headers={"content-type": "text/plain"})
+        return None if resp.status_code == 200 else _error_text(resp)
+
+    async def delete_policy(self, policy_id: str) -> None:
+        await self._client.delete(f"/v1/policies/{policy_id}")
+
+    async def put_data(self, path: str, value: object) -> str | None:
+        resp = await self._client.put(f"/v1/data/{path}", content=json.dumps(value).encode())
+        return None if resp.status_code in (200, 204) else _error_text(resp)
+
+
+def _error_text(resp: httpx.Response) -> str:
+    try:
+        doc = resp.json()
+    except ValueError:
+        return f"HTTP {resp.status_code}"
+    if isinstance(doc, dict):
+        errors = doc.get("errors") or []
+        parts = [str(doc.get("message", ""))]
+        for e in errors if isinstance(errors, list) else []:
+            if isinstance(e, dict):
+                loc = e.get("location") or {}
+                where = f"{loc.get('file', '')}:{loc.get('row', '')}" if isinstance(loc, dict) else ""
+                parts.append(f"{where}: {e.get('message', '')}")
+        return "; ".join(p for p in parts if p)
+    return f"HTTP {resp.status_code}"

@@ -1,0 +1,179 @@
+"""The OPA sidecar: starts and supervises `opa run --server` on loopback and keeps it loaded.
+
+regogate pushes the policy directory into OPA itself (Policy and Data APIs), so it
+knows exactly which revision answers: the decision cache is dropped the moment a new
+revision is live. A file change or SIGHUP reloads; an invalid policy keeps the old one.
+If OPA dies it is restarted; meanwhile decisions fail closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import anyio.abc
+
+from regogate.errors import ConfigError
+from regogate.pgserver import free_port
+from regogate.policy.bundle import PolicyBundle, fingerprint, load_bundle
+from regogate.policy.opa import OpaClient
+
+log = logging.getLogger("regogate.opa")
+
+
+def find_opa(configured: str | None = None) -> str:
+    candidates = [configured] if configured else []
+    candidates += [shutil.which("opa"), str(Path.home() / "go/bin/opa")]
+    for c in candidates:
+        if c and Path(c).is_file():
+            return c
+    raise ConfigError("the opa binary was not found: set opa.binary in regogate.toml, put opa on "
+                      "PATH, or run `make setup` (go install github.com/open-policy-agent/opa)")
+
+
+class PolicyLoader:
+    """Pushes a policy directory into an OPA server and tracks the live revision."""
+
+    def __init__(self, client: OpaClient, root: Path, on_change: Callable[[str], None]):
+        self.client = client
+        self.root = root
+        self.on_change = on_change
+        self.bundle: PolicyBundle | None = None
+        self._fp: tuple[tuple[str, int, int], ...] = ()
+
+    @property
+    def revision(self) -> str:
+        return self.bundle.revision if self.bundle else "none"
+
+    def _check(self, opa_bin: str) -> str | None:
+        proc = subprocess.run([opa_bin, "check", "--strict", str(self.root)],
+                              capture_output=True, text=True, timeout=60, check=False)
+        return None if proc.returncode == 0 else (proc.stderr or proc.stdout).strip()
+
+    async def load(self, opa_bin: str, *, force: bool = False) -> bool:
+        """Load the directory if it changed; return True if a new revision is live."""
+        fp = fingerprint(self.root)
+        if fp == self._fp and not force:
+            return False
+        self._fp = fp
+        try:
+            bundle = load_bundle(self.root)
+        except ConfigError as exc:
+            log.error("policy reload refused: %s", exc.message)
+            return False
+        if not force and self.bundle is not None and bundle.digest == self.bundle.digest:
+            return False
+        problem = await anyio.to_thread.run_sync(self._check, opa_bin)
+        if problem:
+            log.error("policy reload refused, keeping revision %s: %s", self.revision, problem)
+            return False
+        old = self.bundle
+        for pid, text in bundle.modules.items():
+            err = await self.client.put_policy(pid, text)
+            if err:
+                log.error("OPA rejected %s: %s", pid, err)
+                return False
+        if old is not None:
+            for pid in set(old.modules) - set(bundle.modules):
+                await self.client.delete_policy(pid)
+        for path, doc in bundle.data.items():
+            if path:
+                err = await self.client.put_data(path, doc)
+            elif isinstance(doc, dict):
+                err = None
+                for key, value in doc.items():
+                    err = err or await self.client.put_data(str(key), value)
+            else:
+                err = "a data.json at the policy root must be an object"
+            if err:
+                log.error("OPA rejected data %s: %s", path or "/", err)
+                return False
+        self.bundle = bundle
+        log.info("policy revision %s is live (%d modules)", bundle.revision, len(bundle.modules))
+        self.on_change(bundle.revision)
+        return True
+
+
+class OpaSidecar:
+    """Runs `opa run --server` as a child process on 127.0.0.1 and restarts it if it dies."""
+
+    def __init__(self, opa_bin: str, loader_factory: Callable[[OpaClient], PolicyLoader],
+                 *, port: int = 0, watch_interval: float = 1.0):
+        self.opa_bin = opa_bin
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.client = OpaClient(self.url)
+        self.loader = loader_factory(self.client)
+        self.watch_interval = watch_interval
+        self.up = False
+        self.restarts = 0
+        self._reload = anyio.Event()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    async def _start_once(self) -> anyio.abc.Process:
+        cmd = [self.opa_bin, "run", "--server", f"--addr=127.0.0.1:{self.port}",
+               "--disable-telemetry", "--log-level=error"]
+        proc = await anyio.open_process(cmd, stdout=subprocess.DEVNULL, stderr=None)
+        with anyio.move_on_after(30):
+            while not await self.client.healthy():
+                if proc.returncode is not None:
+                    break
+                await anyio.sleep(0.05)
+        if proc.returncode is not None or not await self.client.healthy():
+            raise ConfigError(f"OPA did not start on {self.url} (exit {proc.returncode})")
+        await self.loader.load(self.opa_bin, force=True)
+        if self.loader.bundle is None:
+            proc.kill()
+            raise ConfigError(f"the policies in {self.loader.root} could not be loaded into OPA "
+                              f"(see the log above)")
+        return proc
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
+                  ) -> None:
+        proc = await self._start_once()
+        self.up = True
+        task_status.started(self.url)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._watch)
+                while True:
+                    await proc.wait()
+                    self.up = False
+                    log.error("OPA exited with %s; restarting (decisions fail closed meanwhile)",
+                              proc.returncode)
+                    self.restarts += 1
+                    while True:
+                        await anyio.sleep(min(5.0, 0.2 * self.restarts))
+                        try:
+                            proc = await self._start_once()
+                            break
+                        except ConfigError as exc:
+                            log.error("%s", exc.message)
+                    self.up = True
+        finally:
+            with anyio.CancelScope(shield=True):
+                if proc.returncode is None:
+                    proc.terminate()
+                    with anyio.move_on_after(5):
+                        await proc.wait()
+                    if proc.returncode is None:
+                        proc.kill()
+                await self.client.aclose()
+
+    async def _watch(self) -> None:
+        while True:
+            with anyio.move_on_after(self.watch_interval):
+                await self._reload.wait()
+            forced = self._reload.is_set()
+            self._reload = anyio.Event()
+            if self.up:
+                try:
+                    await self.loader.load(self.opa_bin, force=forced)
+                except Exception:  # a reload must never take the gateway down
+                    log.exception("policy reload failed")

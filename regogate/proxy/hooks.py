@@ -1,0 +1,104 @@
+"""The seams where policy, masking and recording plug into a session.
+
+The session moves bytes; these hooks decide. Pass-through implementations keep the
+core transparent until the policy, masking and recording layers are wired in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from regogate.config import ConnectionConfig
+from regogate.identity import ClientInfo, Identity
+from regogate.wire.framing import Frame
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """What is known about a session once it is authenticated."""
+
+    session_id: str
+    identity: Identity
+    client: ClientInfo
+    connection: ConnectionConfig
+    params: Mapping[str, str]
+    upstream_pid: int
+
+
+class StatementGate(Protocol):
+    """Per-statement hook: sees every frontend message after startup.
+
+    Returns the frames to forward upstream in its place (the same frame to let it
+    through; a rewritten one to deny it in order, so that the upstream itself reports the
+    error and discards to the next Sync exactly as PostgreSQL does).
+    """
+
+    async def admit(self, frame: Frame) -> Sequence[Frame]: ...
+
+
+class ResultHook(Protocol):
+    """Per-result-description hook (masking plugs in here).
+
+    ``active`` False keeps the fast path: upstream bytes are forwarded untouched.
+    """
+
+    @property
+    def active(self) -> bool: ...
+
+    def on_backend(self, frame: Frame) -> Sequence[Frame]: ...
+
+
+class RecordSink(Protocol):
+    """Per-session record sink (the signed recording plugs in here)."""
+
+    def event(self, kind: str, body: Mapping[str, object]) -> None: ...
+
+    async def boundary(self) -> None: ...
+
+    async def close(self, reason: str) -> None: ...
+
+
+class SessionHooks(Protocol):
+    gate: StatementGate
+    results: ResultHook
+    record: RecordSink
+
+
+class HooksFactory(Protocol):
+    async def __call__(self, ctx: SessionContext) -> SessionHooks: ...
+
+
+class PassThroughGate:
+    async def admit(self, frame: Frame) -> Sequence[Frame]:
+        return (frame,)
+
+
+class NoResultHook:
+    active = False
+
+    def on_backend(self, frame: Frame) -> Sequence[Frame]:
+        return (frame,)
+
+
+class NullRecordSink:
+    def event(self, kind: str, body: Mapping[str, object]) -> None:
+        return None
+
+    async def boundary(self) -> None:
+        return None
+
+    async def close(self, reason: str) -> None:
+        return None
+
+
+@dataclass
+class PassThroughHooks:
+    gate: StatementGate
+    results: ResultHook
+    record: RecordSink
+
+
+async def passthrough_hooks(ctx: SessionContext) -> SessionHooks:
+    return PassThroughHooks(PassThroughGate(), NoResultHook(), NullRecordSink())

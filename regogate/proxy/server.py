@@ -1,0 +1,82 @@
+"""The gateway: listens for clients, limits sessions, routes cancel requests."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+
+import anyio
+import anyio.abc
+from anyio.abc import SocketAttribute
+
+from regogate.config import Config
+from regogate.identity import IdentityChain, StaticTokenProvider
+from regogate.proxy import upstream as upstream_mod
+from regogate.proxy.cancel import CancelRegistry
+from regogate.proxy.hooks import HooksFactory, passthrough_hooks
+from regogate.proxy.session import Session
+from regogate.proxy.tls import server_context
+
+log = logging.getLogger("regogate.server")
+
+
+class Gateway:
+    """Shared state of all sessions of one gateway process."""
+
+    def __init__(self, config: Config, *, hooks: HooksFactory = passthrough_hooks,
+                 identities: IdentityChain | None = None):
+        self.config = config
+        self.hooks = hooks
+        self.identities = identities or IdentityChain([StaticTokenProvider(config.tokens)])
+        self.cancels = CancelRegistry()
+        self.server_tls: ssl.SSLContext | None = server_context(config.server)
+        self.active = 0
+        self.port = config.server.listen_port
+
+    def try_acquire(self) -> bool:
+        if self.active >= self.config.server.max_sessions:
+            return False
+        self.active += 1
+        return True
+
+    def release(self) -> None:
+        self.active -= 1
+
+    async def cancel(self, pid: int, secret: bytes) -> None:
+        key = self.cancels.lookup(pid, secret)
+        if key is None:
+            # PostgreSQL silently ignores a cancel with an unknown key; so do we.
+            log.info("cancel request with unknown key for pid %d ignored", pid)
+            return
+        await upstream_mod.send_cancel(key.connection, key.pid, key.secret,
+                                       self.config.server.connect_timeout)
+
+    async def handle(self, stream: anyio.abc.SocketStream) -> None:
+        try:
+            addr, port = stream.extra(SocketAttribute.remote_address)[:2]
+        except (TypeError, ValueError):
+            addr, port = "unknown", 0
+        sock = stream.extra(SocketAttribute.raw_socket)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        session = Session(self, stream, str(addr), int(port))
+        try:
+            await session.run()
+        except Exception:  # last line of defence: one session's bug never stops the gateway
+            log.exception("session %s crashed", session.id)
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+                    ) -> None:
+        server = self.config.server
+        listener = await anyio.create_tcp_listener(local_host=server.listen_host,
+                                                   local_port=server.listen_port, reuse_port=False)
+        port = listener.extra(SocketAttribute.local_port)
+        self.port = port
+        log.info("regogate listening on %s:%d", server.listen_host, port)
+        task_status.started(port)
+        async with listener:
+            await listener.serve(self.handle)
+
+
+ServeFn = Callable[[], Awaitable[None]]

@@ -1,0 +1,353 @@
+"""One client session: startup, authentication, then moving bytes both ways.
+
+This module moves bytes; deciding lives behind the hooks (``proxy/hooks.py``). Errors a
+client can see leave as real ErrorResponse messages with a SQLSTATE, never as a
+dropped socket where the protocol allows a message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import ssl
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+from anyio.streams.tls import TLSStream
+
+from regogate.errors import (
+    AuthenticationFailed,
+    InvalidAuthorization,
+    ProtocolViolation,
+    RegogateError,
+    TooManyConnections,
+    UnknownDatabase,
+    UpstreamError,
+)
+from regogate.identity import ClientInfo, Identity
+from regogate.proxy import upstream as upstream_mod
+from regogate.proxy.cancel import UpstreamKey
+from regogate.proxy.hooks import SessionContext, SessionHooks
+from regogate.wire.backend import (
+    AuthenticationCleartextPassword,
+    AuthenticationOk,
+    BackendKeyData,
+    ErrorResponse,
+    NegotiateProtocolVersion,
+)
+from regogate.wire.framing import Frame, MessageReader
+from regogate.wire.frontend import PasswordMessage
+from regogate.wire.scan import StreamScanner
+from regogate.wire.startup import (
+    CancelRequest,
+    GSSENCRequest,
+    SSLRequest,
+    StartupMessage,
+    decode_startup,
+)
+
+if TYPE_CHECKING:
+    from regogate.proxy.server import Gateway
+
+log = logging.getLogger("regogate.session")
+
+RECV = 262144
+# Startup parameters that belong to the gateway, not the upstream.
+_GATEWAY_PARAMS = frozenset({"user", "database"})
+
+
+class ClientGone(Exception):
+    """The client closed the connection; nothing more can be said to it."""
+
+
+@dataclass
+class _State:
+    txn_status: bytes = b"I"
+    upstream_fatal: bool = False
+    terminated: bool = False
+
+
+class Session:
+    def __init__(self, gateway: Gateway, stream: anyio.abc.ByteStream, addr: str, port: int):
+        self.gw = gateway
+        self.client: anyio.abc.ByteStream = stream
+        self.addr = addr
+        self.port = port
+        self.id = str(uuid.uuid4())
+        self.tls = False
+        self.state = _State()
+        self._send_lock = anyio.Lock()
+        self.reader = MessageReader(startup=True, max_size=gateway.config.server.max_message_size)
+
+    # -- client I/O --------------------------------------------------------------------------
+    async def _send(self, data: bytes) -> None:
+        async with self._send_lock:
+            try:
+                await self.client.send(data)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
+                    ssl.SSLError) as exc:
+                raise ClientGone() from exc
+
+    async def _receive(self) -> bytes:
+        try:
+            return await self.client.receive(RECV)
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError,
+                OSError, ssl.SSLError) as exc:
+            raise ClientGone() from exc
+
+    async def _next_frame(self) -> Frame:
+        while True:
+            frame = self.reader.next_frame()
+            if frame is not None:
+                return frame
+            self.reader.feed(await self._receive())
+
+    async def send_error(self, exc: RegogateError) -> None:
+        await self._send(ErrorResponse.from_error(exc).encode())
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def run(self) -> None:
+        acquired = False
+        try:
+            with anyio.fail_after(self.gw.config.server.connect_timeout * 6):
+                startup = await self._startup_packet()
+                if startup is None:
+                    return
+                if not self.gw.try_acquire():
+                    raise TooManyConnections("sorry, too many clients already")
+                acquired = True
+                identity = await self._authenticate(startup)
+                ctx, upstream, key = await self._connect_upstream(startup, identity)
+            await self._relay(ctx, upstream, key)
+        except ClientGone:
+            log.debug("session %s: client went away", self.id)
+        except TimeoutError:
+            await self._try_error(ProtocolViolation("startup did not complete in time",
+                                                    hint="the gateway closes idle handshakes"))
+        except RegogateError as exc:
+            log.info("session %s from %s: %s (%s)", self.id, self.addr, exc.message, exc.sqlstate)
+            await self._try_error(exc)
+        finally:
+            if acquired:
+                self.gw.release()
+            await anyio.aclose_forcefully(self.client)
+
+    async def _try_error(self, exc: RegogateError) -> None:
+        try:
+            with anyio.move_on_after(2):
+                await self.send_error(exc)
+        except ClientGone:
+            pass
+
+    async def _startup_packet(self) -> StartupMessage | None:
+        """Handle SSLRequest / GSSENCRequest / CancelRequest until a StartupMessage."""
+        while True:
+            frame = await self._next_frame()
+            packet = decode_startup(frame.body)
+            if isinstance(packet, SSLRequest):
+                ctx = self.gw.server_tls
+                if ctx is None or self.tls:
+                    await self._send(b"N")
+                    continue
+                if self.reader.buffered():
+                    # CVE-2021-23214: bytes sent before the handshake must not be trusted.
+                    raise ProtocolViolation("received unencrypted data after SSL request")
+                await self._send(b"S")
+                try:
+                    self.client = await TLSStream.wrap(self.client, server_side=True,
+                                                       ssl_context=ctx, standard_compatible=False)
+                except (ssl.SSLError, OSError, anyio.BrokenResourceError,
+                        anyio.EndOfStream) as exc:
+                    raise ClientGone() from exc
+                self.tls = True
+                continue
+            if isinstance(packet, GSSENCRequest):
+                await self._send(b"N")
+                continue
+            if isinstance(packet, CancelRequest):
+                await self.gw.cancel(packet.pid, packet.secret)
+                return None
+            self.reader.typed()
+            return packet
+
+    def _cleartext_allowed(self) -> bool:
+        rule = self.gw.config.server.cleartext_without_tls
+        if self.tls or rule == "always":
+            return True
+        if rule == "never":
+            return False
+        try:
+            return ipaddress.ip_address(self.addr).is_loopback
+        except ValueError:
+            return False
+
+    async def _authenticate(self, startup: StartupMessage) -> Identity:
+        params = startup.params
+        user = params.get("user")
+        if not user:
+            raise InvalidAuthorization("no PostgreSQL user name specified in startup packet")
+        if params.get("replication", "false").lower() not in ("false", "off", "no", "0"):
+            raise InvalidAuthorization("replication connections are not supported by regogate")
+        minor = startup.protocol & 0xFFFF
+        unknown = tuple(k for k in params if k.startswith("_pq_."))
+        if minor > 0 or unknown:
+            await self._send(NegotiateProtocolVersion(0, unknown).encode())
+        if not self._cleartext_allowed():
+            raise InvalidAuthorization(
+                f"regogate requires TLS for token authentication from {self.addr}",
+                hint="connect with sslmode=require",
+            )
+        await self._send(AuthenticationCleartextPassword().encode())
+        frame = await self._next_frame()
+        if frame.tag != b"p":
+            raise ProtocolViolation(
+                f"expected password response, got message type {frame.tag.decode('latin-1')!r}")
+        token = PasswordMessage.decode(frame.body).password
+        client = ClientInfo(self.addr, self.port, user, params.get("application_name"), self.tls)
+        try:
+            return await self.gw.identities.authenticate(token, client)
+        except AuthenticationFailed:
+            raise
+        except RegogateError:
+            raise
+        except Exception as exc:  # a provider bug must not become an open door or a traceback
+            log.exception("identity provider failed")
+            raise AuthenticationFailed("token authentication failed: identity provider error",
+                                       ) from exc
+
+    async def _connect_upstream(
+        self, startup: StartupMessage, identity: Identity
+    ) -> tuple[SessionContext, upstream_mod.Upstream, bytes]:
+        params = startup.params
+        dbname = params.get("database") or params["user"]
+        conn = self.gw.config.connections.get(dbname)
+        if conn is None:
+            raise UnknownDatabase(
+                f'regogate has no connection named "{dbname}"',
+                hint="the database name you connect to selects a configured connection",
+            )
+        forward = {k: v for k, v in params.items()
+                   if k not in _GATEWAY_PARAMS and not k.startswith("_pq_.")}
+        try:
+            up = await upstream_mod.connect(conn, forward,
+                                            timeout=self.gw.config.server.connect_timeout)
+        except upstream_mod.UpstreamRejected as exc:
+            await self._send(exc.frame.encode())
+            raise ClientGone() from None
+        client = ClientInfo(self.addr, self.port, params["user"], params.get("application_name"),
+                            self.tls)
+        ctx = SessionContext(self.id, identity, client, conn, dict(params), up.pid)
+        secret = self.gw.cancels.issue(UpstreamKey(conn, up.pid, up.secret))
+        return ctx, up, secret
+
+    # -- steady state ------------------------------------------------------------------------
+    async def _relay(self, ctx: SessionContext, up: upstream_mod.Upstream, secret: bytes) -> None:
+        hooks: SessionHooks | None = None
+        try:
+            hooks = await self.gw.hooks(ctx)
+            hooks.record.event("session.open", {"connection": ctx.connection.name})
+            out = bytearray(AuthenticationOk().encode())
+            for frame in up.startup_frames[:-1]:
+                out += frame.encode()
+            out += BackendKeyData(up.pid, secret).encode()
+            out += up.startup_frames[-1].encode()
+            await self._send(bytes(out))
+            log.info("session %s: %s as %s -> %s (pid %d)", self.id, self.addr,
+                     ctx.identity.sub, ctx.connection.name, up.pid)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._pump_upstream, up, hooks, tg.cancel_scope)
+                await self._pump_client(up, hooks)
+                tg.cancel_scope.cancel()
+            if self.state.terminated:
+                return
+            if self.state.upstream_fatal:
+                raise ClientGone()
+            raise UpstreamError("the upstream server closed the connection unexpectedly",
+                                hint="the database may have restarted; reconnect")
+        finally:
+            self.gw.cancels.release(up.pid, secret)
+            if hooks is not None:
+                with anyio.CancelScope(shield=True):
+                    await hooks.record.close("terminate" if self.state.terminated else "closed")
+            await anyio.aclose_forcefully(up.stream)
+
+    async def _pump_client(self, up: upstream_mod.Upstream, hooks: SessionHooks) -> None:
+        """Client → upstream: every message passes the gate; batches keep pipelining cheap."""
+        reader = self.reader
+        gate = hooks.gate
+        try:
+            while True:
+                out = bytearray()
+                while (frame := reader.next_frame()) is not None:
+                    if frame.tag == b"X":
+                        self.state.terminated = True
+                        out += frame.encode()
+                        await up.stream.send(bytes(out))
+                        return
+                    for f in await gate.admit(frame):
+                        out += f.encode()
+                if out:
+                    await up.stream.send(bytes(out))
+                try:
+                    data = await self.client.receive(RECV)
+                except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError,
+                        OSError, ssl.SSLError):
+                    self.state.terminated = True
+                    return
+                reader.feed(data)
+        except ProtocolViolation as exc:
+            # Tell the client, then end the session; the upstream gets a clean Terminate.
+            self.state.terminated = True
+            with anyio.CancelScope(shield=True):
+                await self._try_error(exc)
+                with anyio.move_on_after(1):
+                    try:
+                        await up.stream.send(b"X\x00\x00\x00\x04")
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
+                            ssl.SSLError):
+                        pass
+            return
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, ssl.SSLError):
+            return  # upstream went away: the upstream pump reports it
+
+    async def _pump_upstream(self, up: upstream_mod.Upstream, hooks: SessionHooks,
+                             scope: anyio.CancelScope) -> None:
+        """Upstream → client: forwarded untouched unless a result hook is active."""
+        scanner = StreamScanner(b"ZE")
+        state = self.state
+        record = hooks.record
+        results = hooks.results
+        pending = up.reader.take_buffered()
+        try:
+            while True:
+                if pending:
+                    data, pending = pending, b""
+                else:
+                    try:
+                        data = await up.stream.receive(RECV)
+                    except (anyio.EndOfStream, anyio.BrokenResourceError,
+                            anyio.ClosedResourceError, OSError, ssl.SSLError):
+                        break
+                boundary = False
+                for tag, body in scanner.feed(data):
+                    if tag == 0x5A:  # 'Z' ReadyForQuery
+                        state.txn_status = body[:1]
+                        boundary = True
+                    elif body.startswith(b"SFATAL\x00") or body.startswith(b"SPANIC\x00"):
+                        state.upstream_fatal = True
+                if results.active:
+                    up.reader.feed(data)
+                    out = bytearray()
+                    while (frame := up.reader.next_frame()) is not None:
+                        for f in results.on_backend(frame):
+                            out += f.encode()
+                    data = bytes(out)
+                await self._send(data)
+                if boundary:
+                    await record.boundary()
+        except ClientGone:
+            pass
+        scope.cancel()

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Install everything regogate needs on a fresh Debian machine; idempotent and quick when done.
+#   - PostgreSQL server + client binaries (Debian packages)
+#   - the real `opa` binary, built with `go install` at a pinned v1 release (reused when built)
+#   - the Python virtualenv (.venv) with regogate and its test dependencies
+#   - node-postgres and the npm PostgreSQL MCP server for the client tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OPA_VERSION="${OPA_VERSION:-v1.22.2}"
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
+
+need_apt=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql postgresql-contrib)
+command -v psql >/dev/null || need_apt+=(postgresql-client)
+command -v pgbench >/dev/null || need_apt+=(postgresql-contrib)
+if [ "${REGOGATE_WITH_PGBOUNCER:-0}" = 1 ]; then
+  command -v pgbouncer >/dev/null || need_apt+=(pgbouncer)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+GOBIN="$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin"
+if ! "$GOBIN/opa" version 2>/dev/null | grep -q "^Version: ${OPA_VERSION#v}$"; then
+  echo "setup: building opa ${OPA_VERSION} with go install (a few minutes, once per machine)"
+  GOFLAGS=-trimpath go install "github.com/open-policy-agent/opa@${OPA_VERSION}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.regogate-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing Python dependencies into .venv"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[test]'
+  touch "$stamp"
+fi
+
+if [ -f tests/clients/package.json ]; then
+  if [ ! -d tests/clients/node_modules ] || [ tests/clients/package.json -nt tests/clients/node_modules ]; then
+    echo "setup: installing node test clients (npm ci)"
+    (cd tests/clients && npm ci --silent --no-audit --no-fund)
+  fi
+fi
+echo "setup: ready (opa: $GOBIN/opa)"

@@ -1,0 +1,72 @@
+"""regogate.toml validation: every error names the file, the key and the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from regogate.config import load_config, parse_config
+from regogate.errors import ConfigError
+
+BASE = """
+[connections.bank]
+host = "127.0.0.1"
+user = "svc"
+password_env = "PW"
+"""
+ENV = {"PW": "s3cret-upstream"}
+
+
+def test_minimal_config() -> None:
+    cfg = parse_config(BASE, env=ENV)
+    conn = cfg.connections["bank"]
+    assert (conn.port, conn.database, conn.tls) == (5432, "bank", "disable")
+    assert conn.password is not None and conn.password.value == "s3cret-upstream"
+    assert "s3cret-upstream" not in repr(cfg)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[server]\nlisten_port = 'x'\n" + BASE, "server.listen_port: must be int"),
+        ("[server]\nlisten_port = 70000\n" + BASE, "server.listen_port: must be a TCP port"),
+        ("[server]\nmax_sessions = 0\n" + BASE, "server.max_sessions: must be positive"),
+        ("[server]\nbogus = 1\n" + BASE, "server.bogus: unknown key"),
+        ("[server]\ncleartext_without_tls = 'maybe'\n" + BASE,
+         "server.cleartext_without_tls: must be one of never, loopback, always"),
+        ("[server]\ntls_cert_file = 'a.pem'\n" + BASE, "tls_cert_file and tls_key_file"),
+        ("", "connections: at least one"),
+        ("[connections.x]\nuser = 'u'\n", "connections.x.host: is required"),
+        ("[connections.x]\nhost = 'h'\nuser = 'u'\npassword = 'inline'\n",
+         "connections.x.password: secrets are not allowed"),
+        ("[connections.x]\nhost = 'h'\nuser = 'u'\npassword_env = 'MISSING'\n",
+         "connections.x.password_env: environment variable MISSING is not set"),
+        ("[connections.x]\nhost = 'h'\nuser = 'u'\ntls = 'verify-full'\n",
+         "connections.x.tls_ca_file: is required"),
+        ("[connections.x]\nhost = 'h'\nuser = 'u'\ntls = 'yes'\n", "connections.x.tls: must be one of"),
+        (BASE + "[[tokens]]\nsub = 'a'\ntoken = 'plain'\n", "tokens[0].token: store only the token's hash"),
+        (BASE + "[[tokens]]\nsub = 'a'\ntoken_sha256 = 'abc'\n", "tokens[0].token_sha256: must be 64 hex"),
+        (BASE + "[[tokens]]\ntoken_sha256 = '" + "a" * 64 + "'\n", "tokens[0].sub: is required"),
+        ("[server\n", "invalid TOML"),
+    ],
+)
+def test_readable_errors(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, origin="gw.toml", env=ENV)
+    assert str(info.value).startswith("gw.toml: ")
+    assert message in str(info.value)
+
+
+def test_password_file(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("from-file\n")
+    cfg_file = tmp_path / "regogate.toml"
+    cfg_file.write_text("[connections.db]\nhost = 'h'\nuser = 'u'\npassword_file = 'pw'\n")
+    cfg = load_config(cfg_file, env={})
+    assert cfg.connections["db"].password is not None
+    assert cfg.connections["db"].password.value == "from-file"
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "nope.toml")
