@@ -6,6 +6,7 @@ Secrets never live in the TOML: upstream passwords come from ``password_env`` or
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -69,11 +70,24 @@ class StaticToken:
 
 
 @dataclass(frozen=True)
+class PolicyConfig:
+    enabled: bool = True
+    dir: Path = Path("policies/rego")
+    cache: bool = True
+    cache_size: int = 10000
+    opa_url: str | None = None  # external OPA; None = regogate starts and supervises its own
+    opa_binary: str | None = None
+    opa_timeout: float = 0.5
+    watch_interval: float = 1.0
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     server: ServerConfig
     connections: Mapping[str, ConnectionConfig]
     tokens: tuple[StaticToken, ...]
+    policy: PolicyConfig = PolicyConfig()
 
 
 class _Reader:
@@ -170,7 +184,7 @@ def parse_config(text: str, *, origin: str = "<config>", env: Mapping[str, str] 
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: invalid TOML: {exc}") from None
     r = _Reader(origin, os.environ if env is None else env, base or Path.cwd())
-    r.unknown(data, "", {"server", "connections", "tokens"})
+    r.unknown(data, "", {"server", "connections", "tokens", "policy"})
 
     s = r.table(data, "server", "server")
     r.unknown(s, "server", {"listen_host", "listen_port", "max_sessions", "max_message_size",
@@ -241,7 +255,23 @@ def parse_config(text: str, *, origin: str = "<config>", env: Mapping[str, str] 
             raise r.fail(f"{path}.groups", "must be a list of strings")
         email = r.get(t, "email", path, str, "") or None
         tokens.append(StaticToken(r.require(t, "sub", path, str), tuple(groups), digest, email))
-    return Config(path=None, server=server, connections=conns, tokens=tuple(tokens))
+    pol = r.table(data, "policy", "policy")
+    r.unknown(pol, "policy", {"enabled", "dir", "cache", "cache_size", "opa_url", "opa_binary",
+                              "opa_timeout", "watch_interval"})
+    policy = PolicyConfig(
+        enabled=r.get(pol, "enabled", "policy", bool, True),
+        dir=r.path(pol, "dir", "policy") or (r.base / "policies" / "rego"),
+        cache=r.get(pol, "cache", "policy", bool, True),
+        cache_size=r.positive(pol, "cache_size", "policy", 10000),
+        opa_url=r.get(pol, "opa_url", "policy", str, "") or None,
+        opa_binary=r.get(pol, "opa_binary", "policy", str, "") or None,
+        opa_timeout=r.get(pol, "opa_timeout", "policy", float, 0.5),
+        watch_interval=r.get(pol, "watch_interval", "policy", float, 1.0),
+    )
+    if policy.opa_timeout <= 0:
+        raise r.fail("policy.opa_timeout", "must be a positive number of seconds")
+    return Config(path=None, server=server, connections=conns, tokens=tuple(tokens),
+                  policy=policy)
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
@@ -250,4 +280,4 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     cfg = parse_config(text, origin=str(path), env=env, base=path.resolve().parent)
-    return Config(path=path, server=cfg.server, connections=cfg.connections, tokens=cfg.tokens)
+    return dataclasses.replace(cfg, path=path)

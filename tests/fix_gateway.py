@@ -1,7 +1,8 @@
 """pytest plugin: a regogate gateway in front of the test PostgreSQL.
 
-The gateway runs in a background thread on its own (uvloop) event loop, on a free
-loopback port, with static tokens for the demo identities.
+The gateway runs as a real `regogate serve` child process on a free loopback port, with
+static tokens for the demo identities (an in-process gateway would share the GIL with
+blocking client calls such as libpq's PQcancel and deadlock).
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from anyio.from_thread import start_blocking_portal
 
 from regogate.config import Config, parse_config
 from regogate.identity import token_sha256
-from regogate.proxy.hooks import HooksFactory, passthrough_hooks
-from regogate.proxy.server import Gateway
+from regogate.pgserver import free_port
 from tests.fix_pg import PgFixture
+from tests.gateway_process import GatewayProcess
 
 TOKENS = {
     "analyst": ("tok-analyst-5b1e", ["analysts"]),
@@ -26,7 +26,7 @@ TOKENS = {
 }
 
 
-def gateway_config(pg: PgFixture, extra_server: str = "", extra: str = "") -> Config:
+def gateway_config_text(pg: PgFixture, port: int, extra_server: str = "", extra: str = "") -> str:
     tokens = "".join(
         f'[[tokens]]\nsub = "{sub}"\ngroups = {groups!r}\ntoken_sha256 = "{token_sha256(tok)}"\n'.replace(
             "'", '"'
@@ -34,60 +34,44 @@ def gateway_config(pg: PgFixture, extra_server: str = "", extra: str = "") -> Co
         for sub, (tok, groups) in TOKENS.items()
     )
     ca = pg.certs.ca
-    text = f"""
+    conns = "".join(
+        f"""
+[connections.{name}]
+host = "{host}"
+port = {pg.port}
+database = "{db}"
+user = "{user}"
+{"password_env = " + chr(34) + "RG_TEST_UPSTREAM_PASSWORD" + chr(34) if pw else ""}
+{tls}
+"""
+        for name, host, db, user, pw, tls in (
+            ("bank", "127.0.0.1", "bank", "rg_scram", True, ""),
+            ("bench", "127.0.0.1", "bench", "rg_scram", True, ""),
+            ("bank_md5", "127.0.0.1", "bank", "rg_md5", True, ""),
+            ("bank_trust", "127.0.0.1", "bank", "rg_trust", False, ""),
+            ("bank_tls", "127.0.0.1", "bank", "rg_scram", True, 'tls = "require"'),
+            ("bank_verify", "localhost", "bank", "rg_scram", True,
+             f'tls = "verify-full"\ntls_ca_file = "{ca}"'),
+        )
+    )
+    return f"""
 [server]
 listen_host = "127.0.0.1"
-listen_port = 0
+listen_port = {port}
 {extra_server}
 
-[connections.bank]
-host = "127.0.0.1"
-port = {pg.port}
-database = "bank"
-user = "rg_scram"
-password_env = "RG_TEST_UPSTREAM_PASSWORD"
-
-[connections.bench]
-host = "127.0.0.1"
-port = {pg.port}
-database = "bench"
-user = "rg_scram"
-password_env = "RG_TEST_UPSTREAM_PASSWORD"
-
-[connections.bank_md5]
-host = "127.0.0.1"
-port = {pg.port}
-database = "bank"
-user = "rg_md5"
-password_env = "RG_TEST_UPSTREAM_PASSWORD"
-
-[connections.bank_trust]
-host = "127.0.0.1"
-port = {pg.port}
-database = "bank"
-user = "rg_trust"
-
-[connections.bank_tls]
-host = "127.0.0.1"
-port = {pg.port}
-database = "bank"
-user = "rg_scram"
-password_env = "RG_TEST_UPSTREAM_PASSWORD"
-tls = "require"
-
-[connections.bank_verify]
-host = "localhost"
-port = {pg.port}
-database = "bank"
-user = "rg_scram"
-password_env = "RG_TEST_UPSTREAM_PASSWORD"
-tls = "verify-full"
-tls_ca_file = "{ca}"
+[policy]
+enabled = false
+{conns}
 {extra}
 {tokens}
 """
-    return parse_config(text, origin="test.toml", env={"RG_TEST_UPSTREAM_PASSWORD": pg.password},
-                        base=Path.cwd())
+
+
+def gateway_config(pg: PgFixture, extra_server: str = "", extra: str = "") -> Config:
+    """The same configuration, parsed in-process (for unit tests of config users)."""
+    return parse_config(gateway_config_text(pg, 0, extra_server, extra), origin="test.toml",
+                        env={"RG_TEST_UPSTREAM_PASSWORD": pg.password}, base=Path.cwd())
 
 
 def _quote(value: str) -> str:
@@ -98,10 +82,9 @@ def _quote(value: str) -> str:
 
 @dataclass
 class GatewayFixture:
-    gateway: Gateway
     port: int
     pg: PgFixture
-    stop: Callable[[], None] = field(repr=False, default=lambda: None)
+    process: GatewayProcess | None = field(repr=False, default=None)
 
     def token(self, who: str) -> str:
         return TOKENS[who][0]
@@ -119,34 +102,38 @@ class GatewayFixture:
                 "PGUSER": who, "PGPASSWORD": self.token(who), "PGSSLMODE": "disable"}
 
 
-def run_gateway(config: Config, pg: PgFixture, hooks: HooksFactory = passthrough_hooks,
-                ) -> Iterator[GatewayFixture]:
-    with start_blocking_portal(backend="asyncio", backend_options={"use_uvloop": True}) as portal:
-        gateway = Gateway(config, hooks=hooks)
-        future, port = portal.start_task(gateway.serve)
-        try:
-            yield GatewayFixture(gateway, port, pg)
-        finally:
-            future.cancel()
+def start_gateway(pg: PgFixture, directory: Path, extra_server: str = "", extra: str = "",
+                  env: dict[str, str] | None = None) -> GatewayFixture:
+    """`regogate serve` as a child process — a real, separate gateway like in production."""
+    port = free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    cfg = directory / "regogate.toml"
+    cfg.write_text(gateway_config_text(pg, port, extra_server, extra))
+    proc = GatewayProcess(cfg, pg, port, directory / "gateway.log", env=env)
+    return GatewayFixture(port, pg, proc)
 
 
 @pytest.fixture(scope="session")
-def gateway(pg: PgFixture) -> Iterator[GatewayFixture]:
-    """The shared gateway (pass-through hooks) for transparency tests."""
-    yield from run_gateway(gateway_config(pg), pg)
+def gateway(pg: PgFixture, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayFixture]:
+    """The shared gateway (policy off) for transparency tests."""
+    gw = start_gateway(pg, tmp_path_factory.mktemp("gateway"))
+    yield gw
+    assert gw.process is not None
+    gw.process.stop()
 
 
 @pytest.fixture
-def make_gateway(pg: PgFixture) -> Iterator[Callable[..., GatewayFixture]]:
+def make_gateway(pg: PgFixture, tmp_path: Path) -> Iterator[Callable[..., GatewayFixture]]:
     """Start a dedicated gateway with extra config (``extra_server=`` / ``extra=``)."""
-    gens: list[Iterator[GatewayFixture]] = []
+    started: list[GatewayFixture] = []
 
-    def start(extra_server: str = "", extra: str = "",
-              hooks: HooksFactory = passthrough_hooks) -> GatewayFixture:
-        gen = run_gateway(gateway_config(pg, extra_server, extra), pg, hooks)
-        gens.append(gen)
-        return next(gen)
+    def start(extra_server: str = "", extra: str = "", env: dict[str, str] | None = None,
+              ) -> GatewayFixture:
+        gw = start_gateway(pg, tmp_path / f"gw{len(started)}", extra_server, extra, env)
+        started.append(gw)
+        return gw
 
     yield start
-    for gen in gens:
-        gen.close()
+    for gw in started:
+        assert gw.process is not None
+        gw.process.stop()

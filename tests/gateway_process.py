@@ -10,38 +10,19 @@ import sys
 import time
 from pathlib import Path
 
-from regogate.pgserver import free_port
-from tests.fix_gateway import TOKENS
-from tests.fix_pg import PgFixture
-from regogate.identity import token_sha256
+from typing import TYPE_CHECKING
 
-
-def write_config(path: Path, pg: PgFixture, port: int, extra: str = "") -> Path:
-    tokens = "".join(
-        f'[[tokens]]\nsub = "{sub}"\ngroups = ["{groups[0]}"]\ntoken_sha256 = "{token_sha256(tok)}"\n'
-        for sub, (tok, groups) in TOKENS.items()
-    )
-    path.write_text(f"""
-[server]
-listen_host = "127.0.0.1"
-listen_port = {port}
-
-[connections.bank]
-host = "127.0.0.1"
-port = {pg.port}
-database = "bank"
-user = "rg_scram"
-password_env = "RG_TEST_UPSTREAM_PASSWORD"
-{extra}
-{tokens}""")
-    return path
+if TYPE_CHECKING:
+    from tests.fix_pg import PgFixture
 
 
 class GatewayProcess:
-    def __init__(self, config: Path, pg: PgFixture, port: int, log: Path):
+    def __init__(self, config: Path, pg: PgFixture, port: int, log: Path,
+                 env: dict[str, str] | None = None):
         self.port = port
         self.log = log
-        env = {**os.environ, "RG_TEST_UPSTREAM_PASSWORD": pg.password}
+        self.config = config
+        env = {**os.environ, "RG_TEST_UPSTREAM_PASSWORD": pg.password, **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "regogate", "serve", "-c", str(config)],
             env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
@@ -68,6 +49,8 @@ class GatewayProcess:
 
 
 def start_gateway_process(tmp: Path, pg: PgFixture, extra: str = "") -> GatewayProcess:
-    port = free_port()
-    cfg = write_config(tmp / "regogate.toml", pg, port, extra)
-    return GatewayProcess(cfg, pg, port, tmp / "gateway.log")
+    from tests.fix_gateway import start_gateway
+
+    gw = start_gateway(pg, tmp, extra=extra)
+    assert gw.process is not None
+    return gw.process

@@ -7,6 +7,7 @@ dropped socket where the protocol allows a message.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import ssl
@@ -133,7 +134,15 @@ class Session:
         finally:
             if acquired:
                 self.gw.release()
-            await anyio.aclose_forcefully(self.client)
+            await self._close_client()
+
+    async def _close_client(self) -> None:
+        if isinstance(self.client, TLSStream):
+            # Send close_notify: libpq (OpenSSL 3) reports "unexpected eof" without it,
+            # notably after a CancelRequest sent inside TLS.
+            with anyio.move_on_after(1), contextlib.suppress(Exception):
+                await self.client.unwrap()
+        await anyio.aclose_forcefully(self.client)
 
     async def _try_error(self, exc: RegogateError) -> None:
         try:

@@ -72,7 +72,7 @@ async def _open(conn: ConnectionConfig, timeout: float) -> tuple[anyio.abc.ByteS
                     f"(tls = {conn.tls!r} requires it)"
                 )
             hostname = conn.host if conn.tls == "verify-full" else None
-            tls = await TLSStream.wrap(sock, hostname=hostname, ssl_context=ctx,
+            tls = await TLSStream.wrap(sock, server_side=False, hostname=hostname, ssl_context=ctx,
                                        standard_compatible=False)
             return tls, True
     except TimeoutError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -17,7 +18,7 @@ CLIENTS = Path(__file__).resolve().parents[1] / "clients"
 NODE_SCRIPT = r"""
 const { Client } = require('pg');
 (async () => {
-  const c = new Client({ connectionString: process.argv[2] });
+  const c = new Client({ connectionString: process.env.RG_URL });
   await c.connect();
   const simple = await c.query('select count(*)::int as n from customers');
   const param = await c.query('select id, email from customers where id = $1', [42]);
@@ -34,10 +35,11 @@ const { Client } = require('pg');
 
 
 def test_node_postgres(gateway: GatewayFixture) -> None:
-    p = subprocess.run(["node", "-e", NODE_SCRIPT, gateway.url("dba")], cwd=CLIENTS,
+    p = subprocess.run(["node", "-e", NODE_SCRIPT], cwd=CLIENTS,
+                       env={**os.environ, "RG_URL": gateway.url("dba")},
                        capture_output=True, text=True, timeout=60, check=False)
     assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout) == {"n": 1000, "id": 42, "named": 2, "err": "42P01", "one": 1}
+    assert json.loads(p.stdout) == {"n": 1000, "id": "42", "named": 2, "err": "42P01", "one": 1}
 
 
 def test_mcp_server_postgres_query_tool(gateway: GatewayFixture) -> None:
@@ -54,7 +56,7 @@ def test_mcp_server_postgres_query_tool(gateway: GatewayFixture) -> None:
             assert "query" in [t.name for t in tools.tools]
             result = await session.call_tool(
                 "query", {"sql": "select count(*)::int as n from transactions"})
-            assert not result.isError, result
+            assert not result.is_error, result
             text = result.content[0]
             return text.text  # type: ignore[union-attr]
 

@@ -34,7 +34,7 @@ def test_backend_pid_is_the_upstream_one(gateway: GatewayFixture) -> None:
 
 def test_parameters_text_and_binary(gateway: GatewayFixture) -> None:
     with connect(gateway) as conn:
-        q = "select id, full_name, balance, opened_at from customers c join accounts a on a.customer_id = c.id where c.id = %s order by a.id"
+        q = "select c.id, full_name, balance, opened_at from customers c join accounts a on a.customer_id = c.id where c.id = %s order by a.id"
         text_rows = conn.execute(q, (7,)).fetchall()
         bin_rows = conn.cursor(binary=True).execute(q, (7,)).fetchall()
         assert text_rows == bin_rows
@@ -159,7 +159,7 @@ def test_startup_options_reach_upstream(gateway: GatewayFixture) -> None:
             "select current_setting('statement_timeout') st, current_setting('search_path') sp,"
             " current_setting('application_name') app"
         ).fetchone()
-    assert row == {"st": "1234ms", "sp": "pg_catalog, public", "app": "regogate-test"}
+    assert row == {"st": "1234ms", "sp": "pg_catalog,public", "app": "regogate-test"}
 
 
 def test_many_concurrent_sessions(gateway: GatewayFixture) -> None:
