@@ -91,8 +91,8 @@ async def _open(conn: ConnectionConfig, timeout: float) -> tuple[anyio.abc.ByteS
 
 
 def _md5_password(user: str, password: str, salt: bytes) -> str:
-    inner = hashlib.md5((password + user).encode()).hexdigest()  # noqa: S324 - protocol-mandated
-    return "md5" + hashlib.md5(inner.encode() + salt).hexdigest()  # noqa: S324
+    inner = hashlib.md5((password + user).encode()).hexdigest()
+    return "md5" + hashlib.md5(inner.encode() + salt).hexdigest()
 
 
 async def connect(conn: ConnectionConfig, params: dict[str, str], *, timeout: float = 10.0,

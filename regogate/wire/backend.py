@@ -1,102 +1,35 @@
-"""Backend (server → client) messages (protocol §55.7 "Message Formats")."""
+"""Backend (server → client) messages (protocol §55.7 "Message Formats").
+
+Every message is a frozen dataclass with ``encode()`` (complete wire bytes) and
+``decode(body)``; ``decode_backend`` dispatches on the tag ('R' by subtype).
+"""
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from regogate.errors import ProtocolViolation, RegogateError
+from regogate.wire.backend_auth import (
+    Authentication,
+    AuthenticationCleartextPassword,
+    AuthenticationGSS,
+    AuthenticationGSSContinue,
+    AuthenticationKerberosV5,
+    AuthenticationMD5Password,
+    AuthenticationOk,
+    AuthenticationSASL,
+    AuthenticationSASLContinue,
+    AuthenticationSASLFinal,
+    AuthenticationSSPI,
+    decode_authentication,
+)
+from regogate.wire.codec import INT16, INT32, UINT32, Body, cstr, frame, int16s, values
+from regogate.wire.copy import CopyData, CopyDone
 from regogate.wire.framing import Frame
 
-_I = struct.Struct("!I")
-_II = struct.Struct("!II")
-
-
-def _frame(tag: bytes, body: bytes) -> bytes:
-    return tag + _I.pack(len(body) + 4) + body
-
-
-def _enc(s: str) -> bytes:
-    return s.encode("utf-8", "surrogateescape") + b"\0"
-
-
-@dataclass(frozen=True, slots=True)
-class AuthenticationOk:
-    def encode(self) -> bytes:
-        return _frame(b"R", _I.pack(0))
-
-
-@dataclass(frozen=True, slots=True)
-class AuthenticationCleartextPassword:
-    def encode(self) -> bytes:
-        return _frame(b"R", _I.pack(3))
-
-
-@dataclass(frozen=True, slots=True)
-class AuthenticationMD5Password:
-    salt: bytes
-
-    def encode(self) -> bytes:
-        return _frame(b"R", _I.pack(5) + self.salt)
-
-
-@dataclass(frozen=True, slots=True)
-class AuthenticationSASL:
-    mechanisms: tuple[str, ...]
-
-    def encode(self) -> bytes:
-        return _frame(b"R", _I.pack(10) + b"".join(_enc(m) for m in self.mechanisms) + b"\0")
-
-
-@dataclass(frozen=True, slots=True)
-class AuthenticationSASLContinue:
-    data: bytes
-
-    def encode(self) -> bytes:
-        return _frame(b"R", _I.pack(11) + self.data)
-
-
-@dataclass(frozen=True, slots=True)
-class AuthenticationSASLFinal:
-    data: bytes
-
-    def encode(self) -> bytes:
-        return _frame(b"R", _I.pack(12) + self.data)
-
-
-@dataclass(frozen=True, slots=True)
-class AuthenticationOther:
-    code: int
-    data: bytes
-
-
-Authentication = (AuthenticationOk | AuthenticationCleartextPassword | AuthenticationMD5Password
-                  | AuthenticationSASL | AuthenticationSASLContinue | AuthenticationSASLFinal
-                  | AuthenticationOther)
-
-
-def decode_authentication(body: bytes) -> Authentication:
-    if len(body) < 4:
-        raise ProtocolViolation("invalid authentication message: truncated")
-    (code,) = _I.unpack_from(body)
-    rest = bytes(body[4:])
-    if code == 0:
-        return AuthenticationOk()
-    if code == 3:
-        return AuthenticationCleartextPassword()
-    if code == 5:
-        if len(rest) != 4:
-            raise ProtocolViolation("invalid MD5 authentication request")
-        return AuthenticationMD5Password(rest)
-    if code == 10:
-        mechs = tuple(m.decode() for m in rest.split(b"\0") if m)
-        return AuthenticationSASL(mechs)
-    if code == 11:
-        return AuthenticationSASLContinue(rest)
-    if code == 12:
-        return AuthenticationSASLFinal(rest)
-    return AuthenticationOther(code, rest)
+_FIELD = struct.Struct("!IhIhih")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,28 +39,220 @@ class BackendKeyData:
     secret: bytes
 
     def encode(self) -> bytes:
-        return _frame(self.TAG, _I.pack(self.pid) + self.secret)
+        return frame(self.TAG, UINT32.pack(self.pid) + self.secret)
 
     @classmethod
     def decode(cls, body: bytes) -> BackendKeyData:
-        if not 8 <= len(body) <= 260:
-            raise ProtocolViolation("invalid BackendKeyData message")
-        return cls(_I.unpack_from(body)[0], bytes(body[4:]))
+        b = Body(body, "BackendKeyData")
+        pid = b.uint32()
+        secret = b.rest()
+        if not 4 <= len(secret) <= 256:
+            raise b.fail(f"invalid secret key length {len(secret)}")
+        return cls(pid, secret)
 
 
 @dataclass(frozen=True, slots=True)
-class ReadyForQuery:
-    TAG: ClassVar[bytes] = b"Z"
-    status: bytes = b"I"
+class _Empty:
+    TAG: ClassVar[bytes] = b""
 
     def encode(self) -> bytes:
-        return _frame(self.TAG, self.status)
+        return frame(self.TAG, b"")
 
     @classmethod
-    def decode(cls, body: bytes) -> ReadyForQuery:
-        if len(body) != 1 or body not in (b"I", b"T", b"E"):
-            raise ProtocolViolation("invalid ReadyForQuery message")
-        return cls(bytes(body))
+    def decode(cls, body: bytes) -> Self:
+        Body(body, cls.__name__).end()
+        return cls()
+
+
+@dataclass(frozen=True, slots=True)
+class BindComplete(_Empty):
+    TAG: ClassVar[bytes] = b"2"
+
+
+@dataclass(frozen=True, slots=True)
+class CloseComplete(_Empty):
+    TAG: ClassVar[bytes] = b"3"
+
+
+@dataclass(frozen=True, slots=True)
+class EmptyQueryResponse(_Empty):
+    TAG: ClassVar[bytes] = b"I"
+
+
+@dataclass(frozen=True, slots=True)
+class NoData(_Empty):
+    TAG: ClassVar[bytes] = b"n"
+
+
+@dataclass(frozen=True, slots=True)
+class ParseComplete(_Empty):
+    TAG: ClassVar[bytes] = b"1"
+
+
+@dataclass(frozen=True, slots=True)
+class PortalSuspended(_Empty):
+    TAG: ClassVar[bytes] = b"s"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandComplete:
+    TAG: ClassVar[bytes] = b"C"
+    tag: str
+
+    def encode(self) -> bytes:
+        return frame(self.TAG, cstr(self.tag))
+
+    @classmethod
+    def decode(cls, body: bytes) -> CommandComplete:
+        b = Body(body, "CommandComplete")
+        t = b.cstr()
+        b.end()
+        return cls(t)
+
+
+@dataclass(frozen=True, slots=True)
+class _CopyResponse:
+    TAG: ClassVar[bytes] = b""
+    format: int = 0
+    column_formats: tuple[int, ...] = ()
+
+    def encode(self) -> bytes:
+        return frame(self.TAG, bytes([self.format]) + int16s(self.column_formats))
+
+    @classmethod
+    def decode(cls, body: bytes) -> Self:
+        b = Body(body, cls.__name__)
+        fmt = b.int8()
+        if fmt not in (0, 1):
+            raise b.fail(f"invalid copy format {fmt}")
+        cols = b.int16s()
+        b.end()
+        return cls(fmt, cols)
+
+
+@dataclass(frozen=True, slots=True)
+class CopyInResponse(_CopyResponse):
+    TAG: ClassVar[bytes] = b"G"
+
+
+@dataclass(frozen=True, slots=True)
+class CopyOutResponse(_CopyResponse):
+    TAG: ClassVar[bytes] = b"H"
+
+
+@dataclass(frozen=True, slots=True)
+class CopyBothResponse(_CopyResponse):
+    TAG: ClassVar[bytes] = b"W"
+
+
+@dataclass(frozen=True, slots=True)
+class DataRow:
+    TAG: ClassVar[bytes] = b"D"
+    values: tuple[bytes | None, ...]
+
+    def encode(self) -> bytes:
+        return frame(self.TAG, values(self.values))
+
+    @classmethod
+    def decode(cls, body: bytes) -> DataRow:
+        b = Body(body, "DataRow")
+        v = b.values()
+        b.end()
+        return cls(v)
+
+
+@dataclass(frozen=True, slots=True)
+class _Report:
+    """ErrorResponse and NoticeResponse: typed fields (protocol §55.8)."""
+
+    TAG: ClassVar[bytes] = b""
+    fields: tuple[tuple[str, str], ...]
+
+    def get(self, code: str) -> str | None:
+        for c, v in self.fields:
+            if c == code:
+                return v
+        return None
+
+    @property
+    def severity(self) -> str:
+        return self.get("V") or self.get("S") or ""
+
+    @property
+    def sqlstate(self) -> str:
+        return self.get("C") or ""
+
+    @property
+    def message(self) -> str:
+        return self.get("M") or ""
+
+    @property
+    def detail(self) -> str | None:
+        return self.get("D")
+
+    @property
+    def hint(self) -> str | None:
+        return self.get("H")
+
+    def encode(self) -> bytes:
+        return frame(self.TAG, b"".join(c.encode() + cstr(v) for c, v in self.fields) + b"\0")
+
+    @classmethod
+    def decode(cls, body: bytes) -> Self:
+        b = Body(body, cls.__name__)
+        fields: list[tuple[str, str]] = []
+        while True:
+            code = b.int8()
+            if code == 0:
+                break
+            fields.append((chr(code), b.cstr()))
+        b.end()
+        return cls(tuple(fields))
+
+    @classmethod
+    def make(cls, sqlstate: str, message: str, *, severity: str = "ERROR",
+             detail: str | None = None, hint: str | None = None) -> Self:
+        fields = [("S", severity), ("V", severity), ("C", sqlstate), ("M", message)]
+        if detail:
+            fields.append(("D", detail))
+        if hint:
+            fields.append(("H", hint))
+        return cls(tuple(fields))
+
+    @classmethod
+    def from_error(cls, exc: RegogateError) -> Self:
+        return cls.make(exc.sqlstate, exc.message, severity=exc.severity, detail=exc.detail,
+                        hint=exc.hint)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorResponse(_Report):
+    TAG: ClassVar[bytes] = b"E"
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeResponse(_Report):
+    TAG: ClassVar[bytes] = b"N"
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCallResponse:
+    TAG: ClassVar[bytes] = b"V"
+    value: bytes | None
+
+    def encode(self) -> bytes:
+        v = self.value
+        return frame(self.TAG, INT32.pack(-1) if v is None else INT32.pack(len(v)) + v)
+
+    @classmethod
+    def decode(cls, body: bytes) -> FunctionCallResponse:
+        b = Body(body, "FunctionCallResponse")
+        n = b.int32()
+        if n < -1:
+            raise b.fail(f"invalid length {n}")
+        v = None if n == -1 else b.bytes(n)
+        b.end()
+        return cls(v)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,70 +262,162 @@ class NegotiateProtocolVersion:
     unrecognized: tuple[str, ...] = ()
 
     def encode(self) -> bytes:
-        return _frame(self.TAG, _II.pack(self.newest_minor, len(self.unrecognized))
-                      + b"".join(_enc(o) for o in self.unrecognized))
+        body = (UINT32.pack(self.newest_minor) + UINT32.pack(len(self.unrecognized))
+                + b"".join(cstr(o) for o in self.unrecognized))
+        return frame(self.TAG, body)
+
+    @classmethod
+    def decode(cls, body: bytes) -> NegotiateProtocolVersion:
+        b = Body(body, "NegotiateProtocolVersion")
+        minor, n = b.uint32(), b.int32()
+        if n < 0 or n > len(body):
+            raise b.fail(f"invalid option count {n}")
+        opts = tuple(b.cstr() for _ in range(n))
+        b.end()
+        return cls(minor, opts)
 
 
 @dataclass(frozen=True, slots=True)
-class ErrorResponse:
-    TAG: ClassVar[bytes] = b"E"
-    fields: tuple[tuple[str, str], ...]
-
-    def _get(self, code: str) -> str | None:
-        for c, v in self.fields:
-            if c == code:
-                return v
-        return None
-
-    @property
-    def severity(self) -> str:
-        return self._get("V") or self._get("S") or "ERROR"
-
-    @property
-    def sqlstate(self) -> str:
-        return self._get("C") or "XX000"
-
-    @property
-    def message(self) -> str:
-        return self._get("M") or ""
+class NotificationResponse:
+    TAG: ClassVar[bytes] = b"A"
+    pid: int
+    channel: str
+    payload: str
 
     def encode(self) -> bytes:
-        body = b"".join(c.encode() + _enc(v) for c, v in self.fields) + b"\0"
-        return _frame(self.TAG, body)
+        return frame(self.TAG, UINT32.pack(self.pid) + cstr(self.channel) + cstr(self.payload))
 
     @classmethod
-    def decode(cls, body: bytes) -> ErrorResponse:
-        if not body.endswith(b"\0"):
-            raise ProtocolViolation("invalid ErrorResponse: missing terminator")
+    def decode(cls, body: bytes) -> NotificationResponse:
+        b = Body(body, "NotificationResponse")
+        pid, channel, payload = b.uint32(), b.cstr(), b.cstr()
+        b.end()
+        return cls(pid, channel, payload)
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterDescription:
+    TAG: ClassVar[bytes] = b"t"
+    type_oids: tuple[int, ...]
+
+    def encode(self) -> bytes:
+        n = len(self.type_oids)
+        return frame(self.TAG, struct.pack(f"!H{n}I", n, *self.type_oids))
+
+    @classmethod
+    def decode(cls, body: bytes) -> ParameterDescription:
+        b = Body(body, "ParameterDescription")
+        n = b.uint16()
+        if n * 4 != len(body) - 2:
+            raise b.fail(f"parameter count {n} does not match the length")
+        oids = tuple(b.uint32() for _ in range(n))
+        b.end()
+        return cls(oids)
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterStatus:
+    TAG: ClassVar[bytes] = b"S"
+    name: str
+    value: str
+
+    def encode(self) -> bytes:
+        return frame(self.TAG, cstr(self.name) + cstr(self.value))
+
+    @classmethod
+    def decode(cls, body: bytes) -> ParameterStatus:
+        b = Body(body, "ParameterStatus")
+        name, value = b.cstr(), b.cstr()
+        b.end()
+        return cls(name, value)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyForQuery:
+    TAG: ClassVar[bytes] = b"Z"
+    status: bytes = b"I"
+
+    def encode(self) -> bytes:
+        return frame(self.TAG, self.status)
+
+    @classmethod
+    def decode(cls, body: bytes) -> ReadyForQuery:
+        if body not in (b"I", b"T", b"E"):
+            raise ProtocolViolation(f"invalid ReadyForQuery message: status {body!r}")
+        return cls(bytes(body))
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDescription:
+    name: str
+    table_oid: int = 0
+    column_attnum: int = 0
+    type_oid: int = 25
+    type_size: int = -1
+    type_modifier: int = -1
+    format: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RowDescription:
+    TAG: ClassVar[bytes] = b"T"
+    fields: tuple[FieldDescription, ...]
+
+    def encode(self) -> bytes:
+        out = bytearray(INT16.pack(len(self.fields)))
+        for f in self.fields:
+            out += cstr(f.name)
+            out += _FIELD.pack(f.table_oid, f.column_attnum, f.type_oid, f.type_size,
+                               f.type_modifier, f.format)
+        return frame(self.TAG, bytes(out))
+
+    @classmethod
+    def decode(cls, body: bytes) -> RowDescription:
+        b = Body(body, "RowDescription")
+        n = b.count(_FIELD.size + 1)
         fields = []
-        for part in body[:-1].split(b"\0"):
-            if part:
-                fields.append((chr(part[0]), part[1:].decode("utf-8", "surrogateescape")))
+        for _ in range(n):
+            name = b.cstr()
+            fields.append(FieldDescription(name, *_FIELD.unpack(b.bytes(_FIELD.size))))
+        b.end()
         return cls(tuple(fields))
 
-    @classmethod
-    def make(cls, sqlstate: str, message: str, *, severity: str = "ERROR",
-             detail: str | None = None, hint: str | None = None) -> ErrorResponse:
-        fields = [("S", severity), ("V", severity), ("C", sqlstate), ("M", message)]
-        if detail:
-            fields.append(("D", detail))
-        if hint:
-            fields.append(("H", hint))
-        return cls(tuple(fields))
 
-    @classmethod
-    def from_error(cls, exc: RegogateError) -> ErrorResponse:
-        return cls.make(exc.sqlstate, exc.message, severity=exc.severity, detail=exc.detail,
-                        hint=exc.hint)
+BackendMessage = (Authentication | BackendKeyData | BindComplete | CloseComplete
+                  | CommandComplete | CopyInResponse | CopyOutResponse | CopyBothResponse
+                  | CopyData | CopyDone | DataRow | EmptyQueryResponse | ErrorResponse
+                  | NoticeResponse | FunctionCallResponse | NegotiateProtocolVersion | NoData
+                  | NotificationResponse | ParameterDescription | ParameterStatus
+                  | ParseComplete | PortalSuspended | ReadyForQuery | RowDescription)
+
+_DECODERS: dict[bytes, type[BackendMessage]] = {
+    c.TAG: c
+    for c in (BackendKeyData, BindComplete, CloseComplete, CommandComplete, CopyInResponse,
+              CopyOutResponse, CopyBothResponse, CopyData, CopyDone, DataRow,
+              EmptyQueryResponse, ErrorResponse, NoticeResponse, FunctionCallResponse,
+              NegotiateProtocolVersion, NoData, NotificationResponse, ParameterDescription,
+              ParameterStatus, ParseComplete, PortalSuspended, ReadyForQuery, RowDescription)
+}
 
 
-def decode_backend(frame: Frame) -> object:
-    if frame.tag == b"R":
-        return decode_authentication(frame.body)
-    if frame.tag == b"E":
-        return ErrorResponse.decode(frame.body)
-    if frame.tag == b"K":
-        return BackendKeyData.decode(frame.body)
-    if frame.tag == b"Z":
-        return ReadyForQuery.decode(frame.body)
-    return frame
+def decode_backend(f: Frame) -> BackendMessage:
+    if f.tag == b"R":
+        return decode_authentication(f.body)
+    cls = _DECODERS.get(f.tag)
+    if cls is None:
+        raise ProtocolViolation(f"invalid backend message type {f.tag!r}")
+    return cls.decode(f.body)
+
+
+__all__ = [
+    "Authentication", "AuthenticationCleartextPassword", "AuthenticationGSS",
+    "AuthenticationGSSContinue", "AuthenticationKerberosV5", "AuthenticationMD5Password",
+    "AuthenticationOk", "AuthenticationSASL", "AuthenticationSASLContinue",
+    "AuthenticationSASLFinal", "AuthenticationSSPI", "BackendKeyData", "BackendMessage",
+    "BindComplete", "CloseComplete", "CommandComplete", "CopyBothResponse", "CopyData",
+    "CopyDone", "CopyInResponse", "CopyOutResponse", "DataRow", "EmptyQueryResponse",
+    "ErrorResponse", "FieldDescription", "FunctionCallResponse", "NegotiateProtocolVersion",
+    "NoData", "NoticeResponse", "NotificationResponse", "ParameterDescription",
+    "ParameterStatus", "ParseComplete", "PortalSuspended", "ReadyForQuery", "RowDescription",
+    "decode_backend",
+]

@@ -1,30 +1,22 @@
-"""Frontend (client → server) messages after startup (protocol §55.7 "Message Formats")."""
+"""Frontend (client → server) messages after startup (protocol §55.7 "Message Formats").
+
+Every message is a frozen dataclass with ``encode()`` (complete wire bytes) and
+``decode(body)``; ``decode_frontend`` dispatches on the tag. 'p' is context dependent,
+so it decodes to AuthResponse and the caller picks the concrete auth message.
+"""
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal, Self
 
 from regogate.errors import ProtocolViolation
+from regogate.wire.codec import INT32, UINT32, Body, cstr, frame, int16s, values
+from regogate.wire.copy import CopyData, CopyDone
+from regogate.wire.framing import Frame
 
-_I = struct.Struct("!I")
-_i = struct.Struct("!i")
-
-
-def _frame(tag: bytes, body: bytes) -> bytes:
-    return tag + _I.pack(len(body) + 4) + body
-
-
-def _cstr(body: bytes, pos: int) -> tuple[str, int]:
-    end = body.find(b"\0", pos)
-    if end < 0:
-        raise ProtocolViolation("invalid message format: missing string terminator")
-    return body[pos:end].decode("utf-8", "surrogateescape"), end + 1
-
-
-def _enc(s: str) -> bytes:
-    return s.encode("utf-8", "surrogateescape") + b"\0"
+Kind = Literal[b"S", b"P"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +25,14 @@ class Query:
     query: str
 
     def encode(self) -> bytes:
-        return _frame(self.TAG, _enc(self.query))
+        return frame(self.TAG, cstr(self.query))
 
     @classmethod
     def decode(cls, body: bytes) -> Query:
-        text, pos = _cstr(body, 0)
-        if pos != len(body):
-            raise ProtocolViolation("invalid Query message: trailing bytes")
-        return cls(text)
+        b = Body(body, "Query")
+        q = b.cstr()
+        b.end()
+        return cls(q)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,21 +43,186 @@ class Parse:
     param_types: tuple[int, ...] = ()
 
     def encode(self) -> bytes:
-        body = _enc(self.name) + _enc(self.query) + struct.pack(
-            f"!H{len(self.param_types)}I", len(self.param_types), *self.param_types)
-        return _frame(self.TAG, body)
+        n = len(self.param_types)
+        body = cstr(self.name) + cstr(self.query) + struct.pack(f"!H{n}I", n, *self.param_types)
+        return frame(self.TAG, body)
 
     @classmethod
     def decode(cls, body: bytes) -> Parse:
-        name, pos = _cstr(body, 0)
-        query, pos = _cstr(body, pos)
-        if len(body) < pos + 2:
-            raise ProtocolViolation("invalid Parse message: truncated")
-        (n,) = struct.unpack_from("!H", body, pos)
-        pos += 2
-        if len(body) != pos + 4 * n:
-            raise ProtocolViolation("invalid Parse message: parameter type count mismatch")
-        return cls(name, query, struct.unpack_from(f"!{n}I", body, pos))
+        b = Body(body, "Parse")
+        name, query = b.cstr(), b.cstr()
+        n = b.count(4)
+        types = tuple(b.uint32() for _ in range(n))
+        b.end()
+        return cls(name, query, types)
+
+
+@dataclass(frozen=True, slots=True)
+class Bind:
+    TAG: ClassVar[bytes] = b"B"
+    portal: str
+    statement: str
+    param_formats: tuple[int, ...] = ()
+    params: tuple[bytes | None, ...] = ()
+    result_formats: tuple[int, ...] = ()
+
+    def encode(self) -> bytes:
+        body = (cstr(self.portal) + cstr(self.statement) + int16s(self.param_formats)
+                + values(self.params) + int16s(self.result_formats))
+        return frame(self.TAG, body)
+
+    @classmethod
+    def decode(cls, body: bytes) -> Bind:
+        b = Body(body, "Bind")
+        portal, stmt = b.cstr(), b.cstr()
+        pf = b.int16s()
+        params = b.values()
+        rf = b.int16s()
+        b.end()
+        return cls(portal, stmt, pf, params, rf)
+
+
+@dataclass(frozen=True, slots=True)
+class Execute:
+    TAG: ClassVar[bytes] = b"E"
+    portal: str = ""
+    max_rows: int = 0
+
+    def encode(self) -> bytes:
+        return frame(self.TAG, cstr(self.portal) + INT32.pack(self.max_rows))
+
+    @classmethod
+    def decode(cls, body: bytes) -> Execute:
+        b = Body(body, "Execute")
+        portal, n = b.cstr(), b.int32()
+        b.end()
+        return cls(portal, n)
+
+
+def _kind(b: Body) -> Kind:
+    k = b.bytes(1)
+    if k == b"S":
+        return b"S"
+    if k == b"P":
+        return b"P"
+    raise b.fail(f"invalid target type {k!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Describe:
+    TAG: ClassVar[bytes] = b"D"
+    kind: Kind
+    name: str = ""
+
+    def encode(self) -> bytes:
+        return frame(self.TAG, self.kind + cstr(self.name))
+
+    @classmethod
+    def decode(cls, body: bytes) -> Describe:
+        b = Body(body, "Describe")
+        kind, name = _kind(b), b.cstr()
+        b.end()
+        return cls(kind, name)
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    TAG: ClassVar[bytes] = b"C"
+    kind: Kind
+    name: str = ""
+
+    def encode(self) -> bytes:
+        return frame(self.TAG, self.kind + cstr(self.name))
+
+    @classmethod
+    def decode(cls, body: bytes) -> Close:
+        b = Body(body, "Close")
+        kind, name = _kind(b), b.cstr()
+        b.end()
+        return cls(kind, name)
+
+
+@dataclass(frozen=True, slots=True)
+class _Empty:
+    TAG: ClassVar[bytes] = b""
+
+    def encode(self) -> bytes:
+        return frame(self.TAG, b"")
+
+    @classmethod
+    def decode(cls, body: bytes) -> Self:
+        Body(body, cls.__name__).end()
+        return cls()
+
+
+@dataclass(frozen=True, slots=True)
+class Sync(_Empty):
+    TAG: ClassVar[bytes] = b"S"
+
+
+@dataclass(frozen=True, slots=True)
+class Flush(_Empty):
+    TAG: ClassVar[bytes] = b"H"
+
+
+@dataclass(frozen=True, slots=True)
+class Terminate(_Empty):
+    TAG: ClassVar[bytes] = b"X"
+
+
+@dataclass(frozen=True, slots=True)
+class CopyFail:
+    TAG: ClassVar[bytes] = b"f"
+    message: str
+
+    def encode(self) -> bytes:
+        return frame(self.TAG, cstr(self.message))
+
+    @classmethod
+    def decode(cls, body: bytes) -> CopyFail:
+        b = Body(body, "CopyFail")
+        m = b.cstr()
+        b.end()
+        return cls(m)
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCall:
+    TAG: ClassVar[bytes] = b"F"
+    oid: int
+    arg_formats: tuple[int, ...] = ()
+    args: tuple[bytes | None, ...] = ()
+    result_format: int = 0
+
+    def encode(self) -> bytes:
+        body = (UINT32.pack(self.oid) + int16s(self.arg_formats) + values(self.args)
+                + struct.pack("!h", self.result_format))
+        return frame(self.TAG, body)
+
+    @classmethod
+    def decode(cls, body: bytes) -> FunctionCall:
+        b = Body(body, "FunctionCall")
+        oid = b.uint32()
+        fmts = b.int16s()
+        args = b.values()
+        rf = b.int16()
+        b.end()
+        return cls(oid, fmts, args, rf)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResponse:
+    """A 'p' message before its meaning is known (password, SASL or GSS data)."""
+
+    TAG: ClassVar[bytes] = b"p"
+    data: bytes
+
+    def encode(self) -> bytes:
+        return frame(self.TAG, self.data)
+
+    @classmethod
+    def decode(cls, body: bytes) -> AuthResponse:
+        return cls(bytes(body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,25 +231,35 @@ class PasswordMessage:
     password: str
 
     def encode(self) -> bytes:
-        return _frame(self.TAG, _enc(self.password))
+        return frame(self.TAG, cstr(self.password))
 
     @classmethod
     def decode(cls, body: bytes) -> PasswordMessage:
-        text, pos = _cstr(body, 0)
-        if pos != len(body):
-            raise ProtocolViolation("invalid password packet: trailing bytes")
-        return cls(text)
+        b = Body(body, "password")
+        p = b.cstr()
+        b.end()
+        return cls(p)
 
 
 @dataclass(frozen=True, slots=True)
 class SASLInitialResponse:
     TAG: ClassVar[bytes] = b"p"
     mechanism: str
-    data: bytes | None
+    data: bytes | None = None
 
     def encode(self) -> bytes:
-        data = _i.pack(-1) if self.data is None else _i.pack(len(self.data)) + self.data
-        return _frame(self.TAG, _enc(self.mechanism) + data)
+        data = INT32.pack(-1) if self.data is None else INT32.pack(len(self.data)) + self.data
+        return frame(self.TAG, cstr(self.mechanism) + data)
+
+    @classmethod
+    def decode(cls, body: bytes) -> SASLInitialResponse:
+        b = Body(body, "SASLInitialResponse")
+        mech, n = b.cstr(), b.int32()
+        if n < -1:
+            raise b.fail(f"invalid length {n}")
+        data = None if n == -1 else b.bytes(n)
+        b.end()
+        return cls(mech, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,4 +268,45 @@ class SASLResponse:
     data: bytes
 
     def encode(self) -> bytes:
-        return _frame(self.TAG, self.data)
+        return frame(self.TAG, self.data)
+
+    @classmethod
+    def decode(cls, body: bytes) -> SASLResponse:
+        return cls(bytes(body))
+
+
+@dataclass(frozen=True, slots=True)
+class GSSResponse:
+    TAG: ClassVar[bytes] = b"p"
+    data: bytes
+
+    def encode(self) -> bytes:
+        return frame(self.TAG, self.data)
+
+    @classmethod
+    def decode(cls, body: bytes) -> GSSResponse:
+        return cls(bytes(body))
+
+
+FrontendMessage = (Query | Parse | Bind | Execute | Describe | Close | Sync | Flush | Terminate
+                   | CopyData | CopyDone | CopyFail | FunctionCall | AuthResponse)
+
+_DECODERS: dict[bytes, type[FrontendMessage]] = {
+    c.TAG: c
+    for c in (Query, Parse, Bind, Execute, Describe, Close, Sync, Flush, Terminate, CopyData,
+              CopyDone, CopyFail, FunctionCall, AuthResponse)
+}
+
+
+def decode_frontend(f: Frame) -> FrontendMessage:
+    cls = _DECODERS.get(f.tag)
+    if cls is None:
+        raise ProtocolViolation(f"invalid frontend message type {f.tag!r}")
+    return cls.decode(f.body)
+
+
+__all__ = [
+    "AuthResponse", "Bind", "Close", "CopyData", "CopyDone", "CopyFail", "Describe", "Execute",
+    "Flush", "FrontendMessage", "FunctionCall", "GSSResponse", "Parse", "PasswordMessage",
+    "Query", "SASLInitialResponse", "SASLResponse", "Sync", "Terminate", "decode_frontend",
+]

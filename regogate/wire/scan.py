@@ -51,8 +51,7 @@ class StreamScanner:
                 tag = data[pos]
                 length = int.from_bytes(data[pos + 1 : pos + 5], "big") - 4
                 pos += 5
-            if length < 0:
-                length = 0
+            length = max(length, 0)
             self._tag = tag
             if tag in interest:
                 if length <= end - pos:
