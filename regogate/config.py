@@ -123,8 +123,14 @@ class _Reader:
             raise self.fail(full, f"must be {kind.__name__}, got {type(value).__name__} {value!r}")
         return value
 
-    def choice(self, data: Mapping[str, object], key: str, path: str, options: tuple[str, ...],
-               default: str) -> str:
+    def choice(
+        self,
+        data: Mapping[str, object],
+        key: str,
+        path: str,
+        options: tuple[str, ...],
+        default: str,
+    ) -> str:
         value = self.get(data, key, path, str, default)
         if value not in options:
             raise self.fail(f"{path}.{key}", f"must be one of {', '.join(options)}; got {value!r}")
@@ -152,32 +158,46 @@ class _Reader:
     def unknown(self, data: Mapping[str, object], path: str, known: set[str]) -> None:
         extra = sorted(set(data) - known)
         if extra:
-            raise self.fail(f"{path}.{extra[0]}" if path else extra[0],
-                            f"unknown key (known keys: {', '.join(sorted(known))})")
+            raise self.fail(
+                f"{path}.{extra[0]}" if path else extra[0],
+                f"unknown key (known keys: {', '.join(sorted(known))})",
+            )
 
     def secret(self, data: Mapping[str, object], path: str) -> Secret | None:
         if "password" in data:
-            raise self.fail(f"{path}.password", "secrets are not allowed in the config file; "
-                            "use password_env (an environment variable name) or password_file")
+            raise self.fail(
+                f"{path}.password",
+                "secrets are not allowed in the config file; "
+                "use password_env (an environment variable name) or password_file",
+            )
         env_name = self.get(data, "password_env", path, str, "")
         file = self.path(data, "password_file", path)
         if env_name and file:
             raise self.fail(path, "set password_env or password_file, not both")
         if env_name:
             if env_name not in self.env:
-                raise self.fail(f"{path}.password_env", f"environment variable {env_name} is not set")
+                raise self.fail(
+                    f"{path}.password_env", f"environment variable {env_name} is not set"
+                )
             return Secret(self.env[env_name], f"${env_name}")
         if file:
             try:
                 text = file.read_text().rstrip("\r\n")
             except OSError as exc:
-                raise self.fail(f"{path}.password_file", f"cannot read {file}: {exc.strerror}") from None
+                raise self.fail(
+                    f"{path}.password_file", f"cannot read {file}: {exc.strerror}"
+                ) from None
             return Secret(text, str(file))
         return None
 
 
-def parse_config(text: str, *, origin: str = "<config>", env: Mapping[str, str] | None = None,
-                 base: Path | None = None) -> Config:
+def parse_config(
+    text: str,
+    *,
+    origin: str = "<config>",
+    env: Mapping[str, str] | None = None,
+    base: Path | None = None,
+) -> Config:
     """Parse and validate TOML text; raise ConfigError naming file, key and problem."""
     try:
         data = tomllib.loads(text)
@@ -187,9 +207,21 @@ def parse_config(text: str, *, origin: str = "<config>", env: Mapping[str, str] 
     r.unknown(data, "", {"server", "connections", "tokens", "policy"})
 
     s = r.table(data, "server", "server")
-    r.unknown(s, "server", {"listen_host", "listen_port", "max_sessions", "max_message_size",
-                            "tls_cert_file", "tls_key_file", "cleartext_without_tls",
-                            "gateway_id", "connect_timeout"})
+    r.unknown(
+        s,
+        "server",
+        {
+            "listen_host",
+            "listen_port",
+            "max_sessions",
+            "max_message_size",
+            "tls_cert_file",
+            "tls_key_file",
+            "cleartext_without_tls",
+            "gateway_id",
+            "connect_timeout",
+        },
+    )
     server = ServerConfig(
         listen_host=r.get(s, "listen_host", "server", str, "127.0.0.1"),
         listen_port=r.port(s, "listen_port", "server", 6432),
@@ -197,8 +229,12 @@ def parse_config(text: str, *, origin: str = "<config>", env: Mapping[str, str] 
         max_message_size=r.positive(s, "max_message_size", "server", 64 * 1024 * 1024),
         tls_cert_file=r.path(s, "tls_cert_file", "server"),
         tls_key_file=r.path(s, "tls_key_file", "server"),
-        cleartext_without_tls=cast(CleartextRule, r.choice(
-            s, "cleartext_without_tls", "server", ("never", "loopback", "always"), "loopback")),
+        cleartext_without_tls=cast(
+            CleartextRule,
+            r.choice(
+                s, "cleartext_without_tls", "server", ("never", "loopback", "always"), "loopback"
+            ),
+        ),
         gateway_id=r.get(s, "gateway_id", "server", str, "regogate"),
         connect_timeout=r.get(s, "connect_timeout", "server", float, 10.0),
     )
@@ -216,8 +252,21 @@ def parse_config(text: str, *, origin: str = "<config>", env: Mapping[str, str] 
         if not isinstance(raw, dict):
             raise r.fail(path, "must be a table")
         c = cast(Mapping[str, object], raw)
-        r.unknown(c, path, {"host", "port", "database", "user", "password_env", "password_file",
-                            "tls", "tls_ca_file", "password"})
+        r.unknown(
+            c,
+            path,
+            {
+                "host",
+                "port",
+                "database",
+                "user",
+                "password_env",
+                "password_file",
+                "tls",
+                "tls_ca_file",
+                "password",
+            },
+        )
         conns[name] = ConnectionConfig(
             name=name,
             host=r.require(c, "host", path, str),
@@ -225,12 +274,13 @@ def parse_config(text: str, *, origin: str = "<config>", env: Mapping[str, str] 
             database=r.get(c, "database", path, str, name),
             user=r.require(c, "user", path, str),
             password=r.secret(c, path),
-            tls=cast(TlsMode, r.choice(c, "tls", path, ("disable", "require", "verify-full"),
-                                       "disable")),
+            tls=cast(
+                TlsMode, r.choice(c, "tls", path, ("disable", "require", "verify-full"), "disable")
+            ),
             tls_ca_file=r.path(c, "tls_ca_file", path),
         )
         if conns[name].tls == "verify-full" and conns[name].tls_ca_file is None:
-            raise r.fail(f"{path}.tls_ca_file", "is required when tls = \"verify-full\"")
+            raise r.fail(f"{path}.tls_ca_file", 'is required when tls = "verify-full"')
     if not conns:
         raise r.fail("connections", "at least one [connections.NAME] table is required")
 
@@ -244,8 +294,11 @@ def parse_config(text: str, *, origin: str = "<config>", env: Mapping[str, str] 
             raise r.fail(path, "must be a table")
         t = cast(Mapping[str, object], raw)
         if "token" in t:
-            raise r.fail(f"{path}.token", "store only the token's hash: token_sha256 = "
-                         "\"<hex>\" (regogate token hash prints it)")
+            raise r.fail(
+                f"{path}.token",
+                "store only the token's hash: token_sha256 = "
+                '"<hex>" (regogate token hash prints it)',
+            )
         r.unknown(t, path, {"sub", "groups", "token_sha256", "email"})
         digest = r.require(t, "token_sha256", path, str).lower()
         if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
@@ -256,8 +309,20 @@ def parse_config(text: str, *, origin: str = "<config>", env: Mapping[str, str] 
         email = r.get(t, "email", path, str, "") or None
         tokens.append(StaticToken(r.require(t, "sub", path, str), tuple(groups), digest, email))
     pol = r.table(data, "policy", "policy")
-    r.unknown(pol, "policy", {"enabled", "dir", "cache", "cache_size", "opa_url", "opa_binary",
-                              "opa_timeout", "watch_interval"})
+    r.unknown(
+        pol,
+        "policy",
+        {
+            "enabled",
+            "dir",
+            "cache",
+            "cache_size",
+            "opa_url",
+            "opa_binary",
+            "opa_timeout",
+            "watch_interval",
+        },
+    )
     policy = PolicyConfig(
         enabled=r.get(pol, "enabled", "policy", bool, True),
         dir=r.path(pol, "dir", "policy") or (r.base / "policies" / "rego"),
@@ -270,8 +335,7 @@ def parse_config(text: str, *, origin: str = "<config>", env: Mapping[str, str] 
     )
     if policy.opa_timeout <= 0:
         raise r.fail("policy.opa_timeout", "must be a positive number of seconds")
-    return Config(path=None, server=server, connections=conns, tokens=tuple(tokens),
-                  policy=policy)
+    return Config(path=None, server=server, connections=conns, tokens=tuple(tokens), policy=policy)
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:

@@ -72,8 +72,14 @@ class StaticTokenProvider:
                 match = t
         if match is None:
             return None
-        return Identity(sub=match.sub, groups=match.groups, auth="token",
-                        issuer="regogate:static", token_sha256=digest, email=match.email)
+        return Identity(
+            sub=match.sub,
+            groups=match.groups,
+            auth="token",
+            issuer="regogate:static",
+            token_sha256=digest,
+            email=match.email,
+        )
 
 
 class IdentityChain:

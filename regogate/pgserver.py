@@ -108,9 +108,20 @@ class PgServer:
         self._chown(pwfile)
         try:
             proc = self._run(
-                [str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", SUPERUSER,
-                 "--pwfile", str(pwfile), "--auth-local=trust", "--auth-host=scram-sha-256",
-                 "-E", "UTF8", "--no-sync"],
+                [
+                    str(self.bindir / "initdb"),
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    SUPERUSER,
+                    "--pwfile",
+                    str(pwfile),
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ],
                 check=False,
             )
         finally:
@@ -148,12 +159,21 @@ class PgServer:
         if "include_if_exists = 'regogate.auto.conf'" not in text:
             main_conf.write_text(text + "\ninclude_if_exists = 'regogate.auto.conf'\n")
         proc = self._run(
-            [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l",
-             str(self.datadir / "server.log"), "-w", "-t", "60", "start"],
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.datadir / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
             check=False,
         )
         if proc.returncode != 0:
-            log = (self.datadir / "server.log")
+            log = self.datadir / "server.log"
             tail = log.read_text()[-2000:] if log.exists() else ""
             raise ConfigError(f"PostgreSQL did not start: {proc.stderr.strip()}\n{tail}")
 
@@ -165,18 +185,39 @@ class PgServer:
             )
 
     def is_running(self) -> bool:
-        proc = self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "status"], check=False)
+        proc = self._run(
+            [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "status"], check=False
+        )
         return proc.returncode == 0
 
     # -- SQL as superuser over the unix socket ---------------------------------------------
     def psql(self, sql: str, *, dbname: str = "postgres", tuples: bool = True) -> str:
-        args = [str(self.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                "-h", str(self.sockdir), "-p", str(self.port), "-U", SUPERUSER, "-d", dbname]
+        args = [
+            str(self.bindir / "psql"),
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(self.sockdir),
+            "-p",
+            str(self.port),
+            "-U",
+            SUPERUSER,
+            "-d",
+            dbname,
+        ]
         if tuples:
             args += ["-A", "-t"]
         proc = subprocess.run(
-            args, input=sql, capture_output=True, text=True, check=False, user=self.run_as,
-            env={**os.environ, "LC_ALL": "C.UTF-8"}, cwd="/",
+            args,
+            input=sql,
+            capture_output=True,
+            text=True,
+            check=False,
+            user=self.run_as,
+            env={**os.environ, "LC_ALL": "C.UTF-8"},
+            cwd="/",
         )
         if proc.returncode != 0:
             raise ConfigError(f"psql failed: {proc.stderr.strip()}")
@@ -193,6 +234,8 @@ class PgServer:
                     raise
                 time.sleep(0.1)
 
-    def dsn(self, user: str = SUPERUSER, password: str | None = None, dbname: str = "postgres") -> str:
+    def dsn(
+        self, user: str = SUPERUSER, password: str | None = None, dbname: str = "postgres"
+    ) -> str:
         pw = self.password if password is None else password
         return f"host=127.0.0.1 port={self.port} user={user} password={pw} dbname={dbname}"

@@ -56,7 +56,9 @@ def make_certs(directory: Path, prefix: str = "server") -> CertFiles:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    files = CertFiles(directory / "ca.crt", directory / f"{prefix}.crt", directory / f"{prefix}.key")
+    files = CertFiles(
+        directory / "ca.crt", directory / f"{prefix}.crt", directory / f"{prefix}.key"
+    )
     files.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     files.key.write_bytes(

@@ -50,8 +50,14 @@ user = "{user}"
             ("bank_md5", "127.0.0.1", "bank", "rg_md5", True, ""),
             ("bank_trust", "127.0.0.1", "bank", "rg_trust", False, ""),
             ("bank_tls", "127.0.0.1", "bank", "rg_scram", True, 'tls = "require"'),
-            ("bank_verify", "localhost", "bank", "rg_scram", True,
-             f'tls = "verify-full"\ntls_ca_file = "{ca}"'),
+            (
+                "bank_verify",
+                "localhost",
+                "bank",
+                "rg_scram",
+                True,
+                f'tls = "verify-full"\ntls_ca_file = "{ca}"',
+            ),
         )
     )
     return f"""
@@ -70,8 +76,12 @@ enabled = false
 
 def gateway_config(pg: PgFixture, extra_server: str = "", extra: str = "") -> Config:
     """The same configuration, parsed in-process (for unit tests of config users)."""
-    return parse_config(gateway_config_text(pg, 0, extra_server, extra), origin="test.toml",
-                        env={"RG_TEST_UPSTREAM_PASSWORD": pg.password}, base=Path.cwd())
+    return parse_config(
+        gateway_config_text(pg, 0, extra_server, extra),
+        origin="test.toml",
+        env={"RG_TEST_UPSTREAM_PASSWORD": pg.password},
+        base=Path.cwd(),
+    )
 
 
 def _quote(value: str) -> str:
@@ -90,20 +100,38 @@ class GatewayFixture:
         return TOKENS[who][0]
 
     def dsn(self, who: str = "dba", dbname: str = "bank", **extra: str) -> str:
-        parts = {"host": "127.0.0.1", "port": str(self.port), "dbname": dbname, "user": who,
-                 "password": self.token(who), "sslmode": "disable", **extra}
+        parts = {
+            "host": "127.0.0.1",
+            "port": str(self.port),
+            "dbname": dbname,
+            "user": who,
+            "password": self.token(who),
+            "sslmode": "disable",
+            **extra,
+        }
         return " ".join(f"{k}={_quote(v)}" for k, v in parts.items())
 
     def url(self, who: str = "dba", dbname: str = "bank") -> str:
         return f"postgresql://{who}:{self.token(who)}@127.0.0.1:{self.port}/{dbname}"
 
     def env(self, who: str = "dba", dbname: str = "bank") -> dict[str, str]:
-        return {"PGHOST": "127.0.0.1", "PGPORT": str(self.port), "PGDATABASE": dbname,
-                "PGUSER": who, "PGPASSWORD": self.token(who), "PGSSLMODE": "disable"}
+        return {
+            "PGHOST": "127.0.0.1",
+            "PGPORT": str(self.port),
+            "PGDATABASE": dbname,
+            "PGUSER": who,
+            "PGPASSWORD": self.token(who),
+            "PGSSLMODE": "disable",
+        }
 
 
-def start_gateway(pg: PgFixture, directory: Path, extra_server: str = "", extra: str = "",
-                  env: dict[str, str] | None = None) -> GatewayFixture:
+def start_gateway(
+    pg: PgFixture,
+    directory: Path,
+    extra_server: str = "",
+    extra: str = "",
+    env: dict[str, str] | None = None,
+) -> GatewayFixture:
     """`regogate serve` as a child process — a real, separate gateway like in production."""
     port = free_port()
     directory.mkdir(parents=True, exist_ok=True)
@@ -127,8 +155,11 @@ def make_gateway(pg: PgFixture, tmp_path: Path) -> Iterator[Callable[..., Gatewa
     """Start a dedicated gateway with extra config (``extra_server=`` / ``extra=``)."""
     started: list[GatewayFixture] = []
 
-    def start(extra_server: str = "", extra: str = "", env: dict[str, str] | None = None,
-              ) -> GatewayFixture:
+    def start(
+        extra_server: str = "",
+        extra: str = "",
+        env: dict[str, str] | None = None,
+    ) -> GatewayFixture:
         gw = start_gateway(pg, tmp_path / f"gw{len(started)}", extra_server, extra, env)
         started.append(gw)
         return gw

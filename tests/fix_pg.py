@@ -81,7 +81,9 @@ def pg() -> Iterator[PgFixture]:
         )
         sql = resources.files("regogate.demo").joinpath("bank.sql").read_text()
         server.psql(f"SET ROLE rg_scram;\n{sql}", dbname="bank")
-        server.psql("GRANT SELECT ON ALL TABLES IN SCHEMA public TO rg_md5, rg_trust;", dbname="bank")
+        server.psql(
+            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO rg_md5, rg_trust;", dbname="bank"
+        )
         yield PgFixture(server, certs)
     finally:
         server.stop("immediate")

@@ -16,15 +16,18 @@ if TYPE_CHECKING:
 
 
 class GatewayProcess:
-    def __init__(self, config: Path, pg: PgFixture, port: int, log: Path,
-                 env: dict[str, str] | None = None):
+    def __init__(
+        self, config: Path, pg: PgFixture, port: int, log: Path, env: dict[str, str] | None = None
+    ):
         self.port = port
         self.log = log
         self.config = config
         env = {**os.environ, "RG_TEST_UPSTREAM_PASSWORD": pg.password, **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "regogate", "serve", "-c", str(config)],
-            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -22,8 +22,10 @@ REGOGATE = [sys.executable, "-m", "regogate"]
 
 def test_serve_process_and_clean_stop(tmp_path: Path, pg: PgFixture) -> None:
     gw = start_gateway_process(tmp_path, pg)
-    dsn = (f"host=127.0.0.1 port={gw.port} dbname=bank user=analyst "
-           f"password={TOKENS['analyst'][0]} sslmode=disable")
+    dsn = (
+        f"host=127.0.0.1 port={gw.port} dbname=bank user=analyst "
+        f"password={TOKENS['analyst'][0]} sslmode=disable"
+    )
     with psycopg.connect(dsn) as conn:
         assert conn.execute("select count(*) from accounts").fetchone() == (1500,)
     assert gw.stop() == 0
@@ -36,16 +38,22 @@ def test_serve_process_and_clean_stop(tmp_path: Path, pg: PgFixture) -> None:
 def test_bad_config_is_readable(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[server]\nlisten_port = 'nope'\n[connections.x]\nhost = 'h'\nuser = 'u'\n")
-    p = subprocess.run([*REGOGATE, "serve", "-c", str(cfg)], capture_output=True, text=True,
-                       timeout=60, check=False)
+    p = subprocess.run(
+        [*REGOGATE, "serve", "-c", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert p.returncode == 2
     assert f"{cfg}: server.listen_port: must be int" in p.stderr
     assert "Traceback" not in p.stderr
 
 
 def test_token_generate_prints_hash() -> None:
-    p = subprocess.run([*REGOGATE, "token", "generate"], capture_output=True, text=True,
-                       timeout=60, check=True)
+    p = subprocess.run(
+        [*REGOGATE, "token", "generate"], capture_output=True, text=True, timeout=60, check=True
+    )
     token = p.stdout.splitlines()[0].split()[-1]
     import hashlib
 
@@ -62,8 +70,12 @@ def _read_env(path: Path) -> dict[str, str]:
 
 
 def _run_demo(state: Path, port: int) -> subprocess.Popen[str]:
-    return subprocess.Popen([*REGOGATE, "demo", "--dir", str(state), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [*REGOGATE, "demo", "--dir", str(state), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait_port(port: int, proc: subprocess.Popen[str]) -> None:
@@ -85,14 +97,22 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     try:
         _wait_port(port, proc)
         env = _read_env(state / "demo.env")
-        assert set(env) >= {f"{p}_{k}" for p in ("ANALYST", "AGENT", "DBA")
-                            for k in ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD")}
+        assert set(env) >= {
+            f"{p}_{k}"
+            for p in ("ANALYST", "AGENT", "DBA")
+            for k in ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD")
+        }
         assert "UPSTREAM_DSN" in env
         for who in ("ANALYST", "AGENT", "DBA"):
             sub = {k.split("_", 1)[1]: v for k, v in env.items() if k.startswith(who + "_")}
-            p = subprocess.run(["psql", "-X", "-At", "-c", "select count(*) from customers"],
-                               env={**os.environ, **sub, "PGSSLMODE": "disable"},
-                               capture_output=True, text=True, timeout=30, check=False)
+            p = subprocess.run(
+                ["psql", "-X", "-At", "-c", "select count(*) from customers"],
+                env={**os.environ, **sub, "PGSSLMODE": "disable"},
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
             assert p.returncode == 0, p.stderr
             assert p.stdout.strip() == "1000"
         with psycopg.connect(env["UPSTREAM_DSN"]) as conn:
@@ -101,7 +121,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
-    assert "psql \"host=127.0.0.1" in out
+    assert 'psql "host=127.0.0.1' in out
     assert "Traceback" not in out
     first_tokens = _read_env(state / "demo.env")["ANALYST_PGPASSWORD"]
     # A second run reuses the state: same tokens, same data.

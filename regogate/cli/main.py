@@ -17,8 +17,12 @@ from regogate.config import Config, load_config
 from regogate.errors import RegogateError
 from regogate.identity import token_sha256
 
-app = typer.Typer(help="regogate — a policy-as-code gateway for PostgreSQL.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="regogate — a policy-as-code gateway for PostgreSQL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 token_app = typer.Typer(help="Static service tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
@@ -34,9 +38,11 @@ def _fail(exc: RegogateError | str, code: int = 2) -> typer.Exit:
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
 
 async def _serve(config: Config, on_ready: typer.CallbackParam | None = None) -> None:
@@ -57,8 +63,10 @@ def run_async(config: Config) -> None:
 
 
 @app.command()
-def serve(config: ConfigOpt = Path("regogate.toml"),
-          verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> None:
+def serve(
+    config: ConfigOpt = Path("regogate.toml"),
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
     """Run the gateway."""
     _logging(verbose)
     try:
@@ -89,9 +97,10 @@ def demo(
     for who, groups in DEMO_IDENTITIES.items():
         typer.echo(f"  {who:8} ({', '.join(groups)}):  {setup.psql_command(who)}")
     typer.echo(f"\nThe same details, as shell variables: {setup.env_path}")
-    typer.echo(f"Direct admin access to the demo database: psql \"{setup.upstream_dsn()}\"")
-    typer.echo("Press Ctrl-C to stop. State is kept for the next run (--fresh wipes it).\n",
-               )
+    typer.echo(f'Direct admin access to the demo database: psql "{setup.upstream_dsn()}"')
+    typer.echo(
+        "Press Ctrl-C to stop. State is kept for the next run (--fresh wipes it).\n",
+    )
     try:
         run_async(cfg)
     except RegogateError as exc:

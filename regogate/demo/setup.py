@@ -40,12 +40,16 @@ class DemoSetup:
     upstream_password: str
 
     def psql_command(self, who: str) -> str:
-        return (f'psql "host=127.0.0.1 port={self.gateway_port} dbname={DATABASE} user={who} '
-                f'password={self.tokens[who]} sslmode=disable"')
+        return (
+            f'psql "host=127.0.0.1 port={self.gateway_port} dbname={DATABASE} user={who} '
+            f'password={self.tokens[who]} sslmode=disable"'
+        )
 
     def upstream_dsn(self) -> str:
-        return (f"postgresql://{UPSTREAM_USER}:{self.upstream_password}@127.0.0.1:"
-                f"{self.pg.port}/{DATABASE}")
+        return (
+            f"postgresql://{UPSTREAM_USER}:{self.upstream_password}@127.0.0.1:"
+            f"{self.pg.port}/{DATABASE}"
+        )
 
 
 def _pg_dir(state_dir: Path) -> Path:
@@ -97,8 +101,10 @@ def prepare(state_dir: Path, *, fresh: bool = False, gateway_port: int | None = 
     pg.wait_ready()
     if first_run:
         pw = saved["upstream_password"].replace("'", "''")
-        pg.psql(f"CREATE ROLE {UPSTREAM_USER} LOGIN PASSWORD '{pw}';"
-                f"CREATE DATABASE {DATABASE} OWNER {UPSTREAM_USER};")
+        pg.psql(
+            f"CREATE ROLE {UPSTREAM_USER} LOGIN PASSWORD '{pw}';"
+            f"CREATE DATABASE {DATABASE} OWNER {UPSTREAM_USER};"
+        )
         sql = resources.files("regogate.demo").joinpath("bank.sql").read_text()
         pg.psql(f"SET ROLE {UPSTREAM_USER};\n{sql}", dbname=DATABASE)
 
@@ -122,14 +128,26 @@ def prepare(state_dir: Path, *, fresh: bool = False, gateway_port: int | None = 
     )
     config_path = state_dir / "regogate.toml"
     config_path.write_text(config)
-    setup = DemoSetup(state_dir, pg, config_path, state_dir.parent / ".regogate" / "demo.env",
-                      tokens, port, saved["upstream_password"])
+    setup = DemoSetup(
+        state_dir,
+        pg,
+        config_path,
+        state_dir.parent / ".regogate" / "demo.env",
+        tokens,
+        port,
+        saved["upstream_password"],
+    )
     setup.env_path = state_dir / "demo.env"
     lines = ["# regogate demo: source this file (set -a; . .regogate/demo.env; set +a)"]
     for who in DEMO_IDENTITIES:
         p = who.upper()
-        lines += [f"{p}_PGHOST=127.0.0.1", f"{p}_PGPORT={port}", f"{p}_PGDATABASE={DATABASE}",
-                  f"{p}_PGUSER={who}", f"{p}_PGPASSWORD={tokens[who]}"]
+        lines += [
+            f"{p}_PGHOST=127.0.0.1",
+            f"{p}_PGPORT={port}",
+            f"{p}_PGDATABASE={DATABASE}",
+            f"{p}_PGUSER={who}",
+            f"{p}_PGPASSWORD={tokens[who]}",
+        ]
     lines.append(f"UPSTREAM_DSN={setup.upstream_dsn()}")
     setup.env_path.write_text("\n".join(lines) + "\n")
     setup.env_path.chmod(0o600)

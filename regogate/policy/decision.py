@@ -56,13 +56,17 @@ class Decision:
         if self.approval.required:
             who = ", ".join(self.approval.approvers) or "an approver"
             why = f" ({self.approval.reason})" if self.approval.reason else ""
-            return (f"this statement requires approval by {who}{why}; approvals are not "
-                    f"enabled in this regogate version, so it is denied")
+            return (
+                f"this statement requires approval by {who}{why}; approvals are not "
+                f"enabled in this regogate version, so it is denied"
+            )
         if self.mask:
             cols = ", ".join(sorted(self.mask))
-            return (f"the policy requires masking of {cols}; inline masking is not enabled in "
-                    f"this regogate version, so the statement is denied rather than shown "
-                    f"unmasked")
+            return (
+                f"the policy requires masking of {cols}; inline masking is not enabled in "
+                f"this regogate version, so the statement is denied rather than shown "
+                f"unmasked"
+            )
         return None
 
 
@@ -70,7 +74,7 @@ def _bad(what: str) -> PolicyUnavailable:
     return PolicyUnavailable(
         f"policy engine returned a malformed decision: {what}",
         hint="data.regogate.decision must be an object with a boolean 'allow' "
-             "(see docs/policy-contract.md); the statement is denied (fail closed)",
+        "(see docs/policy-contract.md); the statement is denied (fail closed)",
     )
 
 
@@ -97,21 +101,33 @@ def parse_decision(result: object, revision: str = "") -> Decision:
         if not isinstance(spec, dict) or not isinstance(spec.get("method"), str):
             raise _bad(f"mask of {col} must be an object with a 'method'")
         if spec["method"] not in MASK_METHODS:
-            raise _bad(f"mask method {spec['method']!r} of {col} is unknown "
-                       f"(known: {', '.join(sorted(MASK_METHODS))})")
+            raise _bad(
+                f"mask method {spec['method']!r} of {col} is unknown "
+                f"(known: {', '.join(sorted(MASK_METHODS))})"
+            )
         mask[str(col)] = MaskSpec(spec["method"], {k: v for k, v in spec.items() if k != "method"})
     ap = result.get("approval") or {}
     if not isinstance(ap, dict) or not isinstance(ap.get("required", False), bool):
         raise _bad("'approval' must be an object with a boolean 'required'")
     reason = ap.get("reason")
-    approval = Approval(bool(ap.get("required", False)), _strings(ap.get("approvers"), "approvers"),
-                        reason if isinstance(reason, str) else None)
+    approval = Approval(
+        bool(ap.get("required", False)),
+        _strings(ap.get("approvers"), "approvers"),
+        reason if isinstance(reason, str) else None,
+    )
     ttl = result.get("ttl", 0)
     if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl < 0:
         raise _bad("'ttl' must be a non-negative number of seconds")
     role = result.get("upstream_role")
     if role is not None and not isinstance(role, str):
         raise _bad("'upstream_role' must be a string or null")
-    return Decision(allow=allow, deny=deny, mask=mask, approval=approval, ttl=float(ttl),
-                    rules=_strings(result.get("rules"), "'rules'"), upstream_role=role,
-                    revision=revision)
+    return Decision(
+        allow=allow,
+        deny=deny,
+        mask=mask,
+        approval=approval,
+        ttl=float(ttl),
+        rules=_strings(result.get("rules"), "'rules'"),
+        upstream_role=role,
+        revision=revision,
+    )

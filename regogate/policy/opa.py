@@ -32,8 +32,14 @@ class Metrics(Protocol):
 
 
 class OpaClient:
-    def __init__(self, url: str, *, timeout: float = 0.5, metrics: Metrics | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 0.5,
+        metrics: Metrics | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
         self.url = url.rstrip("/")
         self._client = httpx.AsyncClient(
             base_url=self.url,
@@ -53,7 +59,7 @@ class OpaClient:
         return PolicyUnavailable(
             f"the policy engine is unavailable ({reason}); statement denied (fail closed)",
             hint="check the OPA sidecar (regogate serve logs, /health); statements are denied "
-                 "until it answers",
+            "until it answers",
         )
 
     async def decide(self, policy_input: Mapping[str, object], revision: str) -> Decision:
@@ -88,8 +94,11 @@ class OpaClient:
 
     async def put_policy(self, policy_id: str, text: str) -> str | None:
         """Install one module; return OPA's error message, or None on success."""
-        resp = await self._client.put(f"/v1/policies/{policy_id}", content=text.encode(),
-                                      headers={"content-type": "text/plain"})
+        resp = await self._client.put(
+            f"/v1/policies/{policy_id}",
+            content=text.encode(),
+            headers={"content-type": "text/plain"},
+        )
         return None if resp.status_code == 200 else _error_text(resp)
 
     async def delete_policy(self, policy_id: str) -> None:
@@ -111,7 +120,9 @@ def _error_text(resp: httpx.Response) -> str:
         for e in errors if isinstance(errors, list) else []:
             if isinstance(e, dict):
                 loc = e.get("location") or {}
-                where = f"{loc.get('file', '')}:{loc.get('row', '')}" if isinstance(loc, dict) else ""
+                where = (
+                    f"{loc.get('file', '')}:{loc.get('row', '')}" if isinstance(loc, dict) else ""
+                )
                 parts.append(f"{where}: {e.get('message', '')}")
         return "; ".join(p for p in parts if p)
     return f"HTTP {resp.status_code}"

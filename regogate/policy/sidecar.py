@@ -26,13 +26,18 @@ log = logging.getLogger("regogate.opa")
 
 
 def find_opa(configured: str | None = None) -> str:
-    candidates = [configured] if configured else []
-    candidates += [shutil.which("opa"), str(Path.home() / "go/bin/opa")]
+    candidates: list[str | None] = [
+        configured,
+        shutil.which("opa"),
+        str(Path.home() / "go/bin/opa"),
+    ]
     for c in candidates:
         if c and Path(c).is_file():
             return c
-    raise ConfigError("the opa binary was not found: set opa.binary in regogate.toml, put opa on "
-                      "PATH, or run `make setup` (go install github.com/open-policy-agent/opa)")
+    raise ConfigError(
+        "the opa binary was not found: set opa.binary in regogate.toml, put opa on "
+        "PATH, or run `make setup` (go install github.com/open-policy-agent/opa)"
+    )
 
 
 class PolicyLoader:
@@ -50,8 +55,13 @@ class PolicyLoader:
         return self.bundle.revision if self.bundle else "none"
 
     def _check(self, opa_bin: str) -> str | None:
-        proc = subprocess.run([opa_bin, "check", "--strict", str(self.root)],
-                              capture_output=True, text=True, timeout=60, check=False)
+        proc = subprocess.run(
+            [opa_bin, "check", "--strict", str(self.root)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         return None if proc.returncode == 0 else (proc.stderr or proc.stdout).strip()
 
     async def load(self, opa_bin: str, *, force: bool = False) -> bool:
@@ -101,8 +111,14 @@ class PolicyLoader:
 class OpaSidecar:
     """Runs `opa run --server` as a child process on 127.0.0.1 and restarts it if it dies."""
 
-    def __init__(self, opa_bin: str, loader_factory: Callable[[OpaClient], PolicyLoader],
-                 *, port: int = 0, watch_interval: float = 1.0):
+    def __init__(
+        self,
+        opa_bin: str,
+        loader_factory: Callable[[OpaClient], PolicyLoader],
+        *,
+        port: int = 0,
+        watch_interval: float = 1.0,
+    ):
         self.opa_bin = opa_bin
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -117,8 +133,14 @@ class OpaSidecar:
         self._reload.set()
 
     async def _start_once(self) -> anyio.abc.Process:
-        cmd = [self.opa_bin, "run", "--server", f"--addr=127.0.0.1:{self.port}",
-               "--disable-telemetry", "--log-level=error"]
+        cmd = [
+            self.opa_bin,
+            "run",
+            "--server",
+            f"--addr=127.0.0.1:{self.port}",
+            "--disable-telemetry",
+            "--log-level=error",
+        ]
         proc = await anyio.open_process(cmd, stdout=subprocess.DEVNULL, stderr=None)
         with anyio.move_on_after(30):
             while not await self.client.healthy():
@@ -130,12 +152,17 @@ class OpaSidecar:
         await self.loader.load(self.opa_bin, force=True)
         if self.loader.bundle is None:
             proc.kill()
-            raise ConfigError(f"the policies in {self.loader.root} could not be loaded into OPA "
-                              f"(see the log above)")
+            raise ConfigError(
+                f"the policies in {self.loader.root} could not be loaded into OPA "
+                f"(see the log above)"
+            )
         return proc
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
-                  ) -> None:
+    async def run(
+        self,
+        *,
+        task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
         proc = await self._start_once()
         self.up = True
         task_status.started(self.url)
@@ -145,8 +172,10 @@ class OpaSidecar:
                 while True:
                     await proc.wait()
                     self.up = False
-                    log.error("OPA exited with %s; restarting (decisions fail closed meanwhile)",
-                              proc.returncode)
+                    log.error(
+                        "OPA exited with %s; restarting (decisions fail closed meanwhile)",
+                        proc.returncode,
+                    )
                     self.restarts += 1
                     while True:
                         await anyio.sleep(min(5.0, 0.2 * self.restarts))

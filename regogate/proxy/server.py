@@ -25,8 +25,13 @@ log = logging.getLogger("regogate.server")
 class Gateway:
     """Shared state of all sessions of one gateway process."""
 
-    def __init__(self, config: Config, *, hooks: HooksFactory = passthrough_hooks,
-                 identities: IdentityChain | None = None):
+    def __init__(
+        self,
+        config: Config,
+        *,
+        hooks: HooksFactory = passthrough_hooks,
+        identities: IdentityChain | None = None,
+    ):
         self.config = config
         self.hooks = hooks
         self.identities = identities or IdentityChain([StaticTokenProvider(config.tokens)])
@@ -50,14 +55,13 @@ class Gateway:
             # PostgreSQL silently ignores a cancel with an unknown key; so do we.
             log.info("cancel request with unknown key for pid %d ignored", pid)
             return
-        await upstream_mod.send_cancel(key.connection, key.pid, key.secret,
-                                       self.config.server.connect_timeout)
+        await upstream_mod.send_cancel(
+            key.connection, key.pid, key.secret, self.config.server.connect_timeout
+        )
 
     async def handle(self, stream: anyio.abc.SocketStream) -> None:
-        try:
-            addr, port = stream.extra(SocketAttribute.remote_address)[:2]
-        except (TypeError, ValueError):
-            addr, port = "unknown", 0
+        remote = stream.extra(SocketAttribute.remote_address, "unknown")
+        addr, port = (remote[0], remote[1]) if isinstance(remote, tuple) else (str(remote), 0)
         sock = stream.extra(SocketAttribute.raw_socket)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         session = Session(self, stream, str(addr), int(port))
@@ -66,11 +70,15 @@ class Gateway:
         except Exception:  # last line of defence: one session's bug never stops the gateway
             log.exception("session %s crashed", session.id)
 
-    async def serve(self, *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
-                    ) -> None:
+    async def serve(
+        self,
+        *,
+        task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
         server = self.config.server
-        listener = await anyio.create_tcp_listener(local_host=server.listen_host,
-                                                   local_port=server.listen_port, reuse_port=False)
+        listener = await anyio.create_tcp_listener(
+            local_host=server.listen_host, local_port=server.listen_port, reuse_port=False
+        )
         port = listener.extra(SocketAttribute.local_port)
         self.port = port
         log.info("regogate listening on %s:%d", server.listen_host, port)

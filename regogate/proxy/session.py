@@ -88,15 +88,24 @@ class Session:
         async with self._send_lock:
             try:
                 await self.client.send(data)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
-                    ssl.SSLError) as exc:
+            except (
+                anyio.BrokenResourceError,
+                anyio.ClosedResourceError,
+                OSError,
+                ssl.SSLError,
+            ) as exc:
                 raise ClientGone() from exc
 
     async def _receive(self) -> bytes:
         try:
             return await self.client.receive(RECV)
-        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError,
-                OSError, ssl.SSLError) as exc:
+        except (
+            anyio.EndOfStream,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+            OSError,
+            ssl.SSLError,
+        ) as exc:
             raise ClientGone() from exc
 
     async def _next_frame(self) -> Frame:
@@ -126,8 +135,11 @@ class Session:
         except ClientGone:
             log.debug("session %s: client went away", self.id)
         except TimeoutError:
-            await self._try_error(ProtocolViolation("startup did not complete in time",
-                                                    hint="the gateway closes idle handshakes"))
+            await self._try_error(
+                ProtocolViolation(
+                    "startup did not complete in time", hint="the gateway closes idle handshakes"
+                )
+            )
         except RegogateError as exc:
             log.info("session %s from %s: %s (%s)", self.id, self.addr, exc.message, exc.sqlstate)
             await self._try_error(exc)
@@ -166,10 +178,10 @@ class Session:
                     raise ProtocolViolation("received unencrypted data after SSL request")
                 await self._send(b"S")
                 try:
-                    self.client = await TLSStream.wrap(self.client, server_side=True,
-                                                       ssl_context=ctx, standard_compatible=False)
-                except (ssl.SSLError, OSError, anyio.BrokenResourceError,
-                        anyio.EndOfStream) as exc:
+                    self.client = await TLSStream.wrap(
+                        self.client, server_side=True, ssl_context=ctx, standard_compatible=False
+                    )
+                except (ssl.SSLError, OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
                     raise ClientGone() from exc
                 self.tls = True
                 continue
@@ -213,7 +225,8 @@ class Session:
         frame = await self._next_frame()
         if frame.tag != b"p":
             raise ProtocolViolation(
-                f"expected password response, got message type {frame.tag.decode('latin-1')!r}")
+                f"expected password response, got message type {frame.tag.decode('latin-1')!r}"
+            )
         token = PasswordMessage.decode(frame.body).password
         client = ClientInfo(self.addr, self.port, user, params.get("application_name"), self.tls)
         try:
@@ -224,8 +237,9 @@ class Session:
             raise
         except Exception as exc:  # a provider bug must not become an open door or a traceback
             log.exception("identity provider failed")
-            raise AuthenticationFailed("token authentication failed: identity provider error",
-                                       ) from exc
+            raise AuthenticationFailed(
+                "token authentication failed: identity provider error",
+            ) from exc
 
     async def _connect_upstream(
         self, startup: StartupMessage, identity: Identity
@@ -238,16 +252,21 @@ class Session:
                 f'regogate has no connection named "{dbname}"',
                 hint="the database name you connect to selects a configured connection",
             )
-        forward = {k: v for k, v in params.items()
-                   if k not in _GATEWAY_PARAMS and not k.startswith("_pq_.")}
+        forward = {
+            k: v
+            for k, v in params.items()
+            if k not in _GATEWAY_PARAMS and not k.startswith("_pq_.")
+        }
         try:
-            up = await upstream_mod.connect(conn, forward,
-                                            timeout=self.gw.config.server.connect_timeout)
+            up = await upstream_mod.connect(
+                conn, forward, timeout=self.gw.config.server.connect_timeout
+            )
         except upstream_mod.UpstreamRejected as exc:
             await self._send(exc.frame.encode())
             raise ClientGone() from None
-        client = ClientInfo(self.addr, self.port, params["user"], params.get("application_name"),
-                            self.tls)
+        client = ClientInfo(
+            self.addr, self.port, params["user"], params.get("application_name"), self.tls
+        )
         ctx = SessionContext(self.id, identity, client, conn, dict(params), up.pid)
         secret = self.gw.cancels.issue(UpstreamKey(conn, up.pid, up.secret))
         return ctx, up, secret
@@ -264,8 +283,14 @@ class Session:
             out += BackendKeyData(up.pid, secret).encode()
             out += up.startup_frames[-1].encode()
             await self._send(bytes(out))
-            log.info("session %s: %s as %s -> %s (pid %d)", self.id, self.addr,
-                     ctx.identity.sub, ctx.connection.name, up.pid)
+            log.info(
+                "session %s: %s as %s -> %s (pid %d)",
+                self.id,
+                self.addr,
+                ctx.identity.sub,
+                ctx.connection.name,
+                up.pid,
+            )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._pump_upstream, up, hooks, tg.cancel_scope)
                 await self._pump_client(up, hooks)
@@ -274,8 +299,10 @@ class Session:
                 return
             if self.state.upstream_fatal:
                 raise ClientGone()
-            raise UpstreamError("the upstream server closed the connection unexpectedly",
-                                hint="the database may have restarted; reconnect")
+            raise UpstreamError(
+                "the upstream server closed the connection unexpectedly",
+                hint="the database may have restarted; reconnect",
+            )
         finally:
             self.gw.cancels.release(up.pid, secret)
             if hooks is not None:
@@ -302,8 +329,13 @@ class Session:
                     await up.stream.send(bytes(out))
                 try:
                     data = await self.client.receive(RECV)
-                except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError,
-                        OSError, ssl.SSLError):
+                except (
+                    anyio.EndOfStream,
+                    anyio.BrokenResourceError,
+                    anyio.ClosedResourceError,
+                    OSError,
+                    ssl.SSLError,
+                ):
                     self.state.terminated = True
                     return
                 reader.feed(data)
@@ -313,17 +345,17 @@ class Session:
             with anyio.CancelScope(shield=True):
                 await self._try_error(exc)
                 with anyio.move_on_after(1):
-                    try:
+                    with contextlib.suppress(
+                        anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, ssl.SSLError
+                    ):
                         await up.stream.send(b"X\x00\x00\x00\x04")
-                    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
-                            ssl.SSLError):
-                        pass
             return
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, ssl.SSLError):
             return  # upstream went away: the upstream pump reports it
 
-    async def _pump_upstream(self, up: upstream_mod.Upstream, hooks: SessionHooks,
-                             scope: anyio.CancelScope) -> None:
+    async def _pump_upstream(
+        self, up: upstream_mod.Upstream, hooks: SessionHooks, scope: anyio.CancelScope
+    ) -> None:
         """Upstream → client: forwarded untouched unless a result hook is active."""
         scanner = StreamScanner(b"ZE")
         state = self.state
@@ -337,8 +369,13 @@ class Session:
                 else:
                     try:
                         data = await up.stream.receive(RECV)
-                    except (anyio.EndOfStream, anyio.BrokenResourceError,
-                            anyio.ClosedResourceError, OSError, ssl.SSLError):
+                    except (
+                        anyio.EndOfStream,
+                        anyio.BrokenResourceError,
+                        anyio.ClosedResourceError,
+                        OSError,
+                        ssl.SSLError,
+                    ):
                         break
                 boundary = False
                 for tag, body in scanner.feed(data):

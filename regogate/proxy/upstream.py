@@ -7,6 +7,7 @@ the config — the client never sends or sees it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ssl
 from dataclasses import dataclass, field
@@ -72,8 +73,13 @@ async def _open(conn: ConnectionConfig, timeout: float) -> tuple[anyio.abc.ByteS
                     f"(tls = {conn.tls!r} requires it)"
                 )
             hostname = conn.host if conn.tls == "verify-full" else None
-            tls = await TLSStream.wrap(sock, server_side=False, hostname=hostname, ssl_context=ctx,
-                                       standard_compatible=False)
+            tls = await TLSStream.wrap(
+                sock,
+                server_side=False,
+                hostname=hostname,
+                ssl_context=ctx,
+                standard_compatible=False,
+            )
             return tls, True
     except TimeoutError:
         raise UpstreamError(
@@ -81,8 +87,9 @@ async def _open(conn: ConnectionConfig, timeout: float) -> tuple[anyio.abc.ByteS
             f"within {timeout:g}s"
         ) from None
     except ssl.SSLError as exc:
-        raise UpstreamError(f"TLS to the upstream of connection {conn.name!r} failed: "
-                            f"{exc.reason or exc}") from None
+        raise UpstreamError(
+            f"TLS to the upstream of connection {conn.name!r} failed: {exc.reason or exc}"
+        ) from None
     except OSError as exc:
         raise UpstreamError(
             f"cannot reach the upstream of connection {conn.name!r} ({conn.host}:{conn.port}): "
@@ -95,8 +102,13 @@ def _md5_password(user: str, password: str, salt: bytes) -> str:
     return "md5" + hashlib.md5(inner.encode() + salt).hexdigest()
 
 
-async def connect(conn: ConnectionConfig, params: dict[str, str], *, timeout: float = 10.0,
-                  max_message_size: int = 1 << 30) -> Upstream:
+async def connect(
+    conn: ConnectionConfig,
+    params: dict[str, str],
+    *,
+    timeout: float = 10.0,
+    max_message_size: int = 1 << 30,
+) -> Upstream:
     """Connect, authenticate and read up to the first ReadyForQuery."""
     stream, tls = await _open(conn, timeout)
     try:
@@ -104,8 +116,9 @@ async def connect(conn: ConnectionConfig, params: dict[str, str], *, timeout: fl
             return await _startup(conn, stream, tls, params, max_message_size)
     except TimeoutError:
         await anyio.aclose_forcefully(stream)
-        raise UpstreamError(f"upstream of connection {conn.name!r} did not finish startup "
-                            f"within {timeout:g}s") from None
+        raise UpstreamError(
+            f"upstream of connection {conn.name!r} did not finish startup within {timeout:g}s"
+        ) from None
     except BaseException:
         await anyio.aclose_forcefully(stream)
         raise
@@ -120,8 +133,13 @@ def _need_password(conn: ConnectionConfig) -> str:
     return conn.password.value
 
 
-async def _startup(conn: ConnectionConfig, stream: anyio.abc.ByteStream, tls: bool,
-                   params: dict[str, str], max_message_size: int) -> Upstream:
+async def _startup(
+    conn: ConnectionConfig,
+    stream: anyio.abc.ByteStream,
+    tls: bool,
+    params: dict[str, str],
+    max_message_size: int,
+) -> Upstream:
     startup = {**params, "user": conn.user, "database": conn.database}
     await stream.send(StartupMessage(startup).encode())
     reader = MessageReader(max_size=max_message_size)
@@ -135,8 +153,8 @@ async def _startup(conn: ConnectionConfig, stream: anyio.abc.ByteStream, tls: bo
                 data = await stream.receive(65536)
             except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
                 raise UpstreamError(
-                    f"the upstream of connection {conn.name!r} closed the connection during "
-                    f"startup") from None
+                    f"the upstream of connection {conn.name!r} closed the connection during startup"
+                ) from None
             reader.feed(data)
             continue
         if frame.tag == b"E":
@@ -151,7 +169,7 @@ async def _startup(conn: ConnectionConfig, stream: anyio.abc.ByteStream, tls: bo
                     if not tls and conn.host not in ("127.0.0.1", "::1", "localhost"):
                         raise UpstreamError(
                             f"the upstream of connection {conn.name!r} asks for a cleartext "
-                            f"password over an unencrypted connection; set tls = \"require\""
+                            f'password over an unencrypted connection; set tls = "require"'
                         )
                     await stream.send(PasswordMessage(_need_password(conn)).encode())
                 elif isinstance(msg, AuthenticationMD5Password):
@@ -177,8 +195,10 @@ async def _startup(conn: ConnectionConfig, stream: anyio.abc.ByteStream, tls: bo
                         f"method regogate does not support ({type(msg).__name__})"
                     )
             except ScramException as exc:
-                raise UpstreamError(f"SCRAM authentication with the upstream of connection "
-                                    f"{conn.name!r} failed: {exc}") from None
+                raise UpstreamError(
+                    f"SCRAM authentication with the upstream of connection "
+                    f"{conn.name!r} failed: {exc}"
+                ) from None
             continue
         if frame.tag == b"K":
             key = BackendKeyData.decode(frame.body)
@@ -192,8 +212,9 @@ async def _startup(conn: ConnectionConfig, stream: anyio.abc.ByteStream, tls: bo
             if frame.tag != b"v":
                 kept.append(frame)
             continue
-        raise ProtocolViolation(f"unexpected message {frame.tag!r} from the upstream during "
-                                f"startup")
+        raise ProtocolViolation(
+            f"unexpected message {frame.tag!r} from the upstream during startup"
+        )
 
 
 async def send_cancel(conn: ConnectionConfig, pid: int, secret: bytes, timeout: float) -> None:
@@ -206,9 +227,9 @@ async def send_cancel(conn: ConnectionConfig, pid: int, secret: bytes, timeout: 
         with anyio.move_on_after(timeout):
             await stream.send(CancelRequest(pid, secret).encode())
             # The server closes the connection when it has processed the request.
-            try:
+            with contextlib.suppress(
+                anyio.EndOfStream, anyio.BrokenResourceError, OSError, ssl.SSLError
+            ):
                 await stream.receive(1)
-            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError, ssl.SSLError):
-                pass
     finally:
         await anyio.aclose_forcefully(stream)

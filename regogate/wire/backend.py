@@ -7,6 +7,7 @@ Every message is a frozen dataclass with ``encode()`` (complete wire bytes) and
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
@@ -210,8 +211,15 @@ class _Report:
         return cls(tuple(fields))
 
     @classmethod
-    def make(cls, sqlstate: str, message: str, *, severity: str = "ERROR",
-             detail: str | None = None, hint: str | None = None) -> Self:
+    def make(
+        cls,
+        sqlstate: str,
+        message: str,
+        *,
+        severity: str = "ERROR",
+        detail: str | None = None,
+        hint: str | None = None,
+    ) -> Self:
         fields = [("S", severity), ("V", severity), ("C", sqlstate), ("M", message)]
         if detail:
             fields.append(("D", detail))
@@ -221,8 +229,9 @@ class _Report:
 
     @classmethod
     def from_error(cls, exc: RegogateError) -> Self:
-        return cls.make(exc.sqlstate, exc.message, severity=exc.severity, detail=exc.detail,
-                        hint=exc.hint)
+        return cls.make(
+            exc.sqlstate, exc.message, severity=exc.severity, detail=exc.detail, hint=exc.hint
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +259,7 @@ class FunctionCallResponse:
         n = b.int32()
         if n < -1:
             raise b.fail(f"invalid length {n}")
-        v = None if n == -1 else b.bytes(n)
+        v = None if n == -1 else b.raw(n)
         b.end()
         return cls(v)
 
@@ -262,8 +271,11 @@ class NegotiateProtocolVersion:
     unrecognized: tuple[str, ...] = ()
 
     def encode(self) -> bytes:
-        body = (UINT32.pack(self.newest_minor) + UINT32.pack(len(self.unrecognized))
-                + b"".join(cstr(o) for o in self.unrecognized))
+        body = (
+            UINT32.pack(self.newest_minor)
+            + UINT32.pack(len(self.unrecognized))
+            + b"".join(cstr(o) for o in self.unrecognized)
+        )
         return frame(self.TAG, body)
 
     @classmethod
@@ -367,8 +379,9 @@ class RowDescription:
         out = bytearray(INT16.pack(len(self.fields)))
         for f in self.fields:
             out += cstr(f.name)
-            out += _FIELD.pack(f.table_oid, f.column_attnum, f.type_oid, f.type_size,
-                               f.type_modifier, f.format)
+            out += _FIELD.pack(
+                f.table_oid, f.column_attnum, f.type_oid, f.type_size, f.type_modifier, f.format
+            )
         return frame(self.TAG, bytes(out))
 
     @classmethod
@@ -378,46 +391,113 @@ class RowDescription:
         fields = []
         for _ in range(n):
             name = b.cstr()
-            fields.append(FieldDescription(name, *_FIELD.unpack(b.bytes(_FIELD.size))))
+            fields.append(FieldDescription(name, *_FIELD.unpack(b.raw(_FIELD.size))))
         b.end()
         return cls(tuple(fields))
 
 
-BackendMessage = (Authentication | BackendKeyData | BindComplete | CloseComplete
-                  | CommandComplete | CopyInResponse | CopyOutResponse | CopyBothResponse
-                  | CopyData | CopyDone | DataRow | EmptyQueryResponse | ErrorResponse
-                  | NoticeResponse | FunctionCallResponse | NegotiateProtocolVersion | NoData
-                  | NotificationResponse | ParameterDescription | ParameterStatus
-                  | ParseComplete | PortalSuspended | ReadyForQuery | RowDescription)
+BackendMessage = (
+    Authentication
+    | BackendKeyData
+    | BindComplete
+    | CloseComplete
+    | CommandComplete
+    | CopyInResponse
+    | CopyOutResponse
+    | CopyBothResponse
+    | CopyData
+    | CopyDone
+    | DataRow
+    | EmptyQueryResponse
+    | ErrorResponse
+    | NoticeResponse
+    | FunctionCallResponse
+    | NegotiateProtocolVersion
+    | NoData
+    | NotificationResponse
+    | ParameterDescription
+    | ParameterStatus
+    | ParseComplete
+    | PortalSuspended
+    | ReadyForQuery
+    | RowDescription
+)
 
-_DECODERS: dict[bytes, type[BackendMessage]] = {
-    c.TAG: c
-    for c in (BackendKeyData, BindComplete, CloseComplete, CommandComplete, CopyInResponse,
-              CopyOutResponse, CopyBothResponse, CopyData, CopyDone, DataRow,
-              EmptyQueryResponse, ErrorResponse, NoticeResponse, FunctionCallResponse,
-              NegotiateProtocolVersion, NoData, NotificationResponse, ParameterDescription,
-              ParameterStatus, ParseComplete, PortalSuspended, ReadyForQuery, RowDescription)
+_DECODERS: dict[bytes, Callable[[bytes], BackendMessage]] = {
+    c.TAG: c.decode
+    for c in (
+        BackendKeyData,
+        BindComplete,
+        CloseComplete,
+        CommandComplete,
+        CopyInResponse,
+        CopyOutResponse,
+        CopyBothResponse,
+        CopyData,
+        CopyDone,
+        DataRow,
+        EmptyQueryResponse,
+        ErrorResponse,
+        NoticeResponse,
+        FunctionCallResponse,
+        NegotiateProtocolVersion,
+        NoData,
+        NotificationResponse,
+        ParameterDescription,
+        ParameterStatus,
+        ParseComplete,
+        PortalSuspended,
+        ReadyForQuery,
+        RowDescription,
+    )
 }
 
 
 def decode_backend(f: Frame) -> BackendMessage:
     if f.tag == b"R":
         return decode_authentication(f.body)
-    cls = _DECODERS.get(f.tag)
-    if cls is None:
+    decode = _DECODERS.get(f.tag)
+    if decode is None:
         raise ProtocolViolation(f"invalid backend message type {f.tag!r}")
-    return cls.decode(f.body)
+    return decode(f.body)
 
 
 __all__ = [
-    "Authentication", "AuthenticationCleartextPassword", "AuthenticationGSS",
-    "AuthenticationGSSContinue", "AuthenticationKerberosV5", "AuthenticationMD5Password",
-    "AuthenticationOk", "AuthenticationSASL", "AuthenticationSASLContinue",
-    "AuthenticationSASLFinal", "AuthenticationSSPI", "BackendKeyData", "BackendMessage",
-    "BindComplete", "CloseComplete", "CommandComplete", "CopyBothResponse", "CopyData",
-    "CopyDone", "CopyInResponse", "CopyOutResponse", "DataRow", "EmptyQueryResponse",
-    "ErrorResponse", "FieldDescription", "FunctionCallResponse", "NegotiateProtocolVersion",
-    "NoData", "NoticeResponse", "NotificationResponse", "ParameterDescription",
-    "ParameterStatus", "ParseComplete", "PortalSuspended", "ReadyForQuery", "RowDescription",
+    "Authentication",
+    "AuthenticationCleartextPassword",
+    "AuthenticationGSS",
+    "AuthenticationGSSContinue",
+    "AuthenticationKerberosV5",
+    "AuthenticationMD5Password",
+    "AuthenticationOk",
+    "AuthenticationSASL",
+    "AuthenticationSASLContinue",
+    "AuthenticationSASLFinal",
+    "AuthenticationSSPI",
+    "BackendKeyData",
+    "BackendMessage",
+    "BindComplete",
+    "CloseComplete",
+    "CommandComplete",
+    "CopyBothResponse",
+    "CopyData",
+    "CopyDone",
+    "CopyInResponse",
+    "CopyOutResponse",
+    "DataRow",
+    "EmptyQueryResponse",
+    "ErrorResponse",
+    "FieldDescription",
+    "FunctionCallResponse",
+    "NegotiateProtocolVersion",
+    "NoData",
+    "NoticeResponse",
+    "NotificationResponse",
+    "ParameterDescription",
+    "ParameterStatus",
+    "ParseComplete",
+    "PortalSuspended",
+    "ReadyForQuery",
+    "RowDescription",
     "decode_backend",
 ]

@@ -88,16 +88,33 @@ class AuthenticationSASLFinal(_AuthData):
     CODE: ClassVar[int] = 12
 
 
-Authentication = (AuthenticationOk | AuthenticationKerberosV5 | AuthenticationCleartextPassword
-                  | AuthenticationMD5Password | AuthenticationGSS | AuthenticationGSSContinue
-                  | AuthenticationSSPI | AuthenticationSASL | AuthenticationSASLContinue
-                  | AuthenticationSASLFinal)
+Authentication = (
+    AuthenticationOk
+    | AuthenticationKerberosV5
+    | AuthenticationCleartextPassword
+    | AuthenticationMD5Password
+    | AuthenticationGSS
+    | AuthenticationGSSContinue
+    | AuthenticationSSPI
+    | AuthenticationSASL
+    | AuthenticationSASLContinue
+    | AuthenticationSASLFinal
+)
 
-_NO_DATA = {c.CODE: c for c in (AuthenticationOk, AuthenticationKerberosV5,
-                                AuthenticationCleartextPassword, AuthenticationGSS,
-                                AuthenticationSSPI)}
-_DATA = {c.CODE: c for c in (AuthenticationGSSContinue, AuthenticationSASLContinue,
-                             AuthenticationSASLFinal)}
+_NO_DATA = {
+    c.CODE: c
+    for c in (
+        AuthenticationOk,
+        AuthenticationKerberosV5,
+        AuthenticationCleartextPassword,
+        AuthenticationGSS,
+        AuthenticationSSPI,
+    )
+}
+_DATA = {
+    c.CODE: c
+    for c in (AuthenticationGSSContinue, AuthenticationSASLContinue, AuthenticationSASLFinal)
+}
 
 
 def decode_authentication(body: bytes) -> Authentication:
@@ -109,7 +126,7 @@ def decode_authentication(body: bytes) -> Authentication:
     if code in _DATA:
         return _DATA[code](b.rest())
     if code == AuthenticationMD5Password.CODE:
-        salt = b.bytes(4)
+        salt = b.raw(4)
         b.end()
         return AuthenticationMD5Password(salt)
     if code == AuthenticationSASL.CODE:

@@ -82,7 +82,7 @@ class Body:
         value: int = UINT32.unpack(self._take(4))[0]
         return value
 
-    def bytes(self, n: int) -> bytes:
+    def raw(self, n: int) -> bytes:
         return self._take(n)
 
     def rest(self) -> bytes:

@@ -57,11 +57,10 @@ class MessageReader:
         self._startup = True
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
-        if self._pos:
-            # Compact lazily so that many small messages don't cost a copy each.
-            if self._pos > 65536 or self._pos * 2 > len(self._buf):
-                del self._buf[: self._pos]
-                self._pos = 0
+        # Compact lazily so that many small messages don't cost a copy each.
+        if self._pos and (self._pos > 65536 or self._pos * 2 > len(self._buf)):
+            del self._buf[: self._pos]
+            self._pos = 0
         self._buf += data
 
     def buffered(self) -> int:
@@ -94,7 +93,9 @@ class MessageReader:
             return None
         length = int.from_bytes(buf[pos + 1 : pos + 5], "big")
         if length < _INT32:
-            raise ProtocolViolation(f"invalid message length {length} for message type {chr(buf[pos])!r}")
+            raise ProtocolViolation(
+                f"invalid message length {length} for message type {chr(buf[pos])!r}"
+            )
         if length > self._max:
             raise ProtocolViolation(
                 f"message of type {chr(buf[pos])!r} is {length} bytes, over the maximum message "

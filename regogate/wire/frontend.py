@@ -8,6 +8,7 @@ so it decodes to AuthResponse and the caller picks the concrete auth message.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Self
 
@@ -67,8 +68,13 @@ class Bind:
     result_formats: tuple[int, ...] = ()
 
     def encode(self) -> bytes:
-        body = (cstr(self.portal) + cstr(self.statement) + int16s(self.param_formats)
-                + values(self.params) + int16s(self.result_formats))
+        body = (
+            cstr(self.portal)
+            + cstr(self.statement)
+            + int16s(self.param_formats)
+            + values(self.params)
+            + int16s(self.result_formats)
+        )
         return frame(self.TAG, body)
 
     @classmethod
@@ -100,7 +106,7 @@ class Execute:
 
 
 def _kind(b: Body) -> Kind:
-    k = b.bytes(1)
+    k = b.raw(1)
     if k == b"S":
         return b"S"
     if k == b"P":
@@ -195,8 +201,12 @@ class FunctionCall:
     result_format: int = 0
 
     def encode(self) -> bytes:
-        body = (UINT32.pack(self.oid) + int16s(self.arg_formats) + values(self.args)
-                + struct.pack("!h", self.result_format))
+        body = (
+            UINT32.pack(self.oid)
+            + int16s(self.arg_formats)
+            + values(self.args)
+            + struct.pack("!h", self.result_format)
+        )
         return frame(self.TAG, body)
 
     @classmethod
@@ -257,7 +267,7 @@ class SASLInitialResponse:
         mech, n = b.cstr(), b.int32()
         if n < -1:
             raise b.fail(f"invalid length {n}")
-        data = None if n == -1 else b.bytes(n)
+        data = None if n == -1 else b.raw(n)
         b.end()
         return cls(mech, data)
 
@@ -288,25 +298,70 @@ class GSSResponse:
         return cls(bytes(body))
 
 
-FrontendMessage = (Query | Parse | Bind | Execute | Describe | Close | Sync | Flush | Terminate
-                   | CopyData | CopyDone | CopyFail | FunctionCall | AuthResponse)
+FrontendMessage = (
+    Query
+    | Parse
+    | Bind
+    | Execute
+    | Describe
+    | Close
+    | Sync
+    | Flush
+    | Terminate
+    | CopyData
+    | CopyDone
+    | CopyFail
+    | FunctionCall
+    | AuthResponse
+)
 
-_DECODERS: dict[bytes, type[FrontendMessage]] = {
-    c.TAG: c
-    for c in (Query, Parse, Bind, Execute, Describe, Close, Sync, Flush, Terminate, CopyData,
-              CopyDone, CopyFail, FunctionCall, AuthResponse)
+_DECODERS: dict[bytes, Callable[[bytes], FrontendMessage]] = {
+    c.TAG: c.decode
+    for c in (
+        Query,
+        Parse,
+        Bind,
+        Execute,
+        Describe,
+        Close,
+        Sync,
+        Flush,
+        Terminate,
+        CopyData,
+        CopyDone,
+        CopyFail,
+        FunctionCall,
+        AuthResponse,
+    )
 }
 
 
 def decode_frontend(f: Frame) -> FrontendMessage:
-    cls = _DECODERS.get(f.tag)
-    if cls is None:
+    decode = _DECODERS.get(f.tag)
+    if decode is None:
         raise ProtocolViolation(f"invalid frontend message type {f.tag!r}")
-    return cls.decode(f.body)
+    return decode(f.body)
 
 
 __all__ = [
-    "AuthResponse", "Bind", "Close", "CopyData", "CopyDone", "CopyFail", "Describe", "Execute",
-    "Flush", "FrontendMessage", "FunctionCall", "GSSResponse", "Parse", "PasswordMessage",
-    "Query", "SASLInitialResponse", "SASLResponse", "Sync", "Terminate", "decode_frontend",
+    "AuthResponse",
+    "Bind",
+    "Close",
+    "CopyData",
+    "CopyDone",
+    "CopyFail",
+    "Describe",
+    "Execute",
+    "Flush",
+    "FrontendMessage",
+    "FunctionCall",
+    "GSSResponse",
+    "Parse",
+    "PasswordMessage",
+    "Query",
+    "SASLInitialResponse",
+    "SASLResponse",
+    "Sync",
+    "Terminate",
+    "decode_frontend",
 ]

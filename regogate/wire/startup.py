@@ -26,9 +26,17 @@ class StartupMessage:
     protocol: int = PROTOCOL_3_0
 
     def encode(self) -> bytes:
-        body = _I.pack(self.protocol) + b"".join(
-            k.encode("utf-8", "surrogateescape") + b"\0" + v.encode("utf-8", "surrogateescape")
-            + b"\0" for k, v in self.params.items()) + b"\0"
+        body = (
+            _I.pack(self.protocol)
+            + b"".join(
+                k.encode("utf-8", "surrogateescape")
+                + b"\0"
+                + v.encode("utf-8", "surrogateescape")
+                + b"\0"
+                for k, v in self.params.items()
+            )
+            + b"\0"
+        )
         return _I.pack(len(body) + 4) + body
 
 
@@ -54,7 +62,9 @@ class CancelRequest:
     secret: bytes
 
     def encode(self) -> bytes:
-        return _II.pack(12 + len(self.secret), CANCEL_REQUEST_CODE) + _I.pack(self.pid) + self.secret
+        return (
+            _II.pack(12 + len(self.secret), CANCEL_REQUEST_CODE) + _I.pack(self.pid) + self.secret
+        )
 
 
 StartupPacket = StartupMessage | SSLRequest | GSSENCRequest | CancelRequest
@@ -75,8 +85,9 @@ def decode_startup(body: bytes) -> StartupPacket:
         return CancelRequest(pid, bytes(body[8:]))
     major, minor = code >> 16, code & 0xFFFF
     if major != 3:
-        raise ProtocolViolation(f"unsupported frontend protocol {major}.{minor}: server supports "
-                                f"3.0 to 3.0")
+        raise ProtocolViolation(
+            f"unsupported frontend protocol {major}.{minor}: server supports 3.0 to 3.0"
+        )
     parts = body[4:].split(b"\0")
     if len(parts) < 2 or parts[-1] != b"" or parts[-2] != b"":
         raise ProtocolViolation("invalid startup packet layout: expected terminator as last byte")
@@ -86,5 +97,6 @@ def decode_startup(body: bytes) -> StartupPacket:
     params: dict[str, str] = {}
     for i in range(0, len(items), 2):
         params[items[i].decode("utf-8", "surrogateescape")] = items[i + 1].decode(
-            "utf-8", "surrogateescape")
+            "utf-8", "surrogateescape"
+        )
     return StartupMessage(params, code)

@@ -18,8 +18,14 @@ def run(coro: object) -> object:
 
 
 async def _connect(gw: GatewayFixture) -> asyncpg.Connection:
-    return await asyncpg.connect(host="127.0.0.1", port=gw.port, user="dba",
-                                 password=gw.token("dba"), database="bank", ssl=False)
+    return await asyncpg.connect(
+        host="127.0.0.1",
+        port=gw.port,
+        user="dba",
+        password=gw.token("dba"),
+        database="bank",
+        ssl=False,
+    )
 
 
 def test_prepared_statements_and_binary_codecs(gateway: GatewayFixture) -> None:
@@ -35,7 +41,11 @@ def test_prepared_statements_and_binary_codecs(gateway: GatewayFixture) -> None:
             u = uuid.uuid4()
             vals = await conn.fetchrow(
                 "select $1::uuid u, $2::jsonb j, $3::int[] a, $4::timestamptz t, $5::bytea b",
-                u, '{"k": [1, 2]}', [1, 2, 3], dt.datetime(2024, 1, 2, tzinfo=dt.UTC), b"\x00\xff",
+                u,
+                '{"k": [1, 2]}',
+                [1, 2, 3],
+                dt.datetime(2024, 1, 2, tzinfo=dt.UTC),
+                b"\x00\xff",
             )
             assert vals["u"] == u and vals["a"] == [1, 2, 3] and vals["b"] == b"\x00\xff"
             assert await conn.fetchval("select count(*) from customers") == 1000
@@ -53,7 +63,9 @@ def test_copy_records_to_table(gateway: GatewayFixture) -> None:
             records = [(i, f"n{i}", decimal.Decimal(i) / 4) for i in range(2000)]
             await conn.copy_records_to_table("t_recs", records=records)
             assert await conn.fetchval("select count(*) from t_recs") == 2000
-            assert await conn.fetchval("select sum(amount) from t_recs") == sum(r[2] for r in records)
+            assert await conn.fetchval("select sum(amount) from t_recs") == sum(
+                r[2] for r in records
+            )
         finally:
             await conn.close()
 

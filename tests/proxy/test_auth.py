@@ -51,7 +51,8 @@ def test_upstream_verify_full_rejects_wrong_ca(make_gateway, pg) -> None:  # typ
     from tests.certs import make_certs
 
     other = make_certs(pg.certs.ca.parent.parent / "other-ca", prefix="other")
-    gw = make_gateway(extra=f"""
+    gw = make_gateway(
+        extra=f"""
 [connections.bank_wrongca]
 host = "localhost"
 port = {pg.port}
@@ -60,7 +61,8 @@ user = "rg_scram"
 password_env = "RG_TEST_UPSTREAM_PASSWORD"
 tls = "verify-full"
 tls_ca_file = "{other.ca}"
-""")
+"""
+    )
     state, message = connect_error(gw.port, "dba", gw.token("dba"), "bank_wrongca")
     assert state == "08006"
     assert "TLS" in message
@@ -68,25 +70,29 @@ tls_ca_file = "{other.ca}"
 
 def test_wrong_upstream_password_is_reported_without_secret(make_gateway, pg, tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "pw").write_text("wrong-upstream-pw-77\n")
-    gw = make_gateway(extra=f"""
+    gw = make_gateway(
+        extra=f"""
 [connections.bank_wrongpw]
 host = "127.0.0.1"
 port = {pg.port}
 database = "bank"
 user = "rg_scram"
-password_file = "{tmp_path / 'pw'}"
-""")
+password_file = "{tmp_path / "pw"}"
+"""
+    )
     state, message = connect_error(gw.port, "dba", gw.token("dba"), "bank_wrongpw")
     assert state == "28P01"  # the upstream's own verdict, forwarded
     assert "wrong-upstream-pw-77" not in message
 
 
 def _tls_gateway(make_gateway, pg, rule: str) -> GatewayFixture:  # type: ignore[no-untyped-def]
-    return make_gateway(extra_server=f"""
+    return make_gateway(
+        extra_server=f"""
 tls_cert_file = "{pg.certs.cert}"
 tls_key_file = "{pg.certs.key}"
 cleartext_without_tls = "{rule}"
-""")
+"""
+    )
 
 
 def test_client_tls_and_cleartext_rule(make_gateway, pg) -> None:  # type: ignore[no-untyped-def]

@@ -14,8 +14,7 @@ from tests.pgerror import connect_error
 
 
 def _raw(gw: GatewayFixture) -> socket.socket:
-    s = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
-    return s
+    return socket.create_connection(("127.0.0.1", gw.port), timeout=10)
 
 
 def _read_all(s: socket.socket) -> bytes:

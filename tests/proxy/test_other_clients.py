@@ -35,9 +35,15 @@ const { Client } = require('pg');
 
 
 def test_node_postgres(gateway: GatewayFixture) -> None:
-    p = subprocess.run(["node", "-e", NODE_SCRIPT], cwd=CLIENTS,
-                       env={**os.environ, "RG_URL": gateway.url("dba")},
-                       capture_output=True, text=True, timeout=60, check=False)
+    p = subprocess.run(
+        ["node", "-e", NODE_SCRIPT],
+        cwd=CLIENTS,
+        env={**os.environ, "RG_URL": gateway.url("dba")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout) == {"n": 1000, "id": "42", "named": 2, "err": "42P01", "one": 1}
 
@@ -45,8 +51,10 @@ def test_node_postgres(gateway: GatewayFixture) -> None:
 def test_mcp_server_postgres_query_tool(gateway: GatewayFixture) -> None:
     server = StdioServerParameters(
         command="node",
-        args=[str(CLIENTS / "node_modules/@modelcontextprotocol/server-postgres/dist/index.js"),
-              gateway.url("agent")],
+        args=[
+            str(CLIENTS / "node_modules/@modelcontextprotocol/server-postgres/dist/index.js"),
+            gateway.url("agent"),
+        ],
     )
 
     async def main() -> str:
@@ -55,7 +63,8 @@ def test_mcp_server_postgres_query_tool(gateway: GatewayFixture) -> None:
             tools = await session.list_tools()
             assert "query" in [t.name for t in tools.tools]
             result = await session.call_tool(
-                "query", {"sql": "select count(*)::int as n from transactions"})
+                "query", {"sql": "select count(*)::int as n from transactions"}
+            )
             assert not result.is_error, result
             text = result.content[0]
             return text.text  # type: ignore[union-attr]

@@ -11,12 +11,17 @@ from pathlib import Path
 from tests.fix_gateway import GatewayFixture
 
 
-def psql(gw: GatewayFixture, *args: str, who: str = "dba", db: str = "bank",
-         input: str | None = None) -> subprocess.CompletedProcess[str]:
+def psql(
+    gw: GatewayFixture, *args: str, who: str = "dba", db: str = "bank", input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["psql", "-X", "-v", "ON_ERROR_STOP=1", *args],
-        env={**os.environ, **gw.env(who, db)}, capture_output=True, text=True, input=input,
-        timeout=60, check=False,
+        env={**os.environ, **gw.env(who, db)},
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=60,
+        check=False,
     )
 
 
@@ -39,7 +44,8 @@ def test_psql_copy_roundtrip(gateway: GatewayFixture, tmp_path: Path) -> None:
     assert len(out.read_text().splitlines()) == 10000
     script = (
         "create temp table tx_copy (like transactions);\n"
-        rf"\copy tx_copy from '{out}' csv" "\n"
+        rf"\copy tx_copy from '{out}' csv"
+        "\n"
         "select count(*), sum(amount) = (select sum(amount) from transactions) from tx_copy;\n"
     )
     p = psql(gateway, "-At", input=script)
@@ -49,8 +55,11 @@ def test_psql_copy_roundtrip(gateway: GatewayFixture, tmp_path: Path) -> None:
 
 def test_psql_cancel_with_sigint(gateway: GatewayFixture) -> None:
     proc = subprocess.Popen(
-        ["psql", "-X", "-c", "select pg_sleep(30)"], env={**os.environ, **gateway.env()},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ["psql", "-X", "-c", "select pg_sleep(30)"],
+        env={**os.environ, **gateway.env()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     time.sleep(1.0)
     t0 = time.monotonic()
@@ -61,8 +70,14 @@ def test_psql_cancel_with_sigint(gateway: GatewayFixture) -> None:
 
 
 def _pgbench(gw: GatewayFixture, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["pgbench", *args], env={**os.environ, **gw.env("dba", "bench")},
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        ["pgbench", *args],
+        env={**os.environ, **gw.env("dba", "bench")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_pgbench_all_modes(gateway: GatewayFixture) -> None:

@@ -81,7 +81,10 @@ def test_copy_in_and_out(gateway: GatewayFixture) -> None:
         with conn.cursor().copy("copy t_copy from stdin") as cp:
             for i in range(5000):
                 cp.write_row((i, f"row {i}"))
-        assert conn.execute("select count(*), sum(id) from t_copy").fetchone() == (5000, sum(range(5000)))
+        assert conn.execute("select count(*), sum(id) from t_copy").fetchone() == (
+            5000,
+            sum(range(5000)),
+        )
         out = bytearray()
         with conn.cursor().copy("copy (select * from t_copy order by id) to stdout") as cp:
             for chunk in cp:
@@ -96,9 +99,10 @@ def test_copy_in_and_out(gateway: GatewayFixture) -> None:
 def test_copy_fail_keeps_connection(gateway: GatewayFixture) -> None:
     with connect(gateway) as conn:
         conn.execute("create temp table t_cf (id int)")
-        with pytest.raises(psycopg.errors.QueryCanceled), conn.cursor().copy(
-            "copy t_cf from stdin"
-        ) as cp:
+        with (
+            pytest.raises(psycopg.errors.QueryCanceled),
+            conn.cursor().copy("copy t_cf from stdin") as cp,
+        ):
             cp.write_row((1,))
             raise psycopg.errors.QueryCanceled("client aborted")  # psycopg sends CopyFail
         assert conn.execute("select count(*) from t_cf").fetchone() == (0,)
@@ -152,8 +156,10 @@ def test_cancel_safe(gateway: GatewayFixture) -> None:
 
 
 def test_startup_options_reach_upstream(gateway: GatewayFixture) -> None:
-    dsn = gateway.dsn(options="-c statement_timeout=1234 -c search_path=pg_catalog,public",
-                      application_name="regogate-test")
+    dsn = gateway.dsn(
+        options="-c statement_timeout=1234 -c search_path=pg_catalog,public",
+        application_name="regogate-test",
+    )
     with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
         row = conn.execute(
             "select current_setting('statement_timeout') st, current_setting('search_path') sp,"

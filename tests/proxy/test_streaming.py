@@ -39,8 +39,10 @@ class PeakRss:
 
 def test_large_results_bounded_memory(tmp_path: Path, pg: PgFixture) -> None:
     gw = start_gateway_process(tmp_path, pg)
-    dsn = (f"host=127.0.0.1 port={gw.port} dbname=bank user=dba "
-           f"password={TOKENS['dba'][0]} sslmode=disable")
+    dsn = (
+        f"host=127.0.0.1 port={gw.port} dbname=bank user=dba "
+        f"password={TOKENS['dba'][0]} sslmode=disable"
+    )
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("select 1")
@@ -60,8 +62,10 @@ def test_large_results_bounded_memory(tmp_path: Path, pg: PgFixture) -> None:
             growth = (rss.peak - baseline) / MB
         assert total >= 130_000 * 1001
         assert rows == 110_000 * 1000
-        print(f"\ngateway RSS baseline {baseline / MB:.1f} MiB, peak {rss.peak / MB:.1f} MiB, "
-              f"growth {growth:.1f} MiB while streaming {(total + rows) / MB:.0f} MiB")
+        print(
+            f"\ngateway RSS baseline {baseline / MB:.1f} MiB, peak {rss.peak / MB:.1f} MiB, "
+            f"growth {growth:.1f} MiB while streaming {(total + rows) / MB:.0f} MiB"
+        )
         assert growth < 40, f"gateway grew {growth:.1f} MiB while streaming"
     finally:
         assert gw.stop() == 0

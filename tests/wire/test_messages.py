@@ -78,8 +78,12 @@ BACKEND: list[Any] = [
     be.ParseComplete(),
     be.PortalSuspended(),
     be.ReadyForQuery(b"T"),
-    be.RowDescription((be.FieldDescription("id", 16384, 1, 20, 8, -1, 0),
-                       be.FieldDescription("ü", 0, 0, 25, -1, -1, 1))),
+    be.RowDescription(
+        (
+            be.FieldDescription("id", 16384, 1, 20, 8, -1, 0),
+            be.FieldDescription("ü", 0, 0, 25, -1, -1, 1),
+        )
+    ),
 ]
 
 
