@@ -37,6 +37,11 @@ class StatementGate(Protocol):
 
     async def admit(self, frame: Frame) -> Sequence[Frame]: ...
 
+    @property
+    def passthrough(self) -> bool:
+        """True if every message passes unchanged: the session then forwards raw bytes."""
+        ...
+
 
 class ResultHook(Protocol):
     """Per-result-description hook (masking plugs in here).
@@ -52,6 +57,11 @@ class ResultHook(Protocol):
 
 class RecordSink(Protocol):
     """Per-session record sink (the signed recording plugs in here)."""
+
+    @property
+    def wants_boundaries(self) -> bool:
+        """True if ``boundary()`` must be awaited at every ReadyForQuery."""
+        ...
 
     def event(self, kind: str, body: Mapping[str, object]) -> None: ...
 
@@ -71,6 +81,8 @@ class HooksFactory(Protocol):
 
 
 class PassThroughGate:
+    passthrough = True
+
     async def admit(self, frame: Frame) -> Sequence[Frame]:
         return (frame,)
 
@@ -83,6 +95,8 @@ class NoResultHook:
 
 
 class NullRecordSink:
+    wants_boundaries = False
+
     def event(self, kind: str, body: Mapping[str, object]) -> None:
         return None
 

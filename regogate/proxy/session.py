@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import ssl
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -69,6 +70,7 @@ class _State:
     txn_status: bytes = b"I"
     upstream_fatal: bool = False
     terminated: bool = False
+    violation: ProtocolViolation | None = None
 
 
 class Session:
@@ -80,21 +82,15 @@ class Session:
         self.id = str(uuid.uuid4())
         self.tls = False
         self.state = _State()
-        self._send_lock = anyio.Lock()
         self.reader = MessageReader(startup=True, max_size=gateway.config.server.max_message_size)
 
     # -- client I/O --------------------------------------------------------------------------
     async def _send(self, data: bytes) -> None:
-        async with self._send_lock:
-            try:
-                await self.client.send(data)
-            except (
-                anyio.BrokenResourceError,
-                anyio.ClosedResourceError,
-                OSError,
-                ssl.SSLError,
-            ) as exc:
-                raise ClientGone() from exc
+        """Write to the client; only one task ever writes at a time (no lock on the hot path)."""
+        try:
+            await self.client.send(data)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, ssl.SSLError) as exc:
+            raise ClientGone() from exc
 
     async def _receive(self) -> bytes:
         try:
@@ -295,6 +291,8 @@ class Session:
                 tg.start_soon(self._pump_upstream, up, hooks, tg.cancel_scope)
                 await self._pump_client(up, hooks)
                 tg.cancel_scope.cancel()
+            if self.state.violation is not None:
+                raise self.state.violation
             if self.state.terminated:
                 return
             if self.state.upstream_fatal:
@@ -310,46 +308,62 @@ class Session:
                     await hooks.record.close("terminate" if self.state.terminated else "closed")
             await anyio.aclose_forcefully(up.stream)
 
+    async def _client_chunks(self) -> AsyncIterator[bytes]:
+        """Bytes from the client until it goes away (startup leftovers first)."""
+        pending = self.reader.take_buffered()
+        if pending:
+            yield pending
+        while True:
+            try:
+                yield await self.client.receive(RECV)
+            except (
+                anyio.EndOfStream,
+                anyio.BrokenResourceError,
+                anyio.ClosedResourceError,
+                OSError,
+                ssl.SSLError,
+            ):
+                return
+
     async def _pump_client(self, up: upstream_mod.Upstream, hooks: SessionHooks) -> None:
-        """Client → upstream: every message passes the gate; batches keep pipelining cheap."""
-        reader = self.reader
+        """Client → upstream. Raw bytes when the gate passes everything; else per message.
+
+        Only the upstream pump writes to the client during the relay; a protocol violation
+        here is stored and reported once both pumps have stopped.
+        """
         gate = hooks.gate
+        max_size = self.gw.config.server.max_message_size
         try:
-            while True:
-                out = bytearray()
-                while (frame := reader.next_frame()) is not None:
-                    if frame.tag == b"X":
+            if gate.passthrough:
+                scanner = StreamScanner(b"X", max_size)
+                async for data in self._client_chunks():
+                    if scanner.feed(data):
                         self.state.terminated = True
-                        out += frame.encode()
-                        await up.stream.send(bytes(out))
+                        await up.stream.send(data)
                         return
-                    for f in await gate.admit(frame):
-                        out += f.encode()
-                if out:
-                    await up.stream.send(bytes(out))
-                try:
-                    data = await self.client.receive(RECV)
-                except (
-                    anyio.EndOfStream,
-                    anyio.BrokenResourceError,
-                    anyio.ClosedResourceError,
-                    OSError,
-                    ssl.SSLError,
-                ):
-                    self.state.terminated = True
-                    return
-                reader.feed(data)
+                    await up.stream.send(data)
+            else:
+                reader = MessageReader(max_size=max_size)
+                async for data in self._client_chunks():
+                    reader.feed(data)
+                    out = bytearray()
+                    while (frame := reader.next_frame()) is not None:
+                        if frame.tag == b"X":
+                            self.state.terminated = True
+                            out += frame.encode()
+                            await up.stream.send(bytes(out))
+                            return
+                        for f in await gate.admit(frame):
+                            out += f.encode()
+                    if out:
+                        await up.stream.send(bytes(out))
+            self.state.terminated = True  # the client went away without Terminate
         except ProtocolViolation as exc:
-            # Tell the client, then end the session; the upstream gets a clean Terminate.
+            self.state.violation = exc
             self.state.terminated = True
-            with anyio.CancelScope(shield=True):
-                await self._try_error(exc)
-                with anyio.move_on_after(1):
-                    with contextlib.suppress(
-                        anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, ssl.SSLError
-                    ):
-                        await up.stream.send(b"X\x00\x00\x00\x04")
-            return
+            gone = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, ssl.SSLError)
+            with anyio.CancelScope(shield=True), anyio.move_on_after(1), contextlib.suppress(*gone):
+                await up.stream.send(b"X\x00\x00\x00\x04")
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, ssl.SSLError):
             return  # upstream went away: the upstream pump reports it
 
@@ -361,6 +375,8 @@ class Session:
         state = self.state
         record = hooks.record
         results = hooks.results
+        client = self.client
+        wants_boundaries = record.wants_boundaries
         pending = up.reader.take_buffered()
         try:
             while True:
@@ -391,9 +407,18 @@ class Session:
                         for f in results.on_backend(frame):
                             out += f.encode()
                     data = bytes(out)
-                await self._send(data)
-                if boundary:
+                try:
+                    await client.send(data)
+                except (
+                    anyio.BrokenResourceError,
+                    anyio.ClosedResourceError,
+                    OSError,
+                    ssl.SSLError,
+                ):
+                    break
+                if boundary and wants_boundaries:
                     await record.boundary()
-        except ClientGone:
-            pass
+        except ProtocolViolation as exc:
+            log.error("session %s: the upstream sent a malformed message: %s", self.id, exc)
+            self.state.upstream_fatal = True
         scope.cancel()

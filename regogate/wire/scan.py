@@ -7,14 +7,17 @@ the message boundaries (§55.7) so the session still sees the messages it cares 
 
 from __future__ import annotations
 
+from regogate.errors import ProtocolViolation
+
 
 class StreamScanner:
     """Follows tagged messages across chunks; captures bodies of tags in ``interest``."""
 
-    __slots__ = ("_capture", "_hdr", "_interest", "_remaining", "_tag")
+    __slots__ = ("_capture", "_hdr", "_interest", "_max", "_remaining", "_tag")
 
-    def __init__(self, interest: bytes):
+    def __init__(self, interest: bytes, max_size: int = 0):
         self._interest = frozenset(interest)
+        self._max = max_size
         self._hdr = bytearray()
         self._remaining = 0
         self._tag = 0
@@ -51,7 +54,13 @@ class StreamScanner:
                 tag = data[pos]
                 length = int.from_bytes(data[pos + 1 : pos + 5], "big") - 4
                 pos += 5
-            length = max(length, 0)
+            if length < 0 or (self._max and length + 4 > self._max):
+                raise ProtocolViolation(
+                    f"invalid message length {length + 4} for message type {chr(tag)!r}"
+                    if length < 0
+                    else f"message of type {chr(tag)!r} is {length + 4} bytes, over the maximum "
+                    f"message size of {self._max} bytes"
+                )
             self._tag = tag
             if tag in interest:
                 if length <= end - pos:

@@ -1,0 +1,386 @@
+"""Benchmark harness: pgbench against PostgreSQL directly, through pgbouncer and through
+regogate, in one run, reported as ratios. A command, not a test:
+
+    .venv/bin/python bench/run.py [--seconds 10] [--quick] [--out bench/out]
+
+Targets rotate within each cell so that drift does not favour one of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from regogate.identity import token_sha256  # noqa: E402
+from regogate.pgserver import PgServer, free_port  # noqa: E402
+
+USER, PASSWORD, DB = "bench", "bench-pw-4e1f", "bench"
+TOKEN = "bench-token-77a1"
+
+
+@dataclass
+class Result:
+    target: str
+    variant: str
+    script: str
+    clients: int
+    mode: str
+    tps: float
+    latency_ms: float
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+@contextmanager
+def postgres(base: Path) -> Iterator[PgServer]:
+    pg = PgServer(base / "pg", settings={"max_connections": "100", "shared_buffers": "256MB"})
+    pg.start()
+    try:
+        pg.wait_ready()
+        pg.psql(
+            f"CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'; CREATE DATABASE {DB} OWNER {USER};"
+        )
+        env = {**os.environ, "PGPASSWORD": PASSWORD}
+        subprocess.run(
+            [
+                "pgbench",
+                "-i",
+                "-q",
+                "-s",
+                "10",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(pg.port),
+                "-U",
+                USER,
+                DB,
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        yield pg
+    finally:
+        pg.stop("immediate")
+
+
+@contextmanager
+def pgbouncer(base: Path, pg: PgServer) -> Iterator[int]:
+    exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    if not Path(exe).exists():
+        raise SystemExit("pgbouncer is not installed: run `make bench` (it installs it)")
+    d = base / "pgbouncer"
+    d.mkdir()
+    port = free_port()
+    (d / "userlist.txt").write_text(f'"{USER}" "{PASSWORD}"\n')
+    (d / "pgbouncer.ini").write_text(f"""[databases]
+{DB} = host=127.0.0.1 port={pg.port} dbname={DB}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = {d / "userlist.txt"}
+pool_mode = session
+max_client_conn = 200
+default_pool_size = 40
+logfile = {d / "pgbouncer.log"}
+pidfile = {d / "pgbouncer.pid"}
+""")
+    user = pg.run_as
+    if user:
+        pw = pwd.getpwnam(user)
+        for p in (d, *d.iterdir()):
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+    proc = subprocess.Popen(
+        [exe, str(d / "pgbouncer.ini")],
+        user=user,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port, proc)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+class PeakRss:
+    def __init__(self, pid: int):
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, self.proc.memory_info().rss)
+            except psutil.Error:
+                return
+            time.sleep(0.05)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._t.join()
+        return self.peak
+
+
+# Named regogate configurations; later issues add policy and recording variants.
+VARIANTS: dict[str, str] = {
+    "passthrough": "[policy]\nenabled = false\n",
+}
+
+
+@contextmanager
+def regogate(base: Path, pg: PgServer, variant: str) -> Iterator[tuple[int, PeakRss]]:
+    port = free_port()
+    cfg = base / f"regogate-{variant}.toml"
+    cfg.write_text(f"""[server]
+listen_host = "127.0.0.1"
+listen_port = {port}
+max_sessions = 200
+
+{VARIANTS[variant]}
+[connections.{DB}]
+host = "127.0.0.1"
+port = {pg.port}
+database = "{DB}"
+user = "{USER}"
+password_env = "BENCH_UPSTREAM_PASSWORD"
+
+[[tokens]]
+sub = "bench"
+groups = ["bench"]
+token_sha256 = "{token_sha256(TOKEN)}"
+""")
+    log = (base / f"regogate-{variant}.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "regogate", "serve", "-c", str(cfg)],
+        env={**os.environ, "BENCH_UPSTREAM_PASSWORD": PASSWORD},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_port(port, proc)
+        rss = PeakRss(proc.pid)
+        yield port, rss
+        rss.stop()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+_TPS = re.compile(r"tps = ([\d.]+) \(without initial connection time\)")
+_LAT = re.compile(r"latency average = ([\d.]+) ms")
+
+
+def pgbench(
+    port: int,
+    password: str,
+    script: str,
+    clients: int,
+    mode: str,
+    seconds: int,
+) -> tuple[float, float]:
+    args = [
+        "pgbench",
+        "-n",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-U",
+        USER,
+        "-M",
+        mode,
+        "-c",
+        str(clients),
+        "-j",
+        str(min(clients, 2)),
+        "-T",
+        str(seconds),
+    ]
+    if script == "select-only":
+        args.append("-S")
+    p = subprocess.run(
+        [*args, DB],
+        env={**os.environ, "PGPASSWORD": password, "PGSSLMODE": "disable"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    tps, lat = _TPS.search(p.stdout), _LAT.search(p.stdout)
+    if p.returncode != 0 or not tps or not lat:
+        raise RuntimeError(f"pgbench failed on port {port}: {p.stderr.strip()[-500:]}")
+    return float(tps.group(1)), float(lat.group(1))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--quick", action="store_true", help="3 s per run")
+    ap.add_argument("--clients", default="1,8")
+    ap.add_argument("--modes", default="simple,extended,prepared")
+    ap.add_argument("--scripts", default="select-only,tpcb-like")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    a = ap.parse_args()
+    seconds = 3 if a.quick else a.seconds
+    base = Path(tempfile.mkdtemp(prefix="regogate-bench-"))
+    base.chmod(0o755)
+    results: list[Result] = []
+    peaks: dict[str, int] = {}
+    try:
+        with postgres(base) as pg, pgbouncer(base, pg) as bouncer_port:
+            pg_version = pg.psql("show server_version").strip()
+            for variant in a.variants.split(","):
+                with regogate(base, pg, variant) as (gw_port, rss):
+                    targets = [
+                        ("direct", pg.port, PASSWORD),
+                        ("pgbouncer", bouncer_port, PASSWORD),
+                        ("regogate", gw_port, TOKEN),
+                    ]
+                    cell = 0
+                    for script in a.scripts.split(","):
+                        for clients in (int(c) for c in a.clients.split(",")):
+                            for mode in a.modes.split(","):
+                                order = targets[cell % 3 :] + targets[: cell % 3]
+                                cell += 1
+                                for name, port, pw in order:
+                                    if name != "regogate" and any(
+                                        r.target == name
+                                        and r.script == script
+                                        and r.clients == clients
+                                        and r.mode == mode
+                                        for r in results
+                                    ):
+                                        continue
+                                    tps, lat = pgbench(port, pw, script, clients, mode, seconds)
+                                    label = name if name != "regogate" else f"regogate:{variant}"
+                                    print(
+                                        f"{script:12} c={clients} {mode:9} {label:22} "
+                                        f"tps={tps:9.1f} lat={lat:7.3f} ms",
+                                        flush=True,
+                                    )
+                                    results.append(
+                                        Result(
+                                            name,
+                                            variant if name == "regogate" else "-",
+                                            script,
+                                            clients,
+                                            mode,
+                                            tps,
+                                            lat,
+                                        )
+                                    )
+                    peaks[variant] = rss.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    report(results, peaks, seconds, pg_version, a.out)
+    return 0
+
+
+def report(
+    results: list[Result], peaks: dict[str, int], seconds: int, pg_version: str, out: Path
+) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    by = {(r.target, r.variant, r.script, r.clients, r.mode): r for r in results}
+    rows = []
+    for r in results:
+        if r.target != "regogate":
+            continue
+        d = by[("direct", "-", r.script, r.clients, r.mode)]
+        b = by[("pgbouncer", "-", r.script, r.clients, r.mode)]
+        rows.append(
+            {
+                "variant": r.variant,
+                "script": r.script,
+                "clients": r.clients,
+                "mode": r.mode,
+                "direct_tps": d.tps,
+                "pgbouncer_tps": b.tps,
+                "regogate_tps": r.tps,
+                "regogate_latency_ms": r.latency_ms,
+                "vs_direct": r.tps / d.tps,
+                "vs_pgbouncer": r.tps / b.tps,
+            }
+        )
+    machine = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "postgresql": pg_version,
+        "seconds_per_run": seconds,
+        "regogate_peak_rss_mib": {k: round(v / 2**20, 1) for k, v in peaks.items()},
+    }
+    (out / "results.json").write_text(
+        json.dumps(
+            {"machine": machine, "runs": [asdict(r) for r in results], "ratios": rows}, indent=2
+        )
+    )
+    lines = [
+        f"Machine: {machine['nproc']} cores, Python {machine['python']}, PostgreSQL "
+        f"{pg_version}, {seconds} s per run, {machine['date']}.",
+        "",
+        "| variant | script | clients | mode | direct TPS | pgbouncer TPS | regogate TPS "
+        "| regogate latency ms | x direct | x pgbouncer |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for x in rows:
+        lines.append(
+            f"| {x['variant']} | {x['script']} | {x['clients']} | {x['mode']} | "
+            f"{x['direct_tps']:.0f} | {x['pgbouncer_tps']:.0f} | {x['regogate_tps']:.0f}"
+            f" | {x['regogate_latency_ms']:.3f} | {x['vs_direct']:.2f} | "
+            f"{x['vs_pgbouncer']:.2f} |"
+        )
+    lines.append("")
+    lines.append(
+        "Peak RSS of the regogate process: "
+        + ", ".join(f"{k} {v} MiB" for k, v in machine["regogate_peak_rss_mib"].items())
+    )
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
