@@ -164,7 +164,7 @@ class PeakRss:
 
 # Named regogate configurations; later issues add policy and recording variants.
 VARIANTS: dict[str, str] = {
-    "passthrough": "[policy]\nenabled = false\n",
+    "passthrough": "",
 }
 
 

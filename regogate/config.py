@@ -70,24 +70,11 @@ class StaticToken:
 
 
 @dataclass(frozen=True)
-class PolicyConfig:
-    enabled: bool = True
-    dir: Path = Path("policies/rego")
-    cache: bool = True
-    cache_size: int = 10000
-    opa_url: str | None = None  # external OPA; None = regogate starts and supervises its own
-    opa_binary: str | None = None
-    opa_timeout: float = 0.5
-    watch_interval: float = 1.0
-
-
-@dataclass(frozen=True)
 class Config:
     path: Path | None
     server: ServerConfig
     connections: Mapping[str, ConnectionConfig]
     tokens: tuple[StaticToken, ...]
-    policy: PolicyConfig = PolicyConfig()
 
 
 class _Reader:
@@ -204,7 +191,7 @@ def parse_config(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: invalid TOML: {exc}") from None
     r = _Reader(origin, os.environ if env is None else env, base or Path.cwd())
-    r.unknown(data, "", {"server", "connections", "tokens", "policy"})
+    r.unknown(data, "", {"server", "connections", "tokens"})
 
     s = r.table(data, "server", "server")
     r.unknown(
@@ -308,34 +295,7 @@ def parse_config(
             raise r.fail(f"{path}.groups", "must be a list of strings")
         email = r.get(t, "email", path, str, "") or None
         tokens.append(StaticToken(r.require(t, "sub", path, str), tuple(groups), digest, email))
-    pol = r.table(data, "policy", "policy")
-    r.unknown(
-        pol,
-        "policy",
-        {
-            "enabled",
-            "dir",
-            "cache",
-            "cache_size",
-            "opa_url",
-            "opa_binary",
-            "opa_timeout",
-            "watch_interval",
-        },
-    )
-    policy = PolicyConfig(
-        enabled=r.get(pol, "enabled", "policy", bool, True),
-        dir=r.path(pol, "dir", "policy") or (r.base / "policies" / "rego"),
-        cache=r.get(pol, "cache", "policy", bool, True),
-        cache_size=r.positive(pol, "cache_size", "policy", 10000),
-        opa_url=r.get(pol, "opa_url", "policy", str, "") or None,
-        opa_binary=r.get(pol, "opa_binary", "policy", str, "") or None,
-        opa_timeout=r.get(pol, "opa_timeout", "policy", float, 0.5),
-        watch_interval=r.get(pol, "watch_interval", "policy", float, 1.0),
-    )
-    if policy.opa_timeout <= 0:
-        raise r.fail("policy.opa_timeout", "must be a positive number of seconds")
-    return Config(path=None, server=server, connections=conns, tokens=tuple(tokens), policy=policy)
+    return Config(path=None, server=server, connections=conns, tokens=tuple(tokens))
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:

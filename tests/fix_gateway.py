@@ -66,8 +66,6 @@ listen_host = "127.0.0.1"
 listen_port = {port}
 {extra_server}
 
-[policy]
-enabled = false
 {conns}
 {extra}
 {tokens}
@@ -143,7 +141,7 @@ def start_gateway(
 
 @pytest.fixture(scope="session")
 def gateway(pg: PgFixture, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayFixture]:
-    """The shared gateway (policy off) for transparency tests."""
+    """The shared gateway (pass-through hooks) for transparency tests."""
     gw = start_gateway(pg, tmp_path_factory.mktemp("gateway"))
     yield gw
     assert gw.process is not None

@@ -66,6 +66,9 @@ def pg() -> Iterator[PgFixture]:
         "ssl_cert_file": str(certs.cert),
         "ssl_key_file": str(certs.key),
         "max_connections": "300",
+        "wal_level": "logical",
+        "max_replication_slots": "4",
+        "max_wal_senders": "8",
     }
     server.start()
     try:

@@ -93,7 +93,9 @@ def parse_decision(result: object, revision: str = "") -> Decision:
     if not isinstance(allow, bool):
         raise _bad("'allow' must be true or false")
     deny = _strings(result.get("deny"), "'deny'")
-    mask_raw = result.get("mask") or {}
+    mask_raw = result.get("mask", {})
+    if mask_raw is None:
+        mask_raw = {}
     if not isinstance(mask_raw, dict):
         raise _bad("'mask' must be an object of column -> {method: ...}")
     mask: dict[str, MaskSpec] = {}
@@ -106,7 +108,9 @@ def parse_decision(result: object, revision: str = "") -> Decision:
                 f"(known: {', '.join(sorted(MASK_METHODS))})"
             )
         mask[str(col)] = MaskSpec(spec["method"], {k: v for k, v in spec.items() if k != "method"})
-    ap = result.get("approval") or {}
+    ap = result.get("approval", {})
+    if ap is None:
+        ap = {}
     if not isinstance(ap, dict) or not isinstance(ap.get("required", False), bool):
         raise _bad("'approval' must be an object with a boolean 'required'")
     reason = ap.get("reason")

@@ -206,8 +206,14 @@ class Session:
         user = params.get("user")
         if not user:
             raise InvalidAuthorization("no PostgreSQL user name specified in startup packet")
-        if params.get("replication", "false").lower() not in ("false", "off", "no", "0"):
-            raise InvalidAuthorization("replication connections are not supported by regogate")
+        replication = params.get("replication", "false").lower()
+        if replication not in ("false", "off", "no", "0", "database"):
+            # Logical replication (replication=database, COPY BOTH) is relayed; physical
+            # replication would bypass every statement decision, so it is refused.
+            raise InvalidAuthorization(
+                "physical replication connections are not supported by regogate",
+                hint="logical replication (replication=database) is supported",
+            )
         minor = startup.protocol & 0xFFFF
         unknown = tuple(k for k in params if k.startswith("_pq_."))
         if minor > 0 or unknown:

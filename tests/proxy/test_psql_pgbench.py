@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -89,3 +91,57 @@ def test_pgbench_all_modes(gateway: GatewayFixture) -> None:
             assert p.returncode == 0, p.stderr
             assert "number of failed transactions: 0" in p.stdout, p.stdout
             assert "number of transactions actually processed: 200/200" in p.stdout, p.stdout
+
+
+def test_copy_both_logical_replication(gateway: GatewayFixture, pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """pg_recvlogical streams a logical replication slot (COPY BOTH) through the gateway."""
+    env = {**os.environ, **gateway.env()}
+    conn_args = ["-d", "bank", "-S", "rg_slot", "-P", "test_decoding"]
+    subprocess.run(
+        ["pg_recvlogical", *conn_args, "--create-slot"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    out = tmp_path / "changes.txt"
+    proc = subprocess.Popen(
+        ["pg_recvlogical", *conn_args, "--start", "-f", str(out), "-F", "1"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1)
+        p = psql(
+            gateway,
+            "-c",
+            "create table if not exists repl_t (id int);insert into repl_t values (4242)",
+        )
+        assert p.returncode == 0, p.stderr
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if out.exists() and "4242" in out.read_text():
+                break
+            time.sleep(0.2)
+        assert "table public.repl_t: INSERT: id[integer]:4242" in out.read_text()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        subprocess.run(
+            ["pg_recvlogical", *conn_args, "--drop-slot"],
+            env=env,
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
+
+
+def test_physical_replication_is_refused(gateway: GatewayFixture) -> None:
+    s = socket.create_connection(("127.0.0.1", gateway.port), timeout=10)
+    body = struct.pack("!I", 196608) + b"user\0dba\0database\0bank\0replication\0true\0\0"
+    s.sendall(struct.pack("!I", len(body) + 4) + body)
+    data = s.recv(65536)
+    assert data[:1] == b"E"
+    assert b"C28000\0" in data
+    assert b"physical replication" in data

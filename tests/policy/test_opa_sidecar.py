@@ -1,0 +1,97 @@
+"""The real OPA sidecar: started, loaded with policies/rego, reloaded on edit, fail closed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import anyio
+import pytest
+
+from regogate.errors import PolicyUnavailable
+from regogate.policy.opa import OpaClient
+from regogate.policy.sidecar import OpaSidecar, PolicyLoader, find_opa
+
+REPO_POLICIES = Path(__file__).resolve().parents[2] / "policies" / "rego"
+INPUT = {"identity": {"sub": "agent"}, "statement": {"verb": "SELECT"}}
+
+ALLOW_RULE = """# METADATA
+# title: test allow
+package regogate.rules.testallow
+
+allow := true
+
+deny := set()
+"""
+
+
+def test_sidecar_decides_reloads_and_fails_closed(tmp_path: Path) -> None:
+    policies = tmp_path / "rego"
+    shutil.copytree(REPO_POLICIES, policies)
+    revisions: list[str] = []
+
+    async def main() -> None:
+        sidecar = OpaSidecar(
+            find_opa(),
+            lambda client: PolicyLoader(client, policies, revisions.append),
+            watch_interval=0.1,
+        )
+        async with anyio.create_task_group() as tg:
+            url = await tg.start(sidecar.run)
+            client = OpaClient(url)
+            first = await client.decide(INPUT, sidecar.loader.revision)
+            assert not first.allow
+            assert first.deny == ('no policy allows identity "agent" to run SELECT',)
+            assert first.revision.startswith("sha256:")
+
+            # A policy edit takes effect without restarting anything.
+            (policies / "regogate" / "testallow.rego").write_text(ALLOW_RULE)
+            with anyio.fail_after(20):
+                while len(revisions) < 2:
+                    await anyio.sleep(0.05)
+            second = await client.decide(INPUT, sidecar.loader.revision)
+            assert second.allow
+            assert second.revision != first.revision
+
+            # An invalid edit is refused and the live revision stays.
+            (policies / "regogate" / "broken.rego").write_text(
+                "package regogate.rules.x\nallow if {"
+            )
+            await anyio.sleep(1.5)
+            assert len(revisions) == 2
+            (policies / "regogate" / "broken.rego").unlink()
+
+            # OPA killed: decisions fail closed, then it is restarted and answers again.
+            assert sidecar.restarts == 0
+            import psutil
+
+            for child in psutil.Process().children():
+                if "opa" in child.name():
+                    child.kill()
+            with pytest.raises(PolicyUnavailable):
+                for _ in range(100):
+                    await client.decide(INPUT, sidecar.loader.revision)
+                    await anyio.sleep(0.01)
+            with anyio.fail_after(30):
+                while True:
+                    try:
+                        third = await client.decide(INPUT, sidecar.loader.revision)
+                        break
+                    except PolicyUnavailable:
+                        await anyio.sleep(0.1)
+            assert third.allow
+            assert sidecar.restarts == 1
+            await client.aclose()
+            tg.cancel_scope.cancel()
+
+    anyio.run(main)
+
+
+def test_unreachable_opa_is_policy_unavailable() -> None:
+    async def main() -> None:
+        client = OpaClient("http://127.0.0.1:9", timeout=0.2)
+        with pytest.raises(PolicyUnavailable, match="policy engine is unavailable"):
+            await client.decide(INPUT, "r")
+        await client.aclose()
+
+    anyio.run(main)
