@@ -148,8 +148,13 @@ class Session:
         if isinstance(self.client, TLSStream):
             # Send close_notify: libpq (OpenSSL 3) reports "unexpected eof" without it,
             # notably after a CancelRequest sent inside TLS.
-            with anyio.move_on_after(1), contextlib.suppress(Exception):
-                await self.client.unwrap()
+            with anyio.move_on_after(1) as scope:
+                try:
+                    await self.client.unwrap()
+                except Exception as exc:  # the peer may already be gone; nothing to tell it
+                    log.debug("session %s: TLS close: %r", self.id, exc)
+            if scope.cancelled_caught:
+                log.debug("session %s: TLS close timed out", self.id)
         await anyio.aclose_forcefully(self.client)
 
     async def _try_error(self, exc: RegogateError) -> None:

@@ -143,6 +143,7 @@ def test_cancel(gateway: GatewayFixture) -> None:
         t0 = time.monotonic()
         with pytest.raises(pgerrors.QueryCanceled):
             conn.execute("select pg_sleep(20)")
+        timer.join()
         assert time.monotonic() - t0 < 10
         assert conn.execute("select 1").fetchone() == (1,)
 
@@ -153,6 +154,7 @@ def test_cancel_safe(gateway: GatewayFixture) -> None:
         timer.start()
         with pytest.raises(pgerrors.QueryCanceled):
             conn.execute("select pg_sleep(20)")
+        timer.join()
 
 
 def test_startup_options_reach_upstream(gateway: GatewayFixture) -> None:
