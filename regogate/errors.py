@@ -8,6 +8,7 @@
     ├── UnknownDatabase (3D000)          no such named connection
     ├── TooManyConnections (53300)       max_sessions reached
     ├── UpstreamError (08006)            upstream unreachable / lost / auth failed
+    ├── AdminShutdown (57P01)            the gateway is shutting down
     ├── PolicyDenied (42501)             the policy said no
     │   └── PolicyUnavailable (42501)    OPA unreachable/undefined: fail closed
     └── RecordingUnavailable (58030)     the recording sink cannot write: fail closed
@@ -62,6 +63,13 @@ class TooManyConnections(RegogateError):
 
 class UpstreamError(RegogateError):
     sqlstate = "08006"
+    severity = "FATAL"
+
+
+class AdminShutdown(RegogateError):
+    """The gateway is shutting down (PostgreSQL's own code for a fast shutdown)."""
+
+    sqlstate = "57P01"
     severity = "FATAL"
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from regogate.pgserver import free_port
 from tests.fix_gateway import TOKENS
@@ -133,3 +134,24 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
     assert proc.returncode == 0
+
+
+def test_sigterm_drains_sessions_with_57p01(tmp_path: Path, pg: PgFixture) -> None:
+    gw = start_gateway_process(tmp_path, pg)
+    dsn = (
+        f"host=127.0.0.1 port={gw.port} dbname=bank user=dba "
+        f"password={TOKENS['dba'][0]} sslmode=disable"
+    )
+    conn = psycopg.connect(dsn, autocommit=True)
+    pid = conn.info.backend_pid
+    t0 = time.monotonic()
+    gw.proc.send_signal(signal.SIGTERM)
+    assert gw.proc.wait(timeout=20) == 0
+    assert time.monotonic() - t0 < 10
+    with conn, pytest.raises(psycopg.OperationalError, match="regogate is shutting down"):
+        conn.execute("select 1")
+    # The upstream backend was told to terminate, not left behind.
+    deadline = time.monotonic() + 10
+    while pg.sql(f"select count(*) from pg_stat_activity where pid = {pid}").strip() != "0":
+        assert time.monotonic() < deadline, "upstream backend still alive"
+        time.sleep(0.1)

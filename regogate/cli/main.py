@@ -45,17 +45,24 @@ def _logging(verbose: bool) -> None:
     )
 
 
-async def _serve(config: Config, on_ready: typer.CallbackParam | None = None) -> None:
+async def _serve(config: Config) -> None:
     from regogate.proxy.server import Gateway
 
     gateway = Gateway(config)
     async with anyio.create_task_group() as tg:
-        await tg.start(gateway.serve)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                logging.getLogger("regogate").info("shutting down")
-                tg.cancel_scope.cancel()
-                break
+
+            async def on_signals() -> None:
+                async for _ in signals:
+                    if gateway.shutting_down.is_set():
+                        tg.cancel_scope.cancel()  # a second signal stops at once
+                        return
+                    logging.getLogger("regogate").info("shutting down: draining sessions")
+                    gateway.shutdown()
+
+            tg.start_soon(on_signals)
+            await gateway.serve()
+            tg.cancel_scope.cancel()
 
 
 def run_async(config: Config) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.abc
@@ -39,6 +38,9 @@ class Gateway:
         self.server_tls: ssl.SSLContext | None = server_context(config.server)
         self.active = 0
         self.port = config.server.listen_port
+        self.shutting_down = anyio.Event()
+        self._accepting: anyio.CancelScope | None = None
+        self._sessions_tg: anyio.abc.TaskGroup | None = None
 
     def try_acquire(self) -> bool:
         if self.active >= self.config.server.max_sessions:
@@ -83,8 +85,19 @@ class Gateway:
         self.port = port
         log.info("regogate listening on %s:%d", server.listen_host, port)
         task_status.started(port)
-        async with listener:
-            await listener.serve(self.handle)
+        async with anyio.create_task_group() as sessions:
+            self._sessions_tg = sessions
+            async with listener:
+                with anyio.CancelScope() as self._accepting:
+                    await listener.serve(self.handle, task_group=sessions)
+            # Draining: sessions were told to end (FATAL 57P01) and finish on their own.
+            with anyio.move_on_after(self.config.server.connect_timeout):
+                while self.active or len(self.cancels):
+                    await anyio.sleep(0.05)
+            sessions.cancel_scope.cancel()
 
-
-ServeFn = Callable[[], Awaitable[None]]
+    def shutdown(self) -> None:
+        """Stop accepting; every session gets FATAL 57P01 and its upstream a Terminate."""
+        self.shutting_down.set()
+        if self._accepting is not None:
+            self._accepting.cancel()

@@ -21,6 +21,7 @@ import anyio.abc
 from anyio.streams.tls import TLSStream
 
 from regogate.errors import (
+    AdminShutdown,
     AuthenticationFailed,
     InvalidAuthorization,
     ProtocolViolation,
@@ -71,6 +72,10 @@ class _State:
     upstream_fatal: bool = False
     terminated: bool = False
     violation: ProtocolViolation | None = None
+    shutdown: bool = False
+
+
+_GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, ssl.SSLError)
 
 
 class Session:
@@ -300,10 +305,18 @@ class Session:
             )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._pump_upstream, up, hooks, tg.cancel_scope)
+                tg.start_soon(self._watch_shutdown, tg.cancel_scope)
                 await self._pump_client(up, hooks)
                 tg.cancel_scope.cancel()
             if self.state.violation is not None:
                 raise self.state.violation
+            if self.state.shutdown:
+                with anyio.move_on_after(1), contextlib.suppress(*_GONE):
+                    await up.stream.send(b"X\x00\x00\x00\x04")
+                raise AdminShutdown(
+                    "terminating connection because regogate is shutting down",
+                    hint="reconnect in a moment",
+                )
             if self.state.terminated:
                 return
             if self.state.upstream_fatal:
@@ -318,6 +331,11 @@ class Session:
                 with anyio.CancelScope(shield=True):
                     await hooks.record.close("terminate" if self.state.terminated else "closed")
             await anyio.aclose_forcefully(up.stream)
+
+    async def _watch_shutdown(self, scope: anyio.CancelScope) -> None:
+        await self.gw.shutting_down.wait()
+        self.state.shutdown = True
+        scope.cancel()
 
     async def _client_chunks(self) -> AsyncIterator[bytes]:
         """Bytes from the client until it goes away (startup leftovers first)."""
