@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
 
 import anyio
@@ -12,6 +11,7 @@ from anyio.abc import SocketAttribute
 
 from regogate.config import Config
 from regogate.identity import IdentityChain, StaticTokenProvider
+from regogate.proxy import fastio
 from regogate.proxy import upstream as upstream_mod
 from regogate.proxy.cancel import CancelRegistry
 from regogate.proxy.hooks import HooksFactory, passthrough_hooks
@@ -40,7 +40,6 @@ class Gateway:
         self.port = config.server.listen_port
         self.shutting_down = anyio.Event()
         self._accepting: anyio.CancelScope | None = None
-        self._sessions_tg: anyio.abc.TaskGroup | None = None
 
     def try_acquire(self) -> bool:
         if self.active >= self.config.server.max_sessions:
@@ -61,11 +60,9 @@ class Gateway:
             key.connection, key.pid, key.secret, self.config.server.connect_timeout
         )
 
-    async def handle(self, stream: anyio.abc.SocketStream) -> None:
+    async def handle(self, stream: anyio.abc.ByteStream) -> None:
         remote = stream.extra(SocketAttribute.remote_address, "unknown")
         addr, port = (remote[0], remote[1]) if isinstance(remote, tuple) else (str(remote), 0)
-        sock = stream.extra(SocketAttribute.raw_socket)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         session = Session(self, stream, str(addr), int(port))
         try:
             await session.run()
@@ -78,23 +75,19 @@ class Gateway:
         task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         server = self.config.server
-        listener = await anyio.create_tcp_listener(
-            local_host=server.listen_host, local_port=server.listen_port, reuse_port=False
-        )
-        port = listener.extra(SocketAttribute.local_port)
-        self.port = port
-        log.info("regogate listening on %s:%d", server.listen_host, port)
-        task_status.started(port)
-        async with anyio.create_task_group() as sessions:
-            self._sessions_tg = sessions
-            async with listener:
+        async with fastio.tcp_server(server.listen_host, server.listen_port) as (port, accepted):
+            self.port = port
+            log.info("regogate listening on %s:%d", server.listen_host, port)
+            task_status.started(port)
+            async with anyio.create_task_group() as sessions:
                 with anyio.CancelScope() as self._accepting:
-                    await listener.serve(self.handle, task_group=sessions)
-            # Draining: sessions were told to end (FATAL 57P01) and finish on their own.
-            with anyio.move_on_after(self.config.server.connect_timeout):
-                while self.active or len(self.cancels):
-                    await anyio.sleep(0.05)
-            sessions.cancel_scope.cancel()
+                    async for stream in accepted:
+                        sessions.start_soon(self.handle, stream)
+                # Draining: sessions were told to end (FATAL 57P01) and finish on their own.
+                with anyio.move_on_after(self.config.server.connect_timeout):
+                    while self.active or len(self.cancels):
+                        await anyio.sleep(0.05)
+                sessions.cancel_scope.cancel()
 
     def shutdown(self) -> None:
         """Stop accepting; every session gets FATAL 57P01 and its upstream a Terminate."""

@@ -19,6 +19,7 @@ from scramp import ScramClient, ScramException
 
 from regogate.config import ConnectionConfig
 from regogate.errors import ProtocolViolation, UpstreamError
+from regogate.proxy import fastio
 from regogate.proxy.tls import upstream_context
 from regogate.wire.backend import (
     AuthenticationCleartextPassword,
@@ -60,7 +61,7 @@ class Upstream:
 async def _open(conn: ConnectionConfig, timeout: float) -> tuple[anyio.abc.ByteStream, bool]:
     try:
         with anyio.fail_after(timeout):
-            sock: anyio.abc.ByteStream = await anyio.connect_tcp(conn.host, conn.port)
+            sock: anyio.abc.ByteStream = await fastio.connect_tcp(conn.host, conn.port)
             ctx = upstream_context(conn)
             if ctx is None:
                 return sock, False
