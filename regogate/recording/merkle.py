@@ -1,0 +1,153 @@
+"""RFC 6962 Merkle trees: leaf/node hashing, roots, inclusion and consistency proofs.
+
+Pure code over 32-byte SHA-256 hashes (RFC 6962 §2.1; verification as in RFC 9162
+§2.1.3.2 and §2.1.4.2). ``CompactTree`` appends in O(log n) and gives the current root
+without keeping every leaf, for the recording writer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+Hash = bytes
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+def leaf_hash(data: bytes) -> Hash:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: Hash, right: Hash) -> Hash:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than n (n > 1)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def root(leaves: Sequence[Hash]) -> Hash:
+    """MTH(D[n]) over leaf hashes."""
+    n = len(leaves)
+    if n == 0:
+        return EMPTY_ROOT
+    if n == 1:
+        return leaves[0]
+    k = _split(n)
+    return node_hash(root(leaves[:k]), root(leaves[k:]))
+
+
+def inclusion_proof(index: int, leaves: Sequence[Hash]) -> list[Hash]:
+    """PATH(m, D[n]) for leaf ``index`` of the tree of ``leaves``."""
+    n = len(leaves)
+    if not 0 <= index < n:
+        raise ValueError(f"leaf {index} is not in a tree of size {n}")
+    if n == 1:
+        return []
+    k = _split(n)
+    if index < k:
+        return [*inclusion_proof(index, leaves[:k]), root(leaves[k:])]
+    return [*inclusion_proof(index - k, leaves[k:]), root(leaves[:k])]
+
+
+def consistency_proof(old_size: int, leaves: Sequence[Hash]) -> list[Hash]:
+    """PROOF(m, D[n]) that the tree of size ``old_size`` is a prefix of ``leaves``."""
+    n = len(leaves)
+    if not 0 < old_size <= n:
+        raise ValueError(f"no consistency proof from size {old_size} to {n}")
+    return _subproof(old_size, leaves, True)
+
+
+def _subproof(m: int, leaves: Sequence[Hash], complete: bool) -> list[Hash]:
+    n = len(leaves)
+    if m == n:
+        return [] if complete else [root(leaves)]
+    k = _split(n)
+    if m <= k:
+        return [*_subproof(m, leaves[:k], complete), root(leaves[k:])]
+    return [*_subproof(m - k, leaves[k:], False), root(leaves[:k])]
+
+
+def verify_inclusion(
+    index: int,
+    size: int,
+    leaf: Hash,
+    proof: Sequence[Hash],
+    expected: Hash,
+) -> bool:
+    if not 0 <= index < size:
+        return False
+    fn, sn = index, size - 1
+    r = leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == expected
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: Hash, new_root: Hash, proof: Sequence[Hash]
+) -> bool:
+    if old_size == new_size:
+        return not proof and old_root == new_root
+    if not 0 < old_size < new_size or not proof:
+        return False
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # a power of two: the old root is a subtree
+        path.insert(0, old_root)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == old_root and sr == new_root
+
+
+class CompactTree:
+    """Append-only tree state: one hash per set bit of the size (a compact range)."""
+
+    __slots__ = ("_stack", "size")
+
+    def __init__(self) -> None:
+        self._stack: list[Hash] = []  # roots of perfect subtrees, largest first
+        self.size = 0
+
+    def append(self, leaf: Hash) -> None:
+        h = leaf
+        n = self.size
+        while n & 1:
+            h = node_hash(self._stack.pop(), h)
+            n >>= 1
+        self._stack.append(h)
+        self.size += 1
+
+    def root(self) -> Hash:
+        if not self._stack:
+            return EMPTY_ROOT
+        h = self._stack[-1]
+        for left in reversed(self._stack[:-1]):
+            h = node_hash(left, h)
+        return h
