@@ -1,16 +1,25 @@
-"""Denying a statement *in order*: the upstream itself raises the gateway's error.
+"""Denying a statement *in order*: the upstream itself fails at the denied message.
 
-A denied Query, Parse or FunctionCall is replaced by a DO block that raises the
-policy's error. PostgreSQL then reports it at exactly the right point of a pipeline,
-aborts the transaction block as it would for any error, and discards the extended
-protocol messages up to the next Sync (protocol §55.2.3) — no response bookkeeping here.
+- A denied simple Query becomes a DO block that raises the policy's error: PostgreSQL
+  reports it in place, aborts a transaction block as it would for any error.
+- A denied Parse becomes a statement that fails *at parse time* on a unique marker
+  (``SELECT rg_denied_<nonce>``), so clients that Parse/Describe before they Bind (asyncpg)
+  see the failure at Parse, and the upstream discards to the next Sync (protocol §55.2.3).
+  ``Denials.on_backend`` swaps the upstream's "column does not exist" error carrying the
+  marker for the policy's own ErrorResponse.
+
+No response bookkeeping is needed: PostgreSQL keeps the order; regogate only rewrites.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 from regogate.errors import RegogateError
+from regogate.wire.backend import ErrorResponse
+from regogate.wire.framing import Frame
+from regogate.wire.frontend import Parse, Query
 
 
 def _dollar(text: str) -> str:
@@ -30,3 +39,40 @@ def deny_sql(exc: RegogateError) -> str:
         parts.append(f"HINT = {_dollar(exc.hint.replace(chr(0), ''))}")
     body = f"BEGIN RAISE EXCEPTION USING {', '.join(parts)}; END"
     return f"DO {_dollar(body)}"
+
+
+def _frame(wire: bytes) -> Frame:
+    return Frame(wire[:1], wire[5:])
+
+
+class Denials:
+    """Per-session: builds denial messages and restores the policy error on the way back.
+
+    Used as the session's ResultHook (always active, so the upstream stream is framed
+    from the first byte and never has to be re-synchronised).
+    """
+
+    active = True
+
+    def __init__(self) -> None:
+        self._pending: dict[bytes, bytes] = {}
+
+    def query(self, exc: RegogateError) -> Frame:
+        return _frame(Query(deny_sql(exc)).encode())
+
+    def parse(self, name: str, exc: RegogateError) -> Frame:
+        marker = f"rg_denied_{secrets.token_hex(8)}"
+        self._pending[marker.encode()] = ErrorResponse.from_error(exc).encode()
+        return _frame(Parse(name, f"SELECT {marker}").encode())
+
+    def on_backend(self, frame: Frame) -> Sequence[Frame]:
+        if self._pending:
+            if frame.tag == b"E":
+                for marker in self._pending:
+                    if marker in frame.body:
+                        return (_frame(self._pending.pop(marker)),)
+            elif frame.tag == b"Z":
+                # The batch is over; a pending marker never failed (e.g. the transaction was
+                # already aborted, so PostgreSQL reported that instead, as it would have).
+                self._pending.clear()
+        return (frame,)

@@ -46,7 +46,8 @@ class StatementGate(Protocol):
 class ResultHook(Protocol):
     """Per-result-description hook (masking plugs in here).
 
-    ``active`` False keeps the fast path: upstream bytes are forwarded untouched.
+    ``active`` False keeps the fast path: upstream bytes are forwarded untouched. It is
+    read once when the session starts (a framed reader must start at a message boundary).
     """
 
     @property

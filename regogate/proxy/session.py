@@ -406,6 +406,7 @@ class Session:
         results = hooks.results
         client = self.client
         wants_boundaries = record.wants_boundaries
+        framed = results.active  # read once: the framed reader must start at a boundary
         pending = up.reader.take_buffered()
         try:
             while True:
@@ -429,7 +430,7 @@ class Session:
                         boundary = True
                     elif body.startswith(b"SFATAL\x00") or body.startswith(b"SPANIC\x00"):
                         state.upstream_fatal = True
-                if results.active:
+                if framed:
                     up.reader.feed(data)
                     out = bytearray()
                     while (frame := up.reader.next_frame()) is not None:
