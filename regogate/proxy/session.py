@@ -94,19 +94,13 @@ class Session:
         """Write to the client; only one task ever writes at a time (no lock on the hot path)."""
         try:
             await self.client.send(data)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, ssl.SSLError) as exc:
+        except _GONE as exc:
             raise ClientGone() from exc
 
     async def _receive(self) -> bytes:
         try:
             return await self.client.receive(RECV)
-        except (
-            anyio.EndOfStream,
-            anyio.BrokenResourceError,
-            anyio.ClosedResourceError,
-            OSError,
-            ssl.SSLError,
-        ) as exc:
+        except (anyio.EndOfStream, *_GONE) as exc:
             raise ClientGone() from exc
 
     async def _next_frame(self) -> Frame:
@@ -345,13 +339,7 @@ class Session:
         while True:
             try:
                 yield await self.client.receive(RECV)
-            except (
-                anyio.EndOfStream,
-                anyio.BrokenResourceError,
-                anyio.ClosedResourceError,
-                OSError,
-                ssl.SSLError,
-            ):
+            except (anyio.EndOfStream, *_GONE):
                 return
 
     async def _pump_client(self, up: upstream_mod.Upstream, hooks: SessionHooks) -> None:

@@ -26,7 +26,17 @@ from regogate.wire.backend_auth import (
     AuthenticationSSPI,
     decode_authentication,
 )
-from regogate.wire.codec import INT16, INT32, UINT32, Body, cstr, frame, int16s, values
+from regogate.wire.codec import (
+    INT16,
+    INT32,
+    UINT32,
+    Body,
+    EmptyMessage,
+    cstr,
+    frame,
+    int16s,
+    values,
+)
 from regogate.wire.copy import CopyData, CopyDone
 from regogate.wire.framing import Frame
 
@@ -53,45 +63,32 @@ class BackendKeyData:
 
 
 @dataclass(frozen=True, slots=True)
-class _Empty:
-    TAG: ClassVar[bytes] = b""
-
-    def encode(self) -> bytes:
-        return frame(self.TAG, b"")
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        Body(body, cls.__name__).end()
-        return cls()
-
-
-@dataclass(frozen=True, slots=True)
-class BindComplete(_Empty):
+class BindComplete(EmptyMessage):
     TAG: ClassVar[bytes] = b"2"
 
 
 @dataclass(frozen=True, slots=True)
-class CloseComplete(_Empty):
+class CloseComplete(EmptyMessage):
     TAG: ClassVar[bytes] = b"3"
 
 
 @dataclass(frozen=True, slots=True)
-class EmptyQueryResponse(_Empty):
+class EmptyQueryResponse(EmptyMessage):
     TAG: ClassVar[bytes] = b"I"
 
 
 @dataclass(frozen=True, slots=True)
-class NoData(_Empty):
+class NoData(EmptyMessage):
     TAG: ClassVar[bytes] = b"n"
 
 
 @dataclass(frozen=True, slots=True)
-class ParseComplete(_Empty):
+class ParseComplete(EmptyMessage):
     TAG: ClassVar[bytes] = b"1"
 
 
 @dataclass(frozen=True, slots=True)
-class PortalSuspended(_Empty):
+class PortalSuspended(EmptyMessage):
     TAG: ClassVar[bytes] = b"s"
 
 

@@ -7,6 +7,8 @@ ProtocolViolation — never IndexError or struct.error — on anything malformed
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
+from typing import ClassVar, Self
 
 from regogate.errors import ProtocolViolation
 
@@ -125,3 +127,18 @@ class Body:
     def end(self) -> None:
         if self.pos != len(self.data):
             raise self.fail(f"{len(self.data) - self.pos} unexpected trailing bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class EmptyMessage:
+    """Base of every message whose body is empty (Sync, Flush, BindComplete, …)."""
+
+    TAG: ClassVar[bytes] = b""
+
+    def encode(self) -> bytes:
+        return frame(self.TAG, b"")
+
+    @classmethod
+    def decode(cls, body: bytes) -> Self:
+        Body(body, cls.__name__).end()
+        return cls()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from regogate.wire.codec import Body, frame
+from regogate.wire.codec import EmptyMessage, frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,13 +22,5 @@ class CopyData:
 
 
 @dataclass(frozen=True, slots=True)
-class CopyDone:
+class CopyDone(EmptyMessage):
     TAG: ClassVar[bytes] = b"c"
-
-    def encode(self) -> bytes:
-        return frame(self.TAG, b"")
-
-    @classmethod
-    def decode(cls, body: bytes) -> CopyDone:
-        Body(body, "CopyDone").end()
-        return cls()

@@ -10,10 +10,10 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Self
+from typing import ClassVar, Literal
 
 from regogate.errors import ProtocolViolation
-from regogate.wire.codec import INT32, UINT32, Body, cstr, frame, int16s, values
+from regogate.wire.codec import INT32, UINT32, Body, EmptyMessage, cstr, frame, int16s, values
 from regogate.wire.copy import CopyData, CopyDone
 from regogate.wire.framing import Frame
 
@@ -149,30 +149,17 @@ class Close:
 
 
 @dataclass(frozen=True, slots=True)
-class _Empty:
-    TAG: ClassVar[bytes] = b""
-
-    def encode(self) -> bytes:
-        return frame(self.TAG, b"")
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        Body(body, cls.__name__).end()
-        return cls()
-
-
-@dataclass(frozen=True, slots=True)
-class Sync(_Empty):
+class Sync(EmptyMessage):
     TAG: ClassVar[bytes] = b"S"
 
 
 @dataclass(frozen=True, slots=True)
-class Flush(_Empty):
+class Flush(EmptyMessage):
     TAG: ClassVar[bytes] = b"H"
 
 
 @dataclass(frozen=True, slots=True)
-class Terminate(_Empty):
+class Terminate(EmptyMessage):
     TAG: ClassVar[bytes] = b"X"
 
 

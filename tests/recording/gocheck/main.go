@@ -72,28 +72,21 @@ func main() {
 	}
 	// Tree hash from the leaves with Go's own storage-hash algorithm.
 	var stored []tlog.Hash
+	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for j, k := range idx {
+			out[j] = stored[k]
+		}
+		return out, nil
+	})
 	for i, l := range in.Leaves {
-		hashes, err := tlog.StoredHashesForRecordHash(int64(i), h(l), tlog.HashReaderFunc(
-			func(idx []int64) ([]tlog.Hash, error) {
-				out := make([]tlog.Hash, len(idx))
-				for j, k := range idx {
-					out[j] = stored[k]
-				}
-				return out, nil
-			}))
+		hashes, err := tlog.StoredHashesForRecordHash(int64(i), h(l), reader)
 		if err != nil {
 			fail("StoredHashes: %v", err)
 		}
 		stored = append(stored, hashes...)
 	}
-	th, err := tlog.TreeHash(int64(len(in.Leaves)), tlog.HashReaderFunc(
-		func(idx []int64) ([]tlog.Hash, error) {
-			out := make([]tlog.Hash, len(idx))
-			for j, k := range idx {
-				out[j] = stored[k]
-			}
-			return out, nil
-		}))
+	th, err := tlog.TreeHash(int64(len(in.Leaves)), reader)
 	if err != nil {
 		fail("TreeHash: %v", err)
 	}
