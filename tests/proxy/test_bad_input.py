@@ -176,3 +176,15 @@ def test_unknown_cancel_key_is_ignored(gateway: GatewayFixture) -> None:
     s.sendall(struct.pack("!IIII", 16, 80877102, 12345, 999))
     assert _read_all(s) == b""
     _still_works(gateway)
+
+
+def test_silent_client_times_out_with_error(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(extra_server="connect_timeout = 0.5")
+    s = _raw(gw)
+    t0 = time.monotonic()
+    data = _read_all(s)  # the client says nothing at all
+    assert time.monotonic() - t0 < 9
+    fields = _error_fields(data)
+    assert fields["C"] == "08P01"
+    assert "did not complete in time" in fields["M"]
+    _still_works(gw)
