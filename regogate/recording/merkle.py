@@ -1,8 +1,8 @@
 """RFC 6962 Merkle trees: leaf/node hashing, roots, inclusion and consistency proofs.
 
 Pure code over 32-byte SHA-256 hashes (RFC 6962 §2.1; verification as in RFC 9162
-§2.1.3.2 and §2.1.4.2). ``CompactTree`` appends in O(log n) and gives the current root
-without keeping every leaf, for the recording writer.
+§2.1.3.2 and §2.1.4.2). ``CompactTree`` (writer) keeps O(log n) state; ``MerkleTree``
+(verifier) keeps every level for O(log² n) roots and proofs at any earlier size.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def _split(n: int) -> int:
 
 
 def root(leaves: Sequence[Hash]) -> Hash:
-    """MTH(D[n]) over leaf hashes."""
+    """MTH(D[n]) over leaf hashes (the RFC's recursion; ``MerkleTree`` for large logs)."""
     n = len(leaves)
     if n == 0:
         return EMPTY_ROOT
@@ -151,3 +151,111 @@ class CompactTree:
         for left in reversed(self._stack[:-1]):
             h = node_hash(left, h)
         return h
+
+
+class MerkleTree:
+    """Every level of the tree in flat byte arrays (64 bytes per leaf in all).
+
+    ``_levels[k]`` holds the roots of the complete subtrees of 2**k leaves, left to
+    right; any RFC 6962 subtree is then a few lookups, so roots and proofs for any
+    size up to ``size`` cost O(log² n) hashes instead of O(n).
+    """
+
+    __slots__ = ("_levels", "size")
+
+    def __init__(self) -> None:
+        self._levels: list[bytearray] = [bytearray()]
+        self.size = 0
+
+    def append(self, leaf: Hash) -> None:
+        levels = self._levels
+        levels[0] += leaf
+        self.size += 1
+        n, k, h = self.size, 0, leaf
+        while not n & 1:  # the new leaf completed a subtree of 2**(k+1) leaves
+            h = node_hash(bytes(levels[k][-64:-32]), h)
+            k += 1
+            n >>= 1
+            if k == len(levels):
+                levels.append(bytearray())
+            levels[k] += h
+
+    def extend(self, leaves: bytes | bytearray) -> None:
+        """Append many leaf hashes (concatenated) at once, building each level in bulk."""
+        if len(leaves) % 32:
+            raise ValueError("leaf hashes are 32 bytes each")
+        levels = self._levels
+        levels[0] += leaves
+        self.size += len(leaves) // 32
+        k = 0
+        while len(levels[k]) >= 64:
+            if k + 1 == len(levels):
+                levels.append(bytearray())
+            below, above = levels[k], levels[k + 1]
+            pairs = bytes(below[len(above) * 2 : len(below) // 64 * 64])  # not yet combined
+            sha = hashlib.sha256
+            above += b"".join(
+                [sha(b"\x01" + pairs[i : i + 64]).digest() for i in range(0, len(pairs), 64)]
+            )
+            k += 1
+
+    def leaf(self, index: int) -> Hash:
+        if not 0 <= index < self.size:
+            raise IndexError(f"leaf {index} is not in a tree of size {self.size}")
+        return bytes(self._levels[0][index * 32 : index * 32 + 32])
+
+    def _subtree(self, start: int, end: int) -> Hash:
+        """MTH(D[start:end]); ``start`` is a multiple of the largest power of two < n."""
+        n = end - start
+        if n & (n - 1) == 0:  # complete subtree: stored
+            k = n.bit_length() - 1
+            i = start >> k
+            return bytes(self._levels[k][i * 32 : i * 32 + 32])
+        k = _split(n)
+        return node_hash(self._subtree(start, start + k), self._subtree(start + k, end))
+
+    def root(self, size: int | None = None) -> Hash:
+        size = self.size if size is None else size
+        if not 0 <= size <= self.size:
+            raise ValueError(f"no root of size {size} in a tree of size {self.size}")
+        return EMPTY_ROOT if size == 0 else self._subtree(0, size)
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[Hash]:
+        """PATH(index, D[size]), leaf sibling first."""
+        size = self.size if size is None else size
+        if not 0 <= index < size <= self.size:
+            raise ValueError(f"leaf {index} is not in a tree of size {size}")
+        path: list[Hash] = []
+        start, end = 0, size
+        while end - start > 1:
+            k = _split(end - start)
+            if index < start + k:
+                path.append(self._subtree(start + k, end))
+                end = start + k
+            else:
+                path.append(self._subtree(start, start + k))
+                start += k
+        path.reverse()
+        return path
+
+    def consistency_proof(self, old_size: int, size: int | None = None) -> list[Hash]:
+        """PROOF(old_size, D[size]) (RFC 6962 §2.1.2)."""
+        size = self.size if size is None else size
+        if not 0 < old_size <= size <= self.size:
+            raise ValueError(f"no consistency proof from size {old_size} to {size}")
+        path: list[Hash] = []
+        start, end, m, complete = 0, size, old_size, True
+        while m != end - start:
+            k = _split(end - start)
+            if m <= k:
+                path.append(self._subtree(start + k, end))
+                end = start + k
+            else:
+                path.append(self._subtree(start, start + k))
+                start += k
+                m -= k
+                complete = False
+        if not complete:
+            path.append(self._subtree(start, end))
+        path.reverse()
+        return path

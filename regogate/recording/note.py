@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 ALG_ED25519 = 0x01
 _DASH = "\u2014 "
@@ -51,6 +56,7 @@ class Verifier:
 
     @classmethod
     def parse(cls, vkey: str) -> Verifier:
+        """Parse ``name+keyid+base64(0x01 || public key)``; the key id must match."""
         try:
             name, hexid, blob = vkey.strip().split("+", 2)  # base64 may contain "+"
             raw = base64.b64decode(blob, validate=True)
@@ -89,8 +95,7 @@ class Signer:
         return cls(name, Ed25519PrivateKey.generate())
 
     def skey(self) -> str:
-        from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
-
+        """The secret signer key string: write it only to a 0600 file (``keys.py``)."""
         seed = self._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         blob = base64.b64encode(bytes([ALG_ED25519]) + seed).decode()
         return f"PRIVATE+KEY+{self.name}+{self.verifier.id:08x}+{blob}"
@@ -148,3 +153,19 @@ def open_note(note: str, verifiers: list[Verifier]) -> tuple[str, list[Verifier]
     if not good:
         raise NoteError("no signature by a trusted key")
     return text, good
+
+
+def parse_verifier_list(text: str) -> list[Verifier]:
+    """Verifier keys from a trust file: the first word of each line (``#`` starts a comment line).
+
+    The key history file written by ``keys.py`` (vkey, then activation time) is one.
+    """
+    out: list[Verifier] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        words = line.split()
+        if words and not words[0].startswith("#"):
+            try:
+                out.append(Verifier.parse(words[0]))
+            except NoteError as exc:
+                raise NoteError(f"line {number}: {exc}") from None
+    return out

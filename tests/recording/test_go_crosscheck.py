@@ -7,6 +7,7 @@ Go toolchain fails the test (it is part of CI's setup), it never skips.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -17,13 +18,18 @@ import pytest
 
 from regogate.recording import merkle
 from regogate.recording.checkpoint import Checkpoint
+from regogate.recording.merkle import leaf_hash
 from regogate.recording.note import Signer
+from regogate.recording.proof import RecordProof
+from regogate.recording.verify import verify_directory
+from tests.recording.conftest import ORIGIN, everything, load, write_log
 
 SRC = Path(__file__).parent / "gocheck"
 
 
 @pytest.fixture(scope="session")
 def gocheck(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    assert shutil.which("go"), "the Go toolchain is required for this test (CI installs it)"
     work = tmp_path_factory.mktemp("gocheck")
     shutil.copytree(SRC, work / "src")
     out = work / "gocheck"
@@ -107,3 +113,55 @@ def test_go_rejects_tampering(gocheck: Path) -> None:
     inc = list(doc["inclusion"])  # type: ignore[call-overload]
     inc[5] = dict(inc[5], leaf="11" * 32)
     assert "CheckRecord" in _run(gocheck, dict(doc, inclusion=inc))
+
+
+def test_go_accepts_a_real_recording(gocheck: Path, tmp_path: Path) -> None:
+    """A Recorder's own checkpoints.log, tlog-proofs and consistency proofs, before and
+    after a key rotation, checked by note.Open, tlog.TreeHash, CheckRecord and CheckTree."""
+    old, new = Signer.generate(ORIGIN), Signer.generate(ORIGIN)
+    write_log(tmp_path, old, everything(rotate_to=new), checkpoint_every=7)
+    verdict = verify_directory(tmp_path, [old.verifier, new.verifier])
+    assert verdict.ok and verdict.sealed and len(verdict.checkpoints) > 4
+    signed = verdict.checkpoints
+    assert signed[0].signers == (old.verifier,) and signed[-1].signers == (new.verifier,)
+    leaves = [leaf_hash(x) for seg in load(tmp_path)[0] for x in seg.data.splitlines()]
+    last_old = max(i for i, c in enumerate(signed) if c.signers == (old.verifier,))
+    for k in (last_old, len(signed) - 1):
+        cp = signed[k].checkpoint
+        inclusion = []
+        for seq in range(0, cp.size, 2):
+            if k == len(signed) - 1:  # the tlog-proof an examiner would be handed
+                hashes = list(RecordProof.parse(verdict.inclusion_proof(seq).text()).hashes)
+            else:
+                hashes = verdict.tree.inclusion_proof(seq, cp.size)
+            inclusion.append(
+                {
+                    "index": seq,
+                    "size": cp.size,
+                    "leaf": leaves[seq].hex(),
+                    "root": cp.root.hex(),
+                    "proof": [h.hex() for h in hashes],
+                }
+            )
+        consistency = []
+        for a, b in itertools.pairwise(c.checkpoint for c in signed[: k + 1]):
+            proof = verdict.tree.consistency_proof(a.size, b.size)
+            consistency.append(
+                {
+                    "old": a.size,
+                    "new": b.size,
+                    "old_root": a.root.hex(),
+                    "new_root": b.root.hex(),
+                    "proof": [h.hex() for h in proof],
+                }
+            )
+        doc: dict[str, object] = {
+            "vkey": signed[k].signers[0].vkey(),
+            "note": signed[k].note,
+            "text": cp.text(),
+            "leaves": [h.hex() for h in leaves[: cp.size]],
+            "root": cp.root.hex(),
+            "inclusion": inclusion,
+            "consistency": consistency,
+        }
+        assert _run(gocheck, doc) == "ok", k

@@ -123,3 +123,64 @@ def test_every_proof_in_every_small_tree_and_tampering_fails() -> None:
             if m < n:
                 assert not merkle.verify_consistency(m, n, roots[m], bad, proof)
                 assert not merkle.verify_consistency(m, n, bad, roots[n], proof)
+
+
+def _tree(leaves: list[bytes]) -> merkle.MerkleTree:
+    tree = merkle.MerkleTree()
+    for h in leaves:
+        tree.append(h)
+    return tree
+
+
+def test_merkle_tree_reproduces_the_vectors() -> None:
+    tree = _tree(HASHES)
+    for size in range(9):
+        assert tree.root(size).hex() == ROOTS[size]
+    for index, size, proof in INCLUSION:
+        assert [p.hex() for p in tree.inclusion_proof(index, size)] == proof
+    for old, new, proof in CONSISTENCY:
+        assert [p.hex() for p in tree.consistency_proof(old, new)] == proof
+    assert tree.leaf(3) == HASHES[3]
+
+
+def test_merkle_tree_agrees_with_the_rfc_recursion_everywhere() -> None:
+    leaves = [merkle.leaf_hash(i.to_bytes(2, "big")) for i in range(70)]
+    tree = _tree(leaves)
+    for n in range(71):
+        assert tree.root(n) == merkle.root(leaves[:n])
+        for i in range(n):
+            assert tree.inclusion_proof(i, n) == merkle.inclusion_proof(i, leaves[:n])
+        for m in range(1, n + 1):
+            assert tree.consistency_proof(m, n) == merkle.consistency_proof(m, leaves[:n])
+
+
+def test_large_tree_proofs_verify() -> None:
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(10_007)]
+    tree, compact = _tree(leaves), merkle.CompactTree()
+    for h in leaves:
+        compact.append(h)
+    assert tree.root() == compact.root() and tree.size == compact.size == 10_007
+    for size in (1, 2, 1024, 1025, 4097, 10_007):
+        root = tree.root(size)
+        for i in {0, size // 2, size - 1}:
+            proof = tree.inclusion_proof(i, size)
+            assert len(proof) <= size.bit_length()
+            assert merkle.verify_inclusion(i, size, leaves[i], proof, root)
+        for m in {1, size // 3 or 1, size}:
+            proof = tree.consistency_proof(m, size)
+            assert merkle.verify_consistency(m, size, tree.root(m), root, proof)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda t: t.root(9), "no root of size 9"),
+        (lambda t: t.inclusion_proof(8, 8), "leaf 8 is not in a tree of size 8"),
+        (lambda t: t.consistency_proof(0, 8), "no consistency proof from size 0"),
+        (lambda t: t.consistency_proof(5, 9), "no consistency proof from size 5 to 9"),
+        (lambda t: t.leaf(8), "leaf 8 is not in a tree"),
+    ],
+)
+def test_merkle_tree_bounds(call: object, message: str) -> None:
+    with pytest.raises((ValueError, IndexError), match=message):
+        call(_tree(HASHES))  # type: ignore[operator]

@@ -6,7 +6,7 @@ import pytest
 
 from regogate.recording import merkle
 from regogate.recording.checkpoint import Checkpoint
-from regogate.recording.note import NoteError, Signer, Verifier, open_note
+from regogate.recording.note import NoteError, Signer, Verifier, open_note, parse_verifier_list
 
 ORIGIN = "bank.example/regogate/test"
 
@@ -77,3 +77,29 @@ def test_malformed_notes() -> None:
         open_note("text\n\nnot a signature line\n", [signer.verifier])
     with pytest.raises(NoteError):
         signer.sign("no trailing newline")
+
+
+def test_checkpoint_extension_lines() -> None:
+    cp = Checkpoint.parse(_checkpoint().text().rstrip("\n") + "\nextension one\n")
+    assert cp.extensions == ("extension one",)
+    assert Checkpoint.parse(cp.text()) == cp
+    with pytest.raises(NoteError, match="empty extension line"):
+        Checkpoint.parse(_checkpoint().text() + "\nx\n")
+
+
+def test_trust_file() -> None:
+    a, b = Signer.generate("a.example/log"), Signer.generate("b.example/log")
+    text = f"# trusted log keys\n\n{a.verifier.vkey()}\n  {b.verifier.vkey()} 2026-01-01T00:00:00.000000Z\n"
+    assert parse_verifier_list(text) == [a.verifier, b.verifier]
+    with pytest.raises(NoteError, match="line 2: malformed verifier key"):
+        parse_verifier_list(f"{a.verifier.vkey()}\nnot-a-key\n")
+
+
+def test_unknown_signatures_are_ignored_and_cosigned_notes_open() -> None:
+    log, witness = Signer.generate(ORIGIN), Signer.generate("witness.example")
+    note = log.sign(_checkpoint().text())
+    cosigned = note + witness.sign(_checkpoint().text()).split("\n\n", 1)[1]
+    _, good = open_note(cosigned, [log.verifier])
+    assert good == [log.verifier]
+    _, both = open_note(cosigned, [log.verifier, witness.verifier])
+    assert both == [log.verifier, witness.verifier]

@@ -1,0 +1,129 @@
+"""Canonical JSON (RFC 8785, JCS): the exact bytes every record is hashed and stored as.
+
+``rfc8785`` is the reference; a C-speed fast path is used where it provably agrees.
+"""
+
+from __future__ import annotations
+
+import json
+import json.encoder
+import json.scanner
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeAlias, cast
+
+import rfc8785
+
+JSONValue: TypeAlias = (
+    bool | int | float | str | Sequence["JSONValue"] | Mapping[str, "JSONValue"] | None
+)
+
+# The stdlib encoder with sorted keys and no whitespace writes exactly the JCS bytes
+# of a "plain" value: one with no float (JCS formats numbers as ECMAScript does), no
+# integer beyond 15 digits (JCS refuses those outside ±(2**53 - 1)) and no non-BMP
+# character (JCS sorts keys by UTF-16 code units, Python by code points). Floats are
+# caught by a decoding hook; long digit runs and 4-byte UTF-8 sequences by one
+# translate() of the bytes (this may also hit string contents: never a miss). Anything
+# not plain takes the reference implementation.
+
+
+def _make_encode() -> Callable[[object], str]:
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if c_make_encoder is None:
+        return json.JSONEncoder(
+            ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
+        ).encode
+    # CPython: the same C encoder JSONEncoder.encode builds on every call, built once.
+    encode = c_make_encoder(
+        None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False
+    )
+    return lambda value: "".join(encode(value, 0))
+
+
+_ENCODE = _make_encode()
+# digits -> "0", UTF-8 lead bytes of 4-byte sequences -> "!", anything else -> "."
+_CLASSES = bytes(48 if 48 <= b <= 57 else 33 if 0xF0 <= b <= 0xF4 else 46 for b in range(256))
+_LONG_RUN = b"0" * 16
+
+
+def _needs_reference(data: bytes) -> bool:
+    classes = data.translate(_CLASSES)
+    return _LONG_RUN in classes or b"!" in classes
+
+
+class CanonicalizationError(ValueError):
+    """The value has no RFC 8785 form (not JSON, NaN, unsafe integer, lone surrogate)."""
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _float(text: str) -> float:
+    raise _NotPlain
+
+
+def _number(text: str) -> int | float:
+    """A JSON integer as JCS sees it: an IEEE double, kept as int while exact."""
+    value = int(text)
+    return value if -(2**53) < value < 2**53 else float(text)
+
+
+_SCAN_PLAIN: Callable[[str, int], tuple[object, int]] = cast(Any, json.scanner).make_scanner(
+    json.JSONDecoder(parse_float=_float, parse_constant=_float)
+)
+
+
+def _decode_plain(text: str) -> tuple[object, bool]:
+    """(value, True) if ``text`` is exactly one JSON value without floats; (value,
+    False) if it has whitespace around it; raises ``_NotPlain`` or ``ValueError``."""
+    try:
+        value, end = _SCAN_PLAIN(text, 0)
+    except StopIteration:
+        return json.loads(text), False  # raises the precise JSONDecodeError
+    if end != len(text):
+        return json.loads(text), False
+    return value, True
+
+
+def dumps(value: object) -> bytes:
+    """The RFC 8785 bytes of a JSON value (dicts with str keys, lists, str, int, …)."""
+    try:
+        text = _ENCODE(value)
+        _decode_plain(text)
+        data = text.encode("utf-8")
+        if not _needs_reference(data):
+            return data
+    except _NotPlain:
+        pass
+    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is one
+        raise CanonicalizationError(f"not canonicalizable JSON: {exc}") from None
+    try:
+        return rfc8785.dumps(cast(Any, value))
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise CanonicalizationError(f"not canonicalizable JSON: {exc}") from None
+
+
+def loads(data: bytes) -> tuple[object, bool]:
+    """Parse JSON bytes; also say whether they are exactly the value's JCS form.
+
+    Raises ``ValueError`` if ``data`` is not UTF-8 JSON.
+    """
+    try:
+        text = data.decode("utf-8")
+        try:
+            value, end = _SCAN_PLAIN(text, 0)
+            if end != len(text):
+                return json.loads(text), False  # whitespace after it, or not JSON
+            if not _needs_reference(data):
+                return value, _ENCODE(value) == text
+        except StopIteration:
+            return json.loads(text), False  # raises the precise JSONDecodeError
+        except _NotPlain:
+            pass
+        value = json.loads(text, parse_int=_number)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    try:
+        return value, bool(rfc8785.dumps(cast(Any, value)) == data)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError):
+        return value, False

@@ -1,0 +1,419 @@
+"""The gateway-facing recorder: sessions append records, one background task writes them.
+
+``record()`` never blocks: it assigns seq, n and prev, encodes the record and queues it.
+The writer task appends, fsyncs and signs checkpoints in a worker thread (anyio).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+import anyio
+
+from regogate.errors import RecordingUnavailable
+from regogate.recording.checkpoint import Checkpoint
+from regogate.recording.merkle import CompactTree, leaf_hash
+from regogate.recording.note import Signer, Verifier
+from regogate.recording.records import (
+    GATEWAY_TYPES,
+    SESSION_TYPES,
+    GatewayInfo,
+    RecordType,
+    encode,
+    format_ts,
+    new_session_id,
+)
+from regogate.recording.store import StoreState
+
+log = logging.getLogger("regogate.recording")
+
+
+class RecordStore(Protocol):
+    """Where the writer appends (``store.SegmentStore``; tests inject failing ones)."""
+
+    state: StoreState
+
+    def write(self, lines: Sequence[bytes]) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def append_checkpoint(self, note: str) -> None: ...
+
+
+_CHAIN_ENDS = (RecordType.SESSION_OPEN, RecordType.SESSION_CLOSE)
+
+
+def _now_micros() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(slots=True)
+class _Entry:
+    data: bytes
+    leaf: bytes
+    signer: Signer | None = None  # switch to this key once this entry is sealed
+
+
+class SessionLog:
+    """One session's hash chain. Satisfies ``proxy.hooks.RecordSink``."""
+
+    wants_boundaries = True
+
+    def __init__(self, recorder: Recorder, sid: str):
+        """Use ``Recorder.open_session``."""
+        self.sid = sid
+        self._recorder = recorder
+        self._n = -1
+        self._prev: bytes | None = None
+        self._last_seq = -1
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"SessionLog({self.sid!r}, n={self._n}, closed={self.closed})"
+
+    @property
+    def chain_head(self) -> bytes | None:
+        """Leaf hash of this session's latest record."""
+        return self._prev
+
+    def record(self, type: str, body: Mapping[str, object] | None = None) -> int:
+        """Queue one record of this session; return its seq. Never blocks.
+
+        Raises ``RecordingUnavailable`` (fail closed) if the recorder has failed or
+        stopped, or its queue is full; then nothing was recorded.
+        """
+        if type in GATEWAY_TYPES or type in _CHAIN_ENDS:
+            raise ValueError(f"{type} records are written by the recorder itself")
+        return self._record(type, body)
+
+    def _record(self, type: str, body: Mapping[str, object] | None) -> int:
+        if self.closed:
+            raise RuntimeError(f"session {self.sid} is closed")
+        seq, leaf = self._recorder._append(type, self.sid, self._n + 1, self._prev, body or {})
+        self._n, self._prev, self._last_seq = self._n + 1, leaf, seq
+        return seq
+
+    def event(self, kind: str, body: Mapping[str, object]) -> None:
+        self.record(kind, body)
+
+    async def flush(self) -> None:
+        """Wait until this session's records are written (and fsynced, by policy)."""
+        await self._recorder._wait_written(self._last_seq + 1)
+
+    async def boundary(self) -> None:
+        await self.flush()
+
+    def _close_record(self, reason: str, counts: Mapping[str, int] | None) -> None:
+        body: dict[str, object] = {
+            "reason": reason,
+            "counts": {**(counts or {}), "records": self._n + 2},
+        }
+        body["chain_head"] = None if self._prev is None else self._prev.hex()
+        self._record(RecordType.SESSION_CLOSE, body)
+        self.closed = True
+        self._recorder._sessions.pop(self.sid, None)
+        self._recorder._request_seal(self._last_seq + 1)
+
+    async def close(self, reason: str, counts: Mapping[str, int] | None = None) -> None:
+        """Write session.close (chain_head = prev), ask for a checkpoint, flush."""
+        if not self.closed:
+            self._close_record(reason, counts)
+        await self.flush()
+
+
+class Recorder:
+    """The recording log of one gateway process (docs/recording-format.md §7, §9).
+
+    Call it from the event loop's thread; the store is the caller's to open and close.
+    """
+
+    def __init__(
+        self,
+        store: RecordStore,
+        signer: Signer,
+        gateway: GatewayInfo,
+        *,
+        origin: str | None = None,
+        checkpoint_every: int = 1000,
+        checkpoint_interval: float = 10.0,
+        max_pending_bytes: int = 16 << 20,
+        max_record_bytes: int = 1 << 20,
+        start_body: Mapping[str, object] | None = None,
+        stop_timeout: float = 10.0,
+        clock: Callable[[], int] = _now_micros,
+    ):
+        self.origin = origin or signer.name
+        self._store, self._signer, self._gw = store, signer, gateway.to_json()
+        self._every, self._interval = checkpoint_every, checkpoint_interval
+        self._max_pending, self._max_record = max_pending_bytes, max_record_bytes
+        self._start_body, self._stop_timeout, self._clock = start_body or {}, stop_timeout, clock
+        state = store.state
+        self._tree: CompactTree = state.tree  # touched only by the writer thread
+        self._size = self._written = state.size
+        self._sealed = state.last_checkpoint.size if state.last_checkpoint else 0
+        self._seal_target = 0
+        self._force_seal = False
+        self._draining = False
+        self._queue: deque[_Entry] = deque()
+        self._pending_bytes = 0
+        self._last_ts = 0
+        self._sessions: dict[str, SessionLog] = {}
+        self._accepting = False
+        self._stopping = False
+        self._failure: RecordingUnavailable | None = None
+        self._wake = anyio.Event()
+        self._progress = anyio.Event()
+        self._last_seal_time = 0.0
+        self.latest_checkpoint: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        """False once a write failed or the recorder stopped: refuse new statements."""
+        return self._accepting and self._failure is None
+
+    @property
+    def failure(self) -> RecordingUnavailable | None:
+        return self._failure
+
+    @property
+    def verifier(self) -> Verifier:
+        """The public key of the key signing checkpoints now."""
+        return self._signer.verifier
+
+    @property
+    def size(self) -> int:
+        """Records assigned a seq so far (the next record's seq)."""
+        return self._size
+
+    @property
+    def sealed_size(self) -> int:
+        """Records covered by the latest signed checkpoint."""
+        return self._sealed
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Recorder]:
+        """Write gateway.start, run the writer; on exit close sessions, gateway.stop, seal.
+
+        An exception from the body propagates as it is (not in an ExceptionGroup).
+        """
+        error: BaseException | None = None
+        async with anyio.create_task_group() as tg:
+            self._accepting = True
+            self._last_seal_time = anyio.current_time()
+            state = self._store.state
+            start = {
+                **self._start_body,
+                "origin": self.origin,
+                "vkey": self._signer.verifier.vkey(),
+                "last_seen_tree_size": self._size,
+                "prev_boot": state.last_boot,
+                "recovered": [t.to_json() for t in state.recovered],
+            }
+            seq, _ = self._append(RecordType.GATEWAY_START, None, None, None, start)
+            self._request_seal(seq + 1)
+            tg.start_soon(self._run)
+            try:
+                yield self
+            except BaseException as exc:  # re-raised below, outside the task group
+                error = exc
+            finally:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(self._stop_timeout):
+                    await self._shutdown()
+                tg.cancel_scope.cancel()
+        if error is not None:
+            raise error
+
+    def open_session(
+        self, body: Mapping[str, object] | None = None, sid: str | None = None
+    ) -> SessionLog:
+        """Start a session chain with its session.open record (identity evidence)."""
+        sid = sid or new_session_id()
+        if sid in self._sessions:
+            raise ValueError(f"session {sid} is already open")
+        session = SessionLog(self, sid)
+        session._record(RecordType.SESSION_OPEN, body)
+        self._sessions[sid] = session
+        return session
+
+    def record(self, type: str, body: Mapping[str, object] | None = None) -> int:
+        """Queue a gateway-scoped record (sid null), e.g. policy.load; return its seq."""
+        if type in SESSION_TYPES or type in GATEWAY_TYPES:
+            raise ValueError(f"{type} records are written by the recorder itself")
+        return self._append(type, None, None, None, body or {})[0]
+
+    async def flush(self) -> None:
+        """Wait until every record queued so far is written."""
+        await self._wait_written(self._size)
+
+    async def checkpoint(self) -> str:
+        """Seal everything queued so far with a signed checkpoint; return the note."""
+        target = self._size
+        self._force_seal = True
+        self._request_seal(target)
+        await self._wait(lambda: self._sealed >= target and not self._force_seal)
+        assert self.latest_checkpoint is not None
+        return self.latest_checkpoint
+
+    async def rotate_key(self, new: Signer) -> None:
+        """key.rotate (old and new vkey), sealed under the old key; then sign with ``new``."""
+        body = {"old": self._signer.verifier.vkey(), "new": new.verifier.vkey()}
+        seq, _ = self._append(RecordType.KEY_ROTATE, None, None, None, body, new)
+        self._request_seal(seq + 1)
+        await self._wait(lambda: self._sealed > seq)
+
+    # -- the producer side (event loop thread) ------------------------------------------
+
+    def _append(
+        self,
+        type: str,
+        sid: str | None,
+        n: int | None,
+        prev: bytes | None,
+        body: Mapping[str, object],
+        signer: Signer | None = None,
+    ) -> tuple[int, bytes]:
+        if not self._accepting or self._failure is not None:
+            raise self._failure or RecordingUnavailable("the recorder is not running")
+        self._last_ts = max(self._last_ts, self._clock())  # ts never goes back within a boot
+        seq = self._size
+        data = encode(
+            seq=seq,
+            ts=format_ts(self._last_ts),
+            gw=self._gw,
+            type=type,
+            sid=sid,
+            n=n,
+            prev=prev,
+            body=body,
+        )
+        if len(data) > self._max_record:
+            raise RecordingUnavailable(
+                f"a {type} record of {len(data)} bytes exceeds the {self._max_record}-byte limit"
+            )
+        full = self._pending_bytes + len(data) > self._max_pending
+        if full and self._queue and not self._draining:
+            raise RecordingUnavailable(
+                f"the recording queue is full ({self._pending_bytes} bytes not yet written):"
+                " the recording disk is too slow or stalled",
+                hint="statements resume when the writer catches up",
+            )
+        leaf = leaf_hash(data)
+        self._size += 1
+        self._queue.append(_Entry(data, leaf, signer))
+        self._pending_bytes += len(data)
+        self._wake.set()
+        return seq, leaf
+
+    def _request_seal(self, size: int) -> None:
+        self._seal_target = max(self._seal_target, size)
+        self._wake.set()
+
+    async def _wait(self, done: Callable[[], bool]) -> None:
+        while not done():
+            if self._failure is not None:
+                raise self._failure
+            await self._progress.wait()
+
+    async def _wait_written(self, size: int) -> None:
+        await self._wait(lambda: self._written >= size)
+
+    # -- the writer task ----------------------------------------------------------------
+
+    def _seal_due(self, end: int) -> bool:
+        if self._force_seal:
+            return True
+        unsealed = end - self._sealed
+        if unsealed <= 0:
+            return False
+        elapsed = anyio.current_time() - self._last_seal_time
+        return (
+            self._seal_target > self._sealed
+            or unsealed >= self._every
+            or (elapsed >= self._interval)
+        )
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue and not self._seal_due(self._written):
+                if self._stopping:
+                    return
+                wait = math.inf
+                if self._written > self._sealed:
+                    wait = self._last_seal_time + self._interval - anyio.current_time()
+                with anyio.move_on_after(max(wait, 0)):
+                    await self._wake.wait()
+                self._wake = anyio.Event()
+                continue
+            batch = self._take()
+            end = self._written + len(batch)
+            seal = self._seal_due(end)
+            try:
+                note = await anyio.to_thread.run_sync(self._commit, batch, seal, self._signer)
+            except Exception as exc:  # disk full, permissions, I/O error: fail closed
+                self._fail(exc)
+                return
+            self._written = end
+            self._pending_bytes -= sum(len(e.data) for e in batch)
+            if note is not None:
+                self._sealed, self.latest_checkpoint, self._force_seal = end, note, False
+                self._last_seal_time = anyio.current_time()
+            if batch and batch[-1].signer is not None:
+                self._signer = batch[-1].signer
+            self._notify()
+
+    def _take(self) -> list[_Entry]:
+        """Everything queued, up to and including a key rotation (sealed under the old key)."""
+        batch: list[_Entry] = []
+        while self._queue:
+            entry = self._queue.popleft()
+            batch.append(entry)
+            if entry.signer is not None:
+                break
+        return batch
+
+    def _commit(self, batch: list[_Entry], seal: bool, signer: Signer) -> str | None:
+        """Worker thread: append, flush and maybe sign; the only code touching the tree."""
+        if batch:
+            self._store.write([e.data for e in batch])
+            self._store.flush()
+            for entry in batch:
+                self._tree.append(entry.leaf)
+        if not seal:
+            return None
+        note = signer.sign(Checkpoint(self.origin, self._tree.size, self._tree.root()).text())
+        self._store.append_checkpoint(note)
+        return note
+
+    def _notify(self) -> None:
+        progress, self._progress = self._progress, anyio.Event()
+        progress.set()
+
+    def _fail(self, exc: Exception) -> None:
+        log.error("recording failed, refusing new statements: %s", exc)
+        self._failure = RecordingUnavailable(
+            f"recording failed: {exc}", hint="free disk space or fix permissions, then restart"
+        )
+        self._accepting = False
+        self._queue.clear()
+        self._pending_bytes = 0
+        self._notify()
+
+    async def _shutdown(self) -> None:
+        self._draining = True  # the last records must not be refused for a full queue
+        if self.healthy:
+            for session in list(self._sessions.values()):
+                session._close_record("gateway.stop", None)
+            seq, _ = self._append(RecordType.GATEWAY_STOP, None, None, None, {"reason": "stop"})
+            self._request_seal(seq + 1)
+        self._accepting = False
+        self._stopping = True
+        self._wake.set()
+        if self._failure is None:
+            await self._wait(lambda: self._sealed >= self._size or self._failure is not None)

@@ -1,0 +1,102 @@
+"""Building real recordings for the recording tests: a Recorder over a SegmentStore."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import anyio
+import pytest
+
+from regogate.recording.layout import SegmentFile
+from regogate.recording.note import Signer, Verifier
+from regogate.recording.records import GatewayInfo
+from regogate.recording.store import FsyncPolicy, SegmentStore, read_checkpoints, read_segments
+from regogate.recording.verify import Verdict, verify_log
+from regogate.recording.writer import Recorder, SessionLog
+
+ORIGIN = "bank.example/regogate/test"
+Script = Callable[[Recorder], Awaitable[None]]
+
+
+def write_log(
+    directory: Path,
+    signer: Signer,
+    script: Script,
+    *,
+    segment_bytes: int = 1 << 20,
+    fsync: FsyncPolicy = FsyncPolicy.NEVER,
+    **recorder: object,
+) -> None:
+    """Run one gateway boot that writes into ``directory``."""
+
+    async def main() -> None:
+        store = SegmentStore.open(directory, segment_bytes=segment_bytes, fsync=fsync)
+        try:
+            rec = Recorder(store, signer, GatewayInfo.new("gw-test", "0.1.0"), **recorder)  # type: ignore[arg-type]
+            async with rec.running():
+                await script(rec)
+        finally:
+            store.close()
+
+    anyio.run(main)
+
+
+async def statement(session: SessionLog, i: int, *, flush: bool = True) -> None:
+    """The records of one statement: stmt, decision, result."""
+    session.record(
+        "stmt",
+        {
+            "q": {
+                "fp": f"{i:016x}",
+                "norm": "SELECT id FROM public.t WHERE id = $1",
+                "cmd": "SELECT",
+            }
+        },
+    )
+    session.record(
+        "decision", {"dec": "allow", "rules": ["allow_all"], "pol": {"sha256": "ab" * 32}}
+    )
+    session.record("result", {"status": "ok", "rows": {"returned": i, "affected": 0}})
+    if flush:
+        await session.flush()
+
+
+def everything(rotate_to: Signer | None = None) -> Script:
+    """Every record type: three interleaved sessions, policy.load, optionally key.rotate."""
+
+    async def script(rec: Recorder) -> None:
+        rec.record("policy.load", {"bundle": {"sha256": "cd" * 32}})
+        a = rec.open_session({"subject": {"sub": "alice"}})
+        b = rec.open_session({"subject": {"sub": "bob"}})
+        await statement(a, 1)
+        await statement(b, 2)
+        b.record("approval", {"approver": {"sub": "carol"}, "ticket": "CHG-1", "sod_ok": True})
+        b.record("error", {"sqlstate": "42501", "message": "denied"})
+        b.record("cancel", {"requested_by": "client"})
+        if rotate_to is not None:
+            await rec.rotate_key(rotate_to)
+        c = rec.open_session({"subject": {"sub": "dave"}})
+        await statement(c, 3)
+        await statement(a, 4)
+        await a.close("client exit", {"statements": 2})
+        await b.close("client exit", {"statements": 1})
+        await statement(c, 5)
+        await c.close("terminated", {"statements": 2})
+
+    return script
+
+
+def load(directory: Path) -> tuple[list[SegmentFile], bytes]:
+    return list(read_segments(directory)), read_checkpoints(directory)
+
+
+def check(
+    segments: list[SegmentFile], checkpoints: bytes, trusted: list[Verifier], **kw: object
+) -> Verdict:
+    return verify_log(segments, checkpoints, trusted, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def signer() -> Signer:
+    return Signer.generate(ORIGIN)

@@ -1,0 +1,69 @@
+"""Which recording module may touch what: a pure core, one async writer, a lean verifier."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "regogate" / "recording"
+PURE = ["jcs", "merkle", "note", "checkpoint", "records", "layout", "chain", "findings", "proof"]
+IO = {"anyio", "asyncio", "socket", "ssl", "subprocess", "fcntl", "shutil", "threading"}
+
+
+def imports(module: str) -> set[str]:
+    """Fully qualified names a module imports (absolute imports only, as the code uses)."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            assert node.level == 0, f"{module}.py uses a relative import"
+            if node.module == "regogate.recording":
+                out |= {f"regogate.recording.{a.name}" for a in node.names}
+            else:
+                out.add(node.module)
+    return out
+
+
+def closure(module: str) -> set[str]:
+    seen, todo, outside = set(), [module], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for imp in imports(name):
+            if imp.startswith("regogate.recording."):
+                todo.append(imp.rsplit(".", 1)[1])
+            else:
+                outside.add(imp)
+    return outside
+
+
+def test_every_module_is_classified() -> None:
+    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
+    assert modules == {*PURE, "store", "keys", "writer", "verify"}
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_the_core_is_pure(module: str) -> None:
+    outside = closure(module)
+    assert not {m.split(".")[0] for m in outside} & IO, sorted(outside)
+    edges = {"regogate.recording.store", "regogate.recording.keys", "regogate.recording.writer"}
+    assert not imports(module) & {*edges, "regogate.recording.verify"}
+
+
+def test_only_the_writer_uses_anyio() -> None:
+    users = {p.stem for p in PACKAGE.glob("*.py") if "anyio" in closure(p.stem)}
+    assert users == {"writer"}
+
+
+def test_the_verifier_needs_only_cryptography_and_rfc8785() -> None:
+    top = {m.split(".")[0] for m in closure("verify")}
+    third_party = {m for m in top if m not in sys.stdlib_module_names}
+    assert third_party == {"cryptography", "rfc8785", "regogate"}
+    assert {m for m in closure("verify") if m.startswith("regogate.")} == {"regogate.errors"}

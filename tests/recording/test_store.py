@@ -1,0 +1,177 @@
+"""Segment files and checkpoints.log: append, rotate, read back, torn tails, refusal to extend."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from regogate.errors import RecordingUnavailable
+from regogate.recording.layout import CHECKPOINTS, Torn, split_checkpoints
+from regogate.recording.merkle import CompactTree, leaf_hash
+from regogate.recording.note import Signer
+from regogate.recording.store import FsyncPolicy, SegmentStore, list_segments, read_segments
+from regogate.recording.verify import verify_directory
+from regogate.recording.writer import Recorder
+from tests.recording.conftest import ORIGIN, everything, statement, write_log
+
+
+@pytest.mark.parametrize("fsync", list(FsyncPolicy))
+def test_write_read_back_and_rotate_by_size(tmp_path: Path, fsync: FsyncPolicy) -> None:
+    lines = [b'{"i":%d,"pad":"%s"}' % (i, b"x" * 30) for i in range(50)]
+    store = SegmentStore.open(tmp_path, segment_bytes=200, fsync=fsync)
+    try:
+        store.write(lines[:20])
+        store.flush()
+        store.write(lines[20:])
+        store.append_checkpoint("note\n\n\u2014 k AAAA\n")
+    finally:
+        store.close()
+    segs = list(read_segments(tmp_path))
+    assert [s.number for s in segs] == list(range(1, len(segs) + 1)) and len(segs) > 5
+    assert all(len(s.data) <= 200 for s in segs)
+    assert b"".join(s.data for s in segs) == b"".join(x + b"\n" for x in lines)
+    assert (tmp_path / CHECKPOINTS).read_text() == "note\n\n\u2014 k AAAA\n\n"
+    for p in [tmp_path, *tmp_path.iterdir()]:
+        assert stat.S_IMODE(p.stat().st_mode) & 0o077 == 0, p
+
+
+def test_a_record_larger_than_a_segment_gets_its_own(tmp_path: Path) -> None:
+    store = SegmentStore.open(tmp_path, segment_bytes=10)
+    store.write([b"a" * 30, b"b", b"c" * 30])
+    store.close()
+    assert [s.data for s in read_segments(tmp_path)] == [
+        b"a" * 30 + b"\n",
+        b"b\n",
+        b"c" * 30 + b"\n",
+    ]
+
+
+def test_reopen_rebuilds_the_tree_and_continues(tmp_path: Path) -> None:
+    store = SegmentStore.open(tmp_path)
+    store.write([b"one", b"two"])
+    store.close()
+    store = SegmentStore.open(tmp_path)
+    tree = CompactTree()
+    for x in (b"one", b"two"):
+        tree.append(leaf_hash(x))
+    assert store.state.size == 2 and store.state.tree.root() == tree.root()
+    assert store.state.recovered == []
+    store.write([b"three"])
+    store.close()
+    assert [s.name for s in read_segments(tmp_path)] == ["seg-000001.jsonl"]
+
+
+def test_a_torn_tail_is_left_in_place_and_reported(tmp_path: Path) -> None:
+    store = SegmentStore.open(tmp_path)
+    store.write([b"one", b"two"])
+    store.close()
+    with (tmp_path / "seg-000001.jsonl").open("ab") as f:
+        f.write(b'{"half')  # the crash
+    store = SegmentStore.open(tmp_path)
+    assert store.state.size == 2
+    assert store.state.recovered == [Torn("seg-000001.jsonl", 8, 6)]
+    store.write([b"three"])
+    store.close()
+    names = [name for _, name in list_segments(tmp_path)]
+    assert names == ["seg-000001.jsonl", "seg-000002.jsonl"]  # never appended after it
+    assert (tmp_path / "seg-000001.jsonl").read_bytes() == b'one\ntwo\n{"half'
+
+
+def test_split_checkpoints() -> None:
+    a, b = b"o\n1\nR\n\n\xe2\x80\x94 k S\n", b"o\n2\nR\n\n\xe2\x80\x94 k T\n"
+    assert split_checkpoints(a + b"\n" + b + b"\n", {}) == ([(0, a), (len(a) + 1, b)], None)
+    torn = a + b"\n" + b"o\n2\nR\n\n\xe2\x80\x94 k"
+    assert split_checkpoints(torn, {}) == ([(0, a)], Torn(CHECKPOINTS, len(a) + 1, 12))
+    # Acknowledged torn bytes in the middle are skipped; the next entry follows directly.
+    data = a + b"\n" + b"o\n2\nR\n" + b + b"\n"
+    skip = {len(a) + 1: 6}
+    assert split_checkpoints(data, skip) == ([(0, a), (len(a) + 7, b)], None)
+
+
+def crash_copy(src: Path, dst: Path) -> None:
+    """What the disk holds if the machine stops now (the files the writer flushed)."""
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".lock"))
+
+
+def test_crash_recovery_end_to_end(tmp_path: Path, signer: Signer) -> None:
+    live, crashed = tmp_path / "live", tmp_path / "crashed"
+
+    async def script(rec: Recorder) -> None:
+        s = rec.open_session({"subject": {"sub": "alice"}})
+        await statement(s, 1)
+        await rec.checkpoint()
+        await statement(s, 2)  # written and flushed, not sealed
+        crash_copy(live, crashed)
+
+    write_log(live, signer, script, checkpoint_every=10_000, checkpoint_interval=3600)
+    last = max(crashed.glob("seg-*.jsonl"))
+    with last.open("ab") as f:
+        f.write(b'{"gw":{"boot":"x"},"n":')  # a record torn mid-write
+    size = sum(len(p.read_bytes().splitlines()) for p in crashed.glob("seg-*.jsonl")) - 1
+
+    verdict = verify_directory(crashed, [signer.verifier])
+    assert verdict.ok and not verdict.sealed
+    by_code = {f.code: f for f in verdict.findings}
+    assert set(by_code) == {"torn-tail", "unsealed-tail", "session-open"}
+    torn = by_code["torn-tail"]
+    assert torn.file == last.name and torn.line == size + 1
+    assert "truncated line (23 bytes at byte" in torn.message
+    unsealed = by_code["unsealed-tail"]
+    assert unsealed.seq == verdict.sealed_size == size - 3
+    assert f"records seq {size - 3}..{size - 1} (3 records" in unsealed.message
+
+    # The next start acknowledges the torn bytes, seals everything and the log is whole.
+    write_log(crashed, signer, everything())
+    verdict = verify_directory(crashed, [signer.verifier])
+    assert verdict.ok and verdict.sealed, verdict.findings
+    codes = {f.code for f in verdict.findings}
+    assert codes == {"torn-acknowledged", "session-not-closed"}
+    start = next(f for f in verdict.findings if f.code == "torn-acknowledged")
+    assert f"gateway.start seq {size}" in start.message
+
+
+def test_refuses_to_extend_a_log_that_lost_sealed_records(tmp_path: Path, signer: Signer) -> None:
+    write_log(tmp_path, signer, everything())
+    seg = tmp_path / "seg-000001.jsonl"
+    lines = seg.read_bytes().splitlines(keepends=True)
+    seg.write_bytes(b"".join(lines[:-1]))
+    with pytest.raises(RecordingUnavailable, match="sealed records are missing"):
+        SegmentStore.open(tmp_path)
+    seg.write_bytes(b"".join(lines[:-1]) + lines[-1].replace(b"stop", b"STOP"))
+    with pytest.raises(RecordingUnavailable, match="no longer match the last checkpoint"):
+        SegmentStore.open(tmp_path)
+    seg.write_bytes(b"".join(lines))
+    SegmentStore.open(tmp_path).close()
+
+
+def test_unwritable_directory_is_a_recording_error(tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_text("not a directory")
+    with pytest.raises(RecordingUnavailable, match=str(target)):
+        SegmentStore.open(target)
+
+
+def test_origin_defaults_to_the_key_name(tmp_path: Path, signer: Signer) -> None:
+    write_log(tmp_path, signer, everything())
+    assert (tmp_path / CHECKPOINTS).read_text().startswith(ORIGIN + "\n")
+
+
+def test_a_torn_checkpoint_entry_is_acknowledged_and_skipped(
+    tmp_path: Path, signer: Signer
+) -> None:
+    write_log(tmp_path, signer, everything())
+    log = tmp_path / CHECKPOINTS
+    size = log.stat().st_size
+    with log.open("ab") as f:
+        f.write(b"bank.example/regogate/test\n99\nAAAA")  # the crash
+    store = SegmentStore.open(tmp_path)
+    assert store.state.recovered == [Torn(CHECKPOINTS, size, 34)]
+    store.close()
+    write_log(tmp_path, signer, everything())
+    verdict = verify_directory(tmp_path, [signer.verifier])
+    assert verdict.ok and verdict.sealed, verdict.findings
+    assert [f.code for f in verdict.findings] == ["checkpoint-torn-acknowledged"]
+    assert f"(34 bytes at byte {size})" in verdict.findings[0].message

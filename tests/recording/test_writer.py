@@ -1,0 +1,306 @@
+"""The Recorder: chains, flush, checkpoints, fail-closed, restart, rotation, bounded queue."""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+import pytest
+
+from regogate.errors import RecordingUnavailable
+from regogate.proxy.hooks import RecordSink
+from regogate.recording import keys
+from regogate.recording.note import Signer, open_note, parse_verifier_list
+from regogate.recording.records import GatewayInfo, Record, RecordError
+from regogate.recording.store import FsyncPolicy, SegmentStore, StoreState
+from regogate.recording.verify import verify_directory
+from regogate.recording.writer import Recorder
+from tests.recording.conftest import ORIGIN, everything, statement, write_log
+
+
+def records(directory: Path) -> list[Record]:
+    out = []
+    for seg in sorted(directory.glob("seg-*.jsonl")):
+        out += [Record.parse(line) for line in seg.read_bytes().splitlines()]
+    return out
+
+
+def test_a_full_log_verifies_and_is_sealed(tmp_path: Path, signer: Signer) -> None:
+    write_log(tmp_path, signer, everything(), fsync=FsyncPolicy.ALWAYS)
+    verdict = verify_directory(tmp_path, [signer.verifier])
+    assert verdict.ok and verdict.sealed, verdict.findings
+    assert [f.code for f in verdict.findings] == []
+    recs = records(tmp_path)
+    assert [r.seq for r in recs] == list(range(len(recs)))
+    assert recs[0].type == "gateway.start" and recs[-1].type == "gateway.stop"
+    assert {r.type for r in recs} >= {"stmt", "decision", "approval", "result", "error", "cancel"}
+    assert verdict.sessions == 3 and verdict.origin == ORIGIN
+
+
+def test_session_chain_fields(tmp_path: Path, signer: Signer) -> None:
+    write_log(tmp_path, signer, everything())
+    recs = records(tmp_path)
+    sid = next(r.sid for r in recs if r.type == "session.open")
+    chain = [r for r in recs if r.sid == sid]
+    assert [r.n for r in chain] == list(range(len(chain)))
+    assert chain[0].prev is None
+    for before, after in itertools.pairwise(chain):
+        assert after.prev == before.leaf.hex()
+    close = chain[-1]
+    assert close.type == "session.close"
+    assert close.body["chain_head"] == close.prev
+    assert close.body["counts"] == {"statements": 2, "records": len(chain)}
+    start = recs[0].body
+    assert start["last_seen_tree_size"] == 0 and start["prev_boot"] is None
+    assert start["vkey"] == signer.verifier.vkey() and start["recovered"] == []
+
+
+def test_flush_means_written(tmp_path: Path, signer: Signer) -> None:
+    async def script(rec: Recorder) -> None:
+        s = rec.open_session({})
+        seq = s.record("stmt", {"q": {"norm": "SELECT 1"}})
+        await s.flush()
+        data = b"".join(p.read_bytes() for p in sorted(tmp_path.glob("seg-*.jsonl")))
+        assert data.splitlines()[seq].startswith(b"{")
+        assert json.loads(data.splitlines()[seq])["seq"] == seq
+
+    write_log(tmp_path, signer, script, fsync=FsyncPolicy.ALWAYS)
+
+
+def test_checkpoints_every_n_records_and_every_t_seconds(tmp_path: Path, signer: Signer) -> None:
+    async def script(rec: Recorder) -> None:
+        s = rec.open_session({})
+        for i in range(10):
+            await statement(s, i)  # 30 records, checkpoint every 8
+        assert rec.sealed_size >= 24
+        sealed = rec.sealed_size
+        s.record("stmt", {})
+        await s.flush()
+        with anyio.fail_after(5):
+            while rec.sealed_size == sealed:  # the interval (50 ms) seals the lone record
+                await anyio.sleep(0.01)
+
+    write_log(tmp_path, signer, script, checkpoint_every=8, checkpoint_interval=0.05)
+    verdict = verify_directory(tmp_path, [signer.verifier])
+    assert verdict.ok and verdict.sealed
+    assert len(verdict.checkpoints) >= 5
+
+
+def test_close_seals_and_checkpoint_returns_a_signed_note(tmp_path: Path, signer: Signer) -> None:
+    async def script(rec: Recorder) -> None:
+        s = rec.open_session({})
+        await statement(s, 1)
+        await s.close("bye")
+        with anyio.fail_after(5):
+            while rec.sealed_size < rec.size:
+                await anyio.sleep(0.005)
+        note = await rec.checkpoint()
+        text, good = open_note(note, [signer.verifier])
+        assert text.split("\n")[:2] == [ORIGIN, str(rec.size)]
+        assert good == [signer.verifier]
+
+    write_log(tmp_path, signer, script, checkpoint_every=10_000, checkpoint_interval=3600)
+
+
+class BlockingStore:
+    """A store whose writes wait for a gate (a stalled disk) or fail (a full disk)."""
+
+    def __init__(self, fail: OSError | None = None):
+        self.state = StoreState()
+        self.gate = threading.Event()
+        self.fail = fail
+        self.lines: list[bytes] = []
+
+    def write(self, lines: Sequence[bytes]) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.gate.wait(10)
+        self.lines += lines
+
+    def flush(self) -> None:
+        pass
+
+    def append_checkpoint(self, note: str) -> None:
+        pass
+
+
+def test_full_queue_fails_closed_and_records_nothing(signer: Signer) -> None:
+    store = BlockingStore()
+
+    async def main() -> None:
+        rec = Recorder(store, signer, GatewayInfo.new("gw", "0"), max_pending_bytes=4096)
+        async with rec.running():
+            s = rec.open_session({})
+            with pytest.raises(RecordingUnavailable, match="recording queue is full") as err:
+                for i in range(100):
+                    s.record("stmt", {"i": i, "pad": "x" * 200})
+            assert err.value.sqlstate == "58030"
+            size = rec.size
+            with pytest.raises(RecordingUnavailable):
+                s.record("stmt", {"pad": "x" * 5000})
+            assert rec.size == size and rec.healthy  # backpressure is not a failure
+            store.gate.set()
+            await s.flush()
+            s.record("stmt", {})  # room again
+
+    anyio.run(main)
+    assert [json.loads(x)["seq"] for x in store.lines] == list(range(len(store.lines)))
+
+
+def test_write_error_marks_the_recorder_failed(signer: Signer) -> None:
+    store = BlockingStore(fail=OSError(errno.ENOSPC, "No space left on device"))
+
+    async def main() -> None:
+        rec = Recorder(store, signer, GatewayInfo.new("gw", "0"))
+        async with rec.running():
+            s = rec.open_session({})
+            with pytest.raises(RecordingUnavailable, match="No space left on device"):
+                await s.flush()
+            assert not rec.healthy
+            assert rec.failure is not None and rec.failure.sqlstate == "58030"
+            with pytest.raises(RecordingUnavailable, match="No space left"):
+                s.record("stmt", {})
+
+    anyio.run(main)
+
+
+def test_an_exception_in_the_body_propagates_unwrapped(tmp_path: Path, signer: Signer) -> None:
+    async def script(rec: Recorder) -> None:
+        rec.open_session({})
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        write_log(tmp_path, signer, script)
+    verdict = verify_directory(tmp_path, [signer.verifier])
+    assert verdict.ok and verdict.sealed  # the open session was closed by gateway.stop
+    assert records(tmp_path)[-2].body["reason"] == "gateway.stop"
+
+
+def test_restart_continues_the_log(tmp_path: Path, signer: Signer) -> None:
+    write_log(tmp_path, signer, everything())
+    first = records(tmp_path)
+    write_log(tmp_path, signer, everything())
+    recs = records(tmp_path)
+    start = recs[len(first)]
+    assert start.type == "gateway.start"
+    assert start.body["last_seen_tree_size"] == len(first)
+    assert start.body["prev_boot"] == first[-1].gw["boot"] != start.gw["boot"]
+    verdict = verify_directory(tmp_path, [signer.verifier])
+    assert verdict.ok and verdict.sealed and not verdict.findings
+
+
+def test_ts_never_goes_back_within_a_boot(tmp_path: Path, signer: Signer) -> None:
+    ticks = iter([5_000_000, 9_000_000, 1_000_000, 9_000_001] + [9_500_000] * 100)
+
+    async def script(rec: Recorder) -> None:
+        s = rec.open_session({})
+        s.record("stmt", {})
+        s.record("stmt", {})
+
+    write_log(tmp_path, signer, script, clock=lambda: next(ticks))
+    ts = [r.ts for r in records(tmp_path)]
+    assert ts[:4] == [
+        "1970-01-01T00:00:05.000000Z",
+        "1970-01-01T00:00:09.000000Z",
+        "1970-01-01T00:00:09.000000Z",
+        "1970-01-01T00:00:09.000001Z",
+    ]
+
+
+def test_misuse_is_refused(tmp_path: Path, signer: Signer) -> None:
+    async def script(rec: Recorder) -> None:
+        s = rec.open_session({}, sid="s-1")
+        with pytest.raises(ValueError, match="already open"):
+            rec.open_session({}, sid="s-1")
+        for kind in ("session.open", "session.close", "gateway.start", "key.rotate"):
+            with pytest.raises(ValueError, match="written by the recorder"):
+                s.record(kind, {})
+        for kind in ("stmt", "gateway.stop", "session.open"):
+            with pytest.raises(ValueError, match="written by the recorder"):
+                rec.record(kind, {})
+        size = rec.size
+        with pytest.raises(RecordError, match="envelope fields"):
+            s.record("stmt", {"seq": 7})
+        with pytest.raises(RecordError, match="not canonicalizable"):
+            s.record("stmt", {"x": object()})
+        with pytest.raises(RecordError, match="not canonicalizable"):
+            s.record("stmt", {"x": float("nan")})
+        with pytest.raises(RecordingUnavailable, match="exceeds"):
+            s.record("result", {"blob": "x" * 2000})
+        assert rec.size == size  # nothing was recorded, nothing skipped
+        await s.close("bye")
+        with pytest.raises(RuntimeError, match="closed"):
+            s.record("stmt", {})
+
+    write_log(tmp_path, signer, script, max_record_bytes=1000)
+    assert verify_directory(tmp_path, [signer.verifier]).ok
+
+
+def test_not_running_refuses(signer: Signer) -> None:
+    rec = Recorder(BlockingStore(), signer, GatewayInfo.new("gw", "0"))
+    assert not rec.healthy
+    with pytest.raises(RecordingUnavailable, match="not running"):
+        rec.open_session({})
+
+
+def test_session_log_is_a_record_sink(tmp_path: Path, signer: Signer) -> None:
+    async def script(rec: Recorder) -> None:
+        sink: RecordSink = rec.open_session({"subject": {"sub": "x"}})  # mypy checks the fit
+        assert sink.wants_boundaries
+        sink.event("stmt", {"q": {"norm": "SELECT 1"}})
+        await sink.boundary()
+        await sink.close("client exit")
+        await sink.close("again")  # idempotent
+
+    write_log(tmp_path, signer, script)
+    assert [r.type for r in records(tmp_path)][1:4] == ["session.open", "stmt", "session.close"]
+
+
+def test_key_rotation(tmp_path: Path, signer: Signer) -> None:
+    history, key_file = tmp_path / "keys.vkeys", tmp_path / "signing.key"
+    keys.install_signer(key_file, signer)
+    keys.record_activation(history, signer.verifier, "2026-01-01T00:00:00.000000Z")
+    log = tmp_path / "log"
+    new: list[Signer] = []
+
+    async def script(rec: Recorder) -> None:
+        s = rec.open_session({})
+        await statement(s, 1)
+        new.append(await keys.rotate(rec, history, key_file, "2026-06-01T00:00:00.000000Z"))
+        assert rec.verifier == new[0].verifier
+        await statement(s, 2)
+        await s.close("bye")
+
+    write_log(log, signer, script)
+    assert keys.load_signer(key_file).verifier == new[0].verifier
+    trusted = parse_verifier_list(history.read_text())
+    assert trusted == [signer.verifier, new[0].verifier]
+    verdict = verify_directory(log, trusted)
+    assert verdict.ok and verdict.sealed, verdict.findings
+    rotate = next(r for r in records(log) if r.type == "key.rotate")
+    assert rotate.body == {"old": signer.verifier.vkey(), "new": new[0].verifier.vkey()}
+    # The checkpoint sealing key.rotate is signed by the old key, later ones by the new.
+    signers = [c.signers[0] for c in verdict.checkpoints]
+    first_new = next(i for i, c in enumerate(verdict.checkpoints) if c.checkpoint.size > rotate.seq)
+    assert signers[first_new] == signer.verifier
+    assert set(signers[first_new + 1 :]) == {new[0].verifier}
+    # The restarted gateway loads the new key from the file and the log stays valid.
+    write_log(log, keys.load_signer(key_file), everything())
+    assert verify_directory(log, trusted).ok
+    only_old = verify_directory(log, [signer.verifier])
+    assert {f.code for f in only_old.errors()} == {"checkpoint-invalid"}
+
+
+def test_store_lock_is_exclusive(tmp_path: Path) -> None:
+    store = SegmentStore.open(tmp_path)
+    try:
+        with pytest.raises(RecordingUnavailable, match="in use by another process"):
+            SegmentStore.open(tmp_path)
+    finally:
+        store.close()
+    SegmentStore.open(tmp_path).close()
