@@ -13,7 +13,10 @@ from regogate.policy.opa import OpaClient
 from regogate.policy.sidecar import OpaSidecar, PolicyLoader, find_opa
 
 REPO_POLICIES = Path(__file__).resolve().parents[2] / "policies" / "rego"
-INPUT = {"identity": {"sub": "agent"}, "statement": {"verb": "SELECT"}}
+INPUT = {
+    "identity": {"sub": "analyst", "groups": ["analysts"]},
+    "statement": {"verb": "INSERT", "verbs": ["INSERT"]},
+}
 
 ALLOW_RULE = """# METADATA
 # title: test allow
@@ -41,7 +44,7 @@ def test_sidecar_decides_reloads_and_fails_closed(tmp_path: Path) -> None:
             client = OpaClient(url)
             first = await client.decide(INPUT, sidecar.loader.revision)
             assert not first.allow
-            assert first.deny == ('no policy allows identity "agent" to run SELECT',)
+            assert first.deny == ('no policy allows identity "analyst" to run INSERT',)
             assert first.revision.startswith("sha256:")
 
             # A policy edit takes effect without restarting anything.
@@ -73,6 +76,9 @@ def test_sidecar_decides_reloads_and_fails_closed(tmp_path: Path) -> None:
                     await client.decide(INPUT, sidecar.loader.revision)
                     await anyio.sleep(0.01)
             with anyio.fail_after(30):
+                # Decide only once the restarted OPA has the whole bundle again.
+                while not (sidecar.up and sidecar.restarts == 1):
+                    await anyio.sleep(0.05)
                 while True:
                     try:
                         third = await client.decide(INPUT, sidecar.loader.revision)

@@ -1,0 +1,69 @@
+package regogate.lib_test
+
+import data.regogate.lib
+import data.regogate.testing
+
+test_groups_and_membership if {
+	inp := testing.agent("select_1")
+	lib.groups == {"mcp-agents"} with input as inp
+	lib.reader with input as inp
+	lib.agent with input as inp
+	not lib.writer with input as inp
+	not lib.privileged with input as inp
+	lib.known_identity with input as inp
+}
+
+test_known_groups_come_from_config if {
+	lib.known_groups == {"analysts", "mcp-agents", "dba"}
+}
+
+test_missing_identity_is_unknown if {
+	lib.sub == "unknown" with input as {}
+	lib.groups == set() with input as {}
+	not lib.known_identity with input as {}
+}
+
+test_verbs_include_the_top_verb if {
+	lib.verbs == {"SELECT", "DELETE"} with input as {"statement": {"verb": "SELECT", "verbs": ["DELETE"]}}
+	lib.verbs == {"UNKNOWN"} with input as {}
+}
+
+test_qident_quotes_only_when_needed if {
+	lib.qident("customers") == "customers"
+	lib.qident("a.b") == `"a.b"`
+	lib.qident(`a"b`) == `"a""b"`
+}
+
+test_table_keys_match_column_keys if {
+	inp := {"statement": {"tables": [
+		{"schema": "public", "name": "customers", "access": ["read", "write"], "kind": "table"},
+		{"schema": "odd.schema", "name": "t", "access": ["ddl"], "kind": "table"},
+	]}}
+	lib.read_tables == {"public.customers"} with input as inp
+	lib.written_tables == {"public.customers"} with input as inp
+	lib.ddl_tables == {`"odd.schema".t`} with input as inp
+	lib.ddl with input as inp
+	lib.column_of("public.customers.ssn", "public.customers")
+	not lib.column_of("public.customers_x.ssn", "public.customers")
+}
+
+test_flags if {
+	lib.ddl with input as testing.dba("create_table")
+	lib.opaque with input as testing.dba("do_block")
+	lib.multi_statement with input as testing.dba("multi_select_then_drop")
+	not lib.opaque with input as testing.dba("select_1")
+}
+
+test_function_name_drops_the_schema if {
+	lib.function_name("pg_catalog.pg_read_file") == "pg_read_file"
+	lib.function_name("unknown") == "unknown"
+}
+
+test_listing if {
+	lib.listing({"b", "a"}) == "a, b"
+	lib.listing(set()) == "none"
+}
+
+test_approval_uses_configured_approvers if {
+	lib.approval("why") == {"approvers": ["group:dba"], "reason": "why"}
+}

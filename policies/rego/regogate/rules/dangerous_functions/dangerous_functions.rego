@@ -1,0 +1,41 @@
+# METADATA
+# title: Dangerous functions are denied, or need approval for privileged groups
+# description: >-
+#   Calls of the functions listed in data.regogate.config.functions.dangerous (server
+#   files, remote connections, server control, writes hidden in a query), matched by the
+#   function's own name in any schema, are denied for everyone outside the privileged
+#   groups (config groups.privileged: dba). For privileged groups a category with
+#   "privileged": "approval" requires approval, "allow" lets the call run. Role changes
+#   through set_config are refused by no_role_change.
+# custom:
+#   id: dangerous_functions
+package regogate.rules.dangerous_functions
+
+import data.regogate.lib
+
+id := lib.annotated_id(rego.metadata.chain())
+
+# [function, category] for every dangerous function the statement calls.
+calls contains [f, category] if {
+	some f in object.get(input, ["statement", "functions"], [])
+	some category in lib.config.functions.dangerous
+	matches(lib.function_name(f), category)
+}
+
+matches(name, category) if name in object.get(category, "names", [])
+
+matches(name, category) if {
+	some prefix in object.get(category, "prefixes", [])
+	startswith(name, prefix)
+}
+
+deny contains sprintf("calling %s is not allowed: it %s", [f, category.what]) if {
+	not lib.privileged
+	some [f, category] in calls
+}
+
+approval contains lib.approval(sprintf("calling %s needs approval: it %s", [f, category.what])) if {
+	lib.privileged
+	some [f, category] in calls
+	category.privileged != "allow"
+}

@@ -1,0 +1,81 @@
+package regogate.rules.pii_mask_test
+
+import data.regogate.rules.pii_mask
+import data.regogate.testing
+
+test_id_comes_from_metadata if pii_mask.id == "pii_mask"
+
+classification := data.regogate.config.pii.columns
+
+customer_pii := {
+	"public.customers.full_name", "public.customers.email", "public.customers.ssn",
+	"public.customers.phone", "public.customers.date_of_birth",
+}
+
+test_pii_columns_read_are_masked_for_analyst_and_agent if {
+	every inp in [testing.analyst("select_customers"), testing.agent("select_customers")] {
+		d := testing.decide(inp)
+		d.allow
+		{c | some c, _ in d.mask} == customer_pii
+		every c, spec in d.mask {
+			spec == classification[c]
+		}
+	}
+}
+
+test_masks_come_from_the_classification_data if {
+	extra := {"public.customers.created_at": {"method": "hash"}}
+	d := testing.decide(testing.analyst("select_customers")) with data.regogate.config.pii.columns as extra
+	d.mask["public.customers.created_at"] == {"method": "hash"}
+	not d.mask["public.customers.id"]
+}
+
+test_account_number_is_masked if {
+	d := testing.decide(testing.analyst("select_join_order_by_email"))
+	d.allow
+	d.mask == {
+		"public.accounts.account_number": {"method": "partial", "keep": 4},
+		"public.customers.email": {"method": "email"},
+	}
+}
+
+test_masks_follow_views_whole_rows_and_copy if {
+	testing.decide(testing.agent("select_contacts_view")).mask["public.customers.email"] == {"method": "email"}
+	testing.decide(testing.agent("select_row_to_json")).mask["public.customers.ssn"] == {"method": "partial", "keep": 4}
+	testing.decide(testing.agent("copy_to_stdout")).mask == {"public.customers.ssn": {"method": "partial", "keep": 4}}
+	testing.decide(testing.agent("declare_cursor")).mask == {"public.customers.email": {"method": "email"}}
+}
+
+test_columns_that_are_not_pii_are_not_masked if {
+	testing.plain_allow(testing.agent("select_customer_ids"))
+}
+
+test_dba_is_not_masked if {
+	count(pii_mask.mask) == 0 with input as testing.dba("select_customers")
+}
+
+test_analyst_may_filter_on_pii if {
+	d := testing.decide(testing.analyst("select_by_ssn"))
+	d.allow
+	d.mask == {}
+}
+
+test_agent_may_not_filter_on_pii if {
+	testing.denied_with(testing.agent("select_by_ssn"), "filtering, joining or sorting on the PII column public.customers.ssn is not allowed for this identity: it would reveal masked values")
+	testing.denied_with(testing.agent("select_join_order_by_email"), "filtering, joining or sorting on the PII column public.customers.email is not allowed for this identity: it would reveal masked values")
+}
+
+test_unknown_lineage_next_to_pii_is_denied if {
+	reason := "the PII columns of public.customers cannot be masked because the columns behind public.unknown_table.* are unknown; the statement is denied rather than risk showing them"
+	testing.denied_with(testing.analyst("select_unknown_join_customers"), reason)
+	count(pii_mask.deny) == 0 with input as testing.dba("select_unknown_join_customers")
+}
+
+test_unknown_lineage_of_a_pii_table_is_denied if {
+	inp := json.patch(testing.analyst("select_1"), [{"op": "replace", "path": "/statement/columns/read", "value": ["public.customers.*"]}])
+	testing.denied_with(inp, "the PII columns of public.customers cannot be masked because the columns behind public.customers.* are unknown; the statement is denied rather than risk showing them")
+}
+
+test_unknown_lineage_without_pii_is_fine if {
+	testing.plain_allow(testing.analyst("select_unknown_table"))
+}

@@ -1,0 +1,52 @@
+package regogate.rules.read_only_test
+
+import data.regogate.rules.read_only
+import data.regogate.testing
+
+test_id_comes_from_metadata if read_only.id == "read_only"
+
+reads := [
+	"select_1", "select_transactions", "select_customer_ids", "show_search_path",
+	"set_statement_timeout", "set_search_path", "reset_all", "begin", "begin_read_only",
+	"commit", "rollback", "explain_select", "fetch", "multi_select_select",
+	"set_config_search_path",
+]
+
+test_analyst_and_agent_may_run_harmless_reads if {
+	every name in reads {
+		testing.plain_allow(testing.analyst(name))
+		testing.plain_allow(testing.agent(name))
+	}
+}
+
+test_reads_of_pii_tables_are_allowed_with_masks if {
+	every name in ["select_customers", "copy_to_stdout", "declare_cursor", "select_contacts_view"] {
+		d := testing.decide(testing.agent(name))
+		d.allow
+		count(d.mask) > 0
+	}
+}
+
+test_read_only_does_not_allow_writes if {
+	every name in [
+		"insert_transaction", "update_transaction", "delete_transaction", "copy_from_stdin",
+		"truncate_transactions", "select_into", "create_table_as", "merge_accounts",
+		"explain_analyze_delete", "select_for_update", "call_procedure", "notify", "vacuum",
+		"do_block", "set_role", "discard_all", "multi_select_then_drop", "upsert_account",
+	] {
+		not read_only.allow with input as testing.analyst(name)
+	}
+}
+
+test_analyst_write_is_denied_by_default if {
+	testing.denied_with(testing.analyst("insert_transaction"), `no policy allows identity "analyst" to run INSERT`)
+}
+
+test_read_needs_explicit_flags if {
+	inp := json.remove(testing.analyst("select_1"), ["statement/flags/opaque"])
+	not read_only.allow with input as inp
+}
+
+test_dba_is_not_a_reader if {
+	not read_only.allow with input as testing.dba("select_1")
+}
