@@ -163,21 +163,38 @@ class PeakRss:
 
 
 # Named regogate configurations; later issues add policy and recording variants.
+POLICY_DIR = ROOT / "policies" / "rego"
 VARIANTS: dict[str, str] = {
-    "passthrough": "",
+    "passthrough": '[policy]\nmode = "off"\n',
+    "policy": f'[policy]\ndir = "{POLICY_DIR}"\n',
+    "policy-nocache": f'[policy]\ndir = "{POLICY_DIR}"\ncache_size = 0\n',
+    "policy+recording": f'[policy]\ndir = "{POLICY_DIR}"\n'
+    '[recording]\ndir = "recordings-{base}"\nkey_file = "bench.key"\n',
 }
+_STATS = re.compile(r"OPA round trip p50 ([\d.]+) ms p99 ([\d.]+) ms over (\d+) requests")
+
+
+def signing_key(base: Path) -> None:
+    from regogate.recording import keys
+
+    path = base / "bench.key"
+    if not path.exists():
+        keys.install_signer(path, keys.generate("bench.example/regogate"))
 
 
 @contextmanager
-def regogate(base: Path, pg: PgServer, variant: str) -> Iterator[tuple[int, PeakRss]]:
+def regogate(
+    base: Path, pg: PgServer, variant: str, stats: dict[str, dict[str, float]]
+) -> Iterator[tuple[int, PeakRss]]:
     port = free_port()
+    signing_key(base)
     cfg = base / f"regogate-{variant}.toml"
     cfg.write_text(f"""[server]
 listen_host = "127.0.0.1"
 listen_port = {port}
 max_sessions = 200
 
-{VARIANTS[variant]}
+{VARIANTS[variant].replace("{base}", variant)}
 [connections.{DB}]
 host = "127.0.0.1"
 port = {pg.port}
@@ -187,7 +204,7 @@ password_env = "BENCH_UPSTREAM_PASSWORD"
 
 [[tokens]]
 sub = "bench"
-groups = ["bench"]
+groups = ["dba"]
 token_sha256 = "{token_sha256(TOKEN)}"
 """)
     log = (base / f"regogate-{variant}.log").open("wb")
@@ -208,6 +225,18 @@ token_sha256 = "{token_sha256(TOKEN)}"
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
+        text = (base / f"regogate-{variant}.log").read_text(errors="replace")
+        m = _STATS.search(text)
+        if m:
+            stats[variant] = {
+                "opa_p50_ms": float(m.group(1)),
+                "opa_p99_ms": float(m.group(2)),
+                "opa_requests": int(m.group(3)),
+            }
+        denied = text.count("42501")
+        if denied:
+            print(f"warning: {variant}: {denied} policy denials in the log", flush=True)
 
 
 _TPS = re.compile(r"tps = ([\d.]+) \(without initial connection time\)")
@@ -270,11 +299,12 @@ def main() -> int:
     base.chmod(0o755)
     results: list[Result] = []
     peaks: dict[str, int] = {}
+    stats: dict[str, dict[str, float]] = {}
     try:
         with postgres(base) as pg, pgbouncer(base, pg) as bouncer_port:
             pg_version = pg.psql("show server_version").strip()
             for variant in a.variants.split(","):
-                with regogate(base, pg, variant) as (gw_port, rss):
+                with regogate(base, pg, variant, stats) as (gw_port, rss):
                     targets = [
                         ("direct", pg.port, PASSWORD),
                         ("pgbouncer", bouncer_port, PASSWORD),
@@ -316,12 +346,17 @@ def main() -> int:
                     peaks[variant] = rss.stop()
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    report(results, peaks, seconds, pg_version, a.out)
+    report(results, peaks, stats, seconds, pg_version, a.out)
     return 0
 
 
 def report(
-    results: list[Result], peaks: dict[str, int], seconds: int, pg_version: str, out: Path
+    results: list[Result],
+    peaks: dict[str, int],
+    stats: dict[str, dict[str, float]],
+    seconds: int,
+    pg_version: str,
+    out: Path,
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
     by = {(r.target, r.variant, r.script, r.clients, r.mode): r for r in results}
@@ -352,6 +387,7 @@ def report(
         "postgresql": pg_version,
         "seconds_per_run": seconds,
         "regogate_peak_rss_mib": {k: round(v / 2**20, 1) for k, v in peaks.items()},
+        "opa": stats,
     }
     (out / "results.json").write_text(
         json.dumps(
@@ -378,6 +414,11 @@ def report(
         "Peak RSS of the regogate process: "
         + ", ".join(f"{k} {v} MiB" for k, v in machine["regogate_peak_rss_mib"].items())
     )
+    for variant, st in stats.items():
+        lines.append(
+            f"OPA round trip ({variant}, misses only): p50 {st['opa_p50_ms']:.3f} ms, "
+            f"p99 {st['opa_p99_ms']:.3f} ms over {st['opa_requests']:.0f} requests"
+        )
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

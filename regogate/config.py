@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal, TypeVar, cast
 
 from regogate.errors import ConfigError
+from regogate.oidc.config import SUPPORTED_ALGORITHMS, OidcIssuerConfig, url_problem
 
 TlsMode = Literal["disable", "require", "verify-full"]
 CleartextRule = Literal["never", "loopback", "always"]
@@ -69,12 +70,47 @@ class StaticToken:
     email: str | None = None
 
 
+PolicyMode = Literal["enforce", "off"]
+RecordingFailure = Literal["deny", "continue"]
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """[policy]: where decisions come from. ``mode = "off"`` lets every statement through
+    (loudly logged; for transparency testing only). The default is to enforce."""
+
+    mode: PolicyMode = "enforce"
+    dir: Path | None = None  # the Rego directory pushed into the sidecar
+    opa_url: str | None = None  # an external OPA; None starts the sidecar
+    opa_binary: str | None = None
+    timeout: float = 0.5  # seconds per decision request
+    cache_size: int = 10000  # 0 disables the decision cache
+    watch_interval: float = 1.0  # seconds between policy directory checks
+
+
+@dataclass(frozen=True)
+class RecordingConfig:
+    """[recording]: signed session recordings. Absent section: recording is off."""
+
+    enabled: bool = False
+    dir: Path | None = None
+    key_file: Path | None = None  # else $REGOGATE_SIGNING_KEY
+    on_error: RecordingFailure = "deny"
+    checkpoint_every: int = 1000
+    checkpoint_interval: float = 10.0
+    segment_bytes: int = 64 * 1024 * 1024
+    fsync: str = "always"  # always | checkpoint | never (recording.store.FsyncPolicy)
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path | None
     server: ServerConfig
     connections: Mapping[str, ConnectionConfig]
     tokens: tuple[StaticToken, ...]
+    policy: PolicyConfig = PolicyConfig()
+    recording: RecordingConfig = RecordingConfig()
+    oidc: tuple[OidcIssuerConfig, ...] = ()
 
 
 class _Reader:
@@ -191,7 +227,7 @@ def parse_config(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: invalid TOML: {exc}") from None
     r = _Reader(origin, os.environ if env is None else env, base or Path.cwd())
-    r.unknown(data, "", {"server", "connections", "tokens"})
+    r.unknown(data, "", {"server", "connections", "tokens", "policy", "recording", "oidc"})
 
     s = r.table(data, "server", "server")
     r.unknown(
@@ -295,7 +331,201 @@ def parse_config(
             raise r.fail(f"{path}.groups", "must be a list of strings")
         email = r.get(t, "email", path, str, "") or None
         tokens.append(StaticToken(r.require(t, "sub", path, str), tuple(groups), digest, email))
-    return Config(path=None, server=server, connections=conns, tokens=tuple(tokens))
+    return Config(
+        path=None,
+        server=server,
+        connections=conns,
+        tokens=tuple(tokens),
+        policy=_policy(r, r.table(data, "policy", "policy")),
+        recording=_recording(r, data),
+        oidc=_oidc(r, data),
+    )
+
+
+def _policy(r: _Reader, p: Mapping[str, object]) -> PolicyConfig:
+    r.unknown(
+        p,
+        "policy",
+        {"mode", "dir", "opa_url", "opa_binary", "timeout", "cache_size", "watch_interval"},
+    )
+    mode = cast(PolicyMode, r.choice(p, "mode", "policy", ("enforce", "off"), "enforce"))
+    opa_url = r.get(p, "opa_url", "policy", str, "") or None
+    if opa_url is not None and not opa_url.startswith(("http://", "https://")):
+        raise r.fail("policy.opa_url", f"must be an http:// or https:// URL, got {opa_url!r}")
+    directory = r.path(p, "dir", "policy") or r.base / "policies" / "rego"
+    if mode == "enforce" and opa_url is None and not directory.is_dir():
+        raise r.fail(
+            "policy.dir",
+            f"policy directory {directory} does not exist "
+            '(set [policy] dir = "path/to/policies/rego", or opa_url for an external OPA)',
+        )
+    timeout = r.get(p, "timeout", "policy", float, 0.5)
+    if not 0 < timeout <= 30:
+        raise r.fail("policy.timeout", f"must be between 0 and 30 seconds, got {timeout}")
+    cache_size = r.get(p, "cache_size", "policy", int, 10000)
+    if cache_size < 0:
+        raise r.fail("policy.cache_size", f"must be 0 (no cache) or positive, got {cache_size}")
+    watch = r.get(p, "watch_interval", "policy", float, 1.0)
+    if watch <= 0:
+        raise r.fail("policy.watch_interval", f"must be positive, got {watch}")
+    return PolicyConfig(
+        mode=mode,
+        dir=directory,
+        opa_url=opa_url,
+        opa_binary=r.get(p, "opa_binary", "policy", str, "") or None,
+        timeout=timeout,
+        cache_size=cache_size,
+        watch_interval=watch,
+    )
+
+
+def _recording(r: _Reader, data: Mapping[str, object]) -> RecordingConfig:
+    if "recording" not in data:
+        return RecordingConfig()
+    p = r.table(data, "recording", "recording")
+    r.unknown(
+        p,
+        "recording",
+        {
+            "enabled",
+            "dir",
+            "key_file",
+            "on_error",
+            "checkpoint_every",
+            "checkpoint_interval",
+            "segment_bytes",
+            "fsync",
+            "signing_key",
+            "key",
+        },
+    )
+    for bad in ("signing_key", "key"):
+        if bad in p:
+            raise r.fail(
+                f"recording.{bad}",
+                "the signing key is not allowed in the config file; use key_file "
+                "(mode 0600) or the REGOGATE_SIGNING_KEY environment variable",
+            )
+    enabled = r.get(p, "enabled", "recording", bool, True)
+    key_file = r.path(p, "key_file", "recording")
+    if enabled and key_file is None and "REGOGATE_SIGNING_KEY" not in r.env:
+        raise r.fail(
+            "recording.key_file",
+            "is required (or set REGOGATE_SIGNING_KEY); create one with `regogate keys generate`",
+        )
+    interval = r.get(p, "checkpoint_interval", "recording", float, 10.0)
+    if interval <= 0:
+        raise r.fail("recording.checkpoint_interval", f"must be positive, got {interval}")
+    segment = r.positive(p, "segment_bytes", "recording", 64 * 1024 * 1024)
+    if segment < 4096:
+        raise r.fail("recording.segment_bytes", "must be at least 4096 bytes")
+    return RecordingConfig(
+        enabled=enabled,
+        dir=r.path(p, "dir", "recording") or r.base / "recordings",
+        key_file=key_file,
+        on_error=cast(
+            RecordingFailure, r.choice(p, "on_error", "recording", ("deny", "continue"), "deny")
+        ),
+        checkpoint_every=r.positive(p, "checkpoint_every", "recording", 1000),
+        checkpoint_interval=interval,
+        segment_bytes=segment,
+        fsync=r.choice(p, "fsync", "recording", ("always", "checkpoint", "never"), "always"),
+    )
+
+
+_OIDC_KEYS = {
+    "issuer",
+    "audience",
+    "jwks_url",
+    "groups_claim",
+    "email_claim",
+    "algorithms",
+    "leeway",
+    "refresh_min_interval",
+}
+
+
+def _oidc(r: _Reader, data: Mapping[str, object]) -> tuple[OidcIssuerConfig, ...]:
+    """[[oidc]]: trusted JWT issuers, checked after the static [[tokens]]."""
+    raw_list = data.get("oidc", [])
+    if not isinstance(raw_list, list):
+        raise r.fail("oidc", "must be an array of tables ([[oidc]])")
+    issuers: list[OidcIssuerConfig] = []
+    for i, raw in enumerate(raw_list):
+        path = f"oidc[{i}]"
+        if not isinstance(raw, dict):
+            raise r.fail(path, "must be a table")
+        o = cast(Mapping[str, object], raw)
+        if "client_secret" in o:
+            raise r.fail(
+                f"{path}.client_secret",
+                "regogate only verifies tokens and needs no client secret; remove it",
+            )
+        r.unknown(o, path, _OIDC_KEYS)
+        issuer = _url(r, f"{path}.issuer", r.require(o, "issuer", path, str))
+        if any(c.issuer == issuer for c in issuers):
+            raise r.fail(f"{path}.issuer", f"issuer {issuer!r} is configured twice")
+        if "audience" not in o:
+            raise r.fail(f"{path}.audience", "is required (the aud your tokens are issued for)")
+        audience = o["audience"]
+        audiences = (audience,) if isinstance(audience, str) else audience
+        if (
+            not isinstance(audiences, list | tuple)
+            or not audiences
+            or not all(isinstance(a, str) and a for a in audiences)
+        ):
+            raise r.fail(f"{path}.audience", "must be a non-empty string or list of strings")
+        jwks_url = r.get(o, "jwks_url", path, str, "") or None
+        algorithms = r.get(o, "algorithms", path, list, list(SUPPORTED_ALGORITHMS))
+        if not algorithms:
+            raise r.fail(f"{path}.algorithms", "must name at least one algorithm")
+        for alg in algorithms:
+            if not isinstance(alg, str):
+                raise r.fail(f"{path}.algorithms", "must be a list of strings")
+            if alg.lower() == "none":
+                raise r.fail(f"{path}.algorithms", '"none" (unsigned tokens) is never accepted')
+            if alg.upper().startswith("HS"):
+                raise r.fail(
+                    f"{path}.algorithms",
+                    f"{alg} is never accepted: with HMAC a published public key could "
+                    f"sign tokens; use one of {', '.join(SUPPORTED_ALGORITHMS)}",
+                )
+            if alg not in SUPPORTED_ALGORITHMS:
+                raise r.fail(
+                    f"{path}.algorithms",
+                    f"{alg!r} is not supported; use one of {', '.join(SUPPORTED_ALGORITHMS)}",
+                )
+        leeway = r.get(o, "leeway", path, float, 30.0)
+        if not 0 <= leeway <= 300:
+            raise r.fail(f"{path}.leeway", f"must be between 0 and 300 seconds, got {leeway}")
+        interval = r.get(o, "refresh_min_interval", path, float, 60.0)
+        if interval < 0:
+            raise r.fail(f"{path}.refresh_min_interval", f"must not be negative, got {interval}")
+        groups_claim = r.get(o, "groups_claim", path, str, "groups")
+        email_claim = r.get(o, "email_claim", path, str, "email")
+        for key, claim in (("groups_claim", groups_claim), ("email_claim", email_claim)):
+            if not claim:
+                raise r.fail(f"{path}.{key}", "must not be empty")
+        issuers.append(
+            OidcIssuerConfig(
+                issuer=issuer,
+                audiences=tuple(audiences),
+                jwks_url=None if jwks_url is None else _url(r, f"{path}.jwks_url", jwks_url),
+                groups_claim=groups_claim,
+                email_claim=email_claim,
+                algorithms=tuple(dict.fromkeys(algorithms)),
+                leeway=leeway,
+                refresh_min_interval=interval,
+            )
+        )
+    return tuple(issuers)
+
+
+def _url(r: _Reader, key: str, value: str) -> str:
+    problem = url_problem(value)
+    if problem is not None:
+        raise r.fail(key, problem)
+    return value
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:

@@ -60,12 +60,15 @@ user = "{user}"
             ),
         )
     )
+    # Transparency tests run without a policy unless the test brings its own [policy].
+    policy = "" if "[policy]" in extra else '[policy]\nmode = "off"\n'
     return f"""
 [server]
 listen_host = "127.0.0.1"
 listen_port = {port}
 {extra_server}
 
+{policy}
 {conns}
 {extra}
 {tokens}
@@ -129,13 +132,14 @@ def start_gateway(
     extra_server: str = "",
     extra: str = "",
     env: dict[str, str] | None = None,
+    preexec: Callable[[], None] | None = None,
 ) -> GatewayFixture:
     """`regogate serve` as a child process — a real, separate gateway like in production."""
     port = free_port()
     directory.mkdir(parents=True, exist_ok=True)
     cfg = directory / "regogate.toml"
     cfg.write_text(gateway_config_text(pg, port, extra_server, extra))
-    proc = GatewayProcess(cfg, pg, port, directory / "gateway.log", env=env)
+    proc = GatewayProcess(cfg, pg, port, directory / "gateway.log", env=env, preexec=preexec)
     return GatewayFixture(port, pg, proc)
 
 
@@ -157,8 +161,9 @@ def make_gateway(pg: PgFixture, tmp_path: Path) -> Iterator[Callable[..., Gatewa
         extra_server: str = "",
         extra: str = "",
         env: dict[str, str] | None = None,
+        preexec: Callable[[], None] | None = None,
     ) -> GatewayFixture:
-        gw = start_gateway(pg, tmp_path / f"gw{len(started)}", extra_server, extra, env)
+        gw = start_gateway(pg, tmp_path / f"gw{len(started)}", extra_server, extra, env, preexec)
         started.append(gw)
         return gw
 

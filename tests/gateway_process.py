@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,13 @@ if TYPE_CHECKING:
 
 class GatewayProcess:
     def __init__(
-        self, config: Path, pg: PgFixture, port: int, log: Path, env: dict[str, str] | None = None
+        self,
+        config: Path,
+        pg: PgFixture,
+        port: int,
+        log: Path,
+        env: dict[str, str] | None = None,
+        preexec: Callable[[], None] | None = None,
     ):
         self.port = port
         self.log = log
@@ -28,6 +35,7 @@ class GatewayProcess:
             env=env,
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
+            preexec_fn=preexec,  # noqa: PLW1509 (the test process starts no threads here)
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -78,7 +78,9 @@ def test_readable_errors(text: str, message: str) -> None:
 def test_password_file(tmp_path: Path) -> None:
     (tmp_path / "pw").write_text("from-file\n")
     cfg_file = tmp_path / "regogate.toml"
-    cfg_file.write_text("[connections.db]\nhost = 'h'\nuser = 'u'\npassword_file = 'pw'\n")
+    cfg_file.write_text(
+        "[policy]\nmode = 'off'\n[connections.db]\nhost = 'h'\nuser = 'u'\npassword_file = 'pw'\n"
+    )
     cfg = load_config(cfg_file, env={})
     assert cfg.connections["db"].password is not None
     assert cfg.connections["db"].password.value == "from-file"
@@ -87,3 +89,48 @@ def test_password_file(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_policy_defaults_enforce_with_the_directory_beside_the_config(tmp_path: Path) -> None:
+    cfg_file = tmp_path / "regogate.toml"
+    cfg_file.write_text(BASE)
+    with pytest.raises(ConfigError, match=r"policy\.dir: policy directory .* does not exist"):
+        load_config(cfg_file, env=ENV)
+    (tmp_path / "policies" / "rego").mkdir(parents=True)
+    cfg = load_config(cfg_file, env=ENV)
+    assert cfg.policy.mode == "enforce"
+    assert cfg.policy.dir == tmp_path / "policies" / "rego"
+    assert cfg.policy.opa_url is None and cfg.policy.cache_size == 10000
+    assert not cfg.recording.enabled
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("[policy]\nmode = 'maybe'\n", "policy.mode: must be one of enforce, off"),
+        ("[policy]\nopa_url = 'localhost:8181'\n", "policy.opa_url: must be an http"),
+        ("[policy]\ntimeout = 0\n", "policy.timeout: must be between"),
+        ("[policy]\ncache_size = -1\n", "policy.cache_size: must be 0"),
+        ("[policy]\nbogus = 1\n", "policy.bogus: unknown key"),
+        ("[recording]\ndir = 'r'\n", "recording.key_file: is required"),
+        ("[recording]\nsigning_key = 'abc'\n", "recording.signing_key: the signing key is not"),
+        ("[recording]\nkey_file = 'k'\non_error = 'ignore'\n", "recording.on_error: must be"),
+    ],
+)
+def test_policy_and_recording_errors(section: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(section + BASE, env=ENV, base=Path(__file__).parents[1])
+
+
+def test_recording_section(tmp_path: Path) -> None:
+    text = "[policy]\nmode = 'off'\n[recording]\nkey_file = 'k.key'\n" + BASE
+    cfg = parse_config(text, env=ENV, base=tmp_path)
+    rec = cfg.recording
+    assert rec.enabled and rec.on_error == "deny"
+    assert (rec.dir, rec.key_file) == (tmp_path / "recordings", tmp_path / "k.key")
+    env_key = parse_config(
+        "[policy]\nmode = 'off'\n[recording]\n" + BASE,
+        env={**ENV, "REGOGATE_SIGNING_KEY": "x"},
+        base=tmp_path,
+    )
+    assert env_key.recording.enabled and env_key.recording.key_file is None

@@ -15,6 +15,7 @@ import httpx
 
 from regogate.errors import PolicyUnavailable
 from regogate.policy.decision import Decision, parse_decision
+from regogate.policy.opa_http import HttpPool
 
 log = logging.getLogger("regogate.opa")
 
@@ -49,8 +50,19 @@ class OpaClient:
             headers={"content-type": "application/json"},
         )
         self._metrics = metrics
+        self._timeout = timeout
+        parsed = httpx.URL(self.url)
+        # Decisions to a plain-http OPA take the lean h11 path (decision 0005); the rest
+        # (policy pushes, health, https) goes through httpx.
+        self._fast: HttpPool | None = (
+            HttpPool(parsed.host, parsed.port or 80)
+            if parsed.scheme == "http" and transport is None and not parsed.path.strip("/")
+            else None
+        )
 
     async def aclose(self) -> None:
+        if self._fast is not None:
+            await self._fast.aclose()
         await self._client.aclose()
 
     def _fail(self, reason: str) -> PolicyUnavailable:
@@ -64,17 +76,27 @@ class OpaClient:
 
     async def decide(self, policy_input: Mapping[str, object], revision: str) -> Decision:
         body = json.dumps({"input": policy_input}, separators=(",", ":")).encode()
+        if self._fast is not None:
+            try:
+                status, content = await self._fast.post(DECISION_PATH, body, self._timeout)
+            except TimeoutError:
+                raise self._fail("timed out") from None
+            except OSError as exc:
+                log.warning("OPA request failed: %s", exc)
+                raise self._fail("unreachable") from None
+        else:
+            try:
+                resp = await self._client.post(DECISION_PATH, content=body)
+            except httpx.TimeoutException:
+                raise self._fail("timed out") from None
+            except httpx.HTTPError as exc:
+                log.warning("OPA request failed: %s", type(exc).__name__)
+                raise self._fail("unreachable") from None
+            status, content = resp.status_code, resp.content
+        if status != 200:
+            raise self._fail(f"HTTP {status}")
         try:
-            resp = await self._client.post(DECISION_PATH, content=body)
-        except httpx.TimeoutException:
-            raise self._fail("timed out") from None
-        except httpx.HTTPError as exc:
-            log.warning("OPA request failed: %s", type(exc).__name__)
-            raise self._fail("unreachable") from None
-        if resp.status_code != 200:
-            raise self._fail(f"HTTP {resp.status_code}")
-        try:
-            doc = resp.json()
+            doc = json.loads(content)
         except ValueError:
             raise self._fail("invalid JSON") from None
         if not isinstance(doc, dict) or "result" not in doc:

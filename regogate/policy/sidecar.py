@@ -49,6 +49,9 @@ class PolicyLoader:
         self.on_change = on_change
         self.bundle: PolicyBundle | None = None
         self._fp: tuple[tuple[str, int, int], ...] = ()
+        # True while modules and data are being pushed: OPA then holds a mix of two
+        # revisions, so decisions must wait (see ``OpaSidecar.available``).
+        self.loading = False
 
     @property
     def revision(self) -> str:
@@ -66,6 +69,12 @@ class PolicyLoader:
 
     async def load(self, opa_bin: str, *, force: bool = False) -> bool:
         """Load the directory if it changed; return True if a new revision is live."""
+        try:
+            return await self._load(opa_bin, force)
+        finally:
+            self.loading = False
+
+    async def _load(self, opa_bin: str, force: bool) -> bool:
         fp = fingerprint(self.root)
         if fp == self._fp and not force:
             return False
@@ -82,6 +91,7 @@ class PolicyLoader:
             log.error("policy reload refused, keeping revision %s: %s", self.revision, problem)
             return False
         old = self.bundle
+        self.loading = True
         for pid, text in bundle.modules.items():
             err = await self.client.put_policy(pid, text)
             if err:
@@ -118,11 +128,12 @@ class OpaSidecar:
         *,
         port: int = 0,
         watch_interval: float = 1.0,
+        timeout: float = 0.5,
     ):
         self.opa_bin = opa_bin
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.client = OpaClient(self.url)
+        self.client = OpaClient(self.url, timeout=timeout)
         self.loader = loader_factory(self.client)
         self.watch_interval = watch_interval
         self.up = False
@@ -131,6 +142,10 @@ class OpaSidecar:
 
     def request_reload(self) -> None:
         self._reload.set()
+
+    def available(self) -> bool:
+        """OPA is up and holds exactly one complete revision."""
+        return self.up and not self.loader.loading
 
     async def _start_once(self) -> anyio.abc.Process:
         cmd = [

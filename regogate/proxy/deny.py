@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from regogate.errors import RegogateError
 from regogate.wire.backend import ErrorResponse
 from regogate.wire.framing import Frame
-from regogate.wire.frontend import Parse, Query
+from regogate.wire.frontend import Bind, Parse, Query
 
 
 def _dollar(text: str) -> str:
@@ -58,11 +58,23 @@ class Denials:
         self._pending: dict[bytes, bytes] = {}
 
     def query(self, exc: RegogateError) -> Frame:
-        return _frame(Query(deny_sql(exc)).encode())
+        """A DO block raising a marker; the upstream's error is swapped for the policy's
+        own ErrorResponse (no PL/pgSQL CONTEXT line leaks the mechanism)."""
+        raised = RegogateError(self._marker(exc))
+        raised.sqlstate = exc.sqlstate
+        return _frame(Query(deny_sql(raised)).encode())
 
-    def parse(self, name: str, exc: RegogateError) -> Frame:
+    def _marker(self, exc: RegogateError) -> str:
         marker = f"rg_denied_{secrets.token_hex(8)}"
         self._pending[marker.encode()] = ErrorResponse.from_error(exc).encode()
+        return marker
+
+    def bind(self, portal: str, exc: RegogateError) -> Frame:
+        """A Bind to a statement that cannot exist: the upstream fails at Bind, in order."""
+        return _frame(Bind(portal, self._marker(exc)).encode())
+
+    def parse(self, name: str, exc: RegogateError) -> Frame:
+        marker = self._marker(exc)
         return _frame(Parse(name, f"SELECT {marker}").encode())
 
     def on_backend(self, frame: Frame) -> Sequence[Frame]:

@@ -25,6 +25,7 @@ class SessionContext:
     connection: ConnectionConfig
     params: Mapping[str, str]
     upstream_pid: int
+    tls: Mapping[str, str] | None = None  # client TLS: version, cipher
 
 
 class StatementGate(Protocol):
@@ -64,11 +65,25 @@ class RecordSink(Protocol):
         """True if ``boundary()`` must be awaited at every ReadyForQuery."""
         ...
 
+    @property
+    def observes_results(self) -> bool:
+        """True if ``observe`` and ``backend`` must see the upstream's responses."""
+        ...
+
     def event(self, kind: str, body: Mapping[str, object]) -> None: ...
 
     async def boundary(self) -> None: ...
 
     async def close(self, reason: str) -> None: ...
+
+    def observe(self, data: bytes) -> None:
+        """Bytes sent to the client."""
+        ...
+
+    def backend(self, tag: int, body: bytes) -> None:
+        """A CommandComplete, ErrorResponse, EmptyQueryResponse, PortalSuspended or
+        ReadyForQuery from the upstream."""
+        ...
 
 
 class SessionHooks(Protocol):
@@ -97,6 +112,13 @@ class NoResultHook:
 
 class NullRecordSink:
     wants_boundaries = False
+    observes_results = False
+
+    def observe(self, data: bytes) -> None:
+        return None
+
+    def backend(self, tag: int, body: bytes) -> None:
+        return None
 
     def event(self, kind: str, body: Mapping[str, object]) -> None:
         return None

@@ -10,7 +10,8 @@ import anyio.abc
 from anyio.abc import SocketAttribute
 
 from regogate.config import Config
-from regogate.identity import IdentityChain, StaticTokenProvider
+from regogate.identity import IdentityChain
+from regogate.oidc.provider import identity_chain
 from regogate.proxy import fastio
 from regogate.proxy import upstream as upstream_mod
 from regogate.proxy.cancel import CancelRegistry
@@ -33,7 +34,7 @@ class Gateway:
     ):
         self.config = config
         self.hooks = hooks
-        self.identities = identities or IdentityChain([StaticTokenProvider(config.tokens)])
+        self.identities = identities or identity_chain(config)
         self.cancels = CancelRegistry()
         self.server_tls: ssl.SSLContext | None = server_context(config.server)
         self.active = 0

@@ -11,14 +11,13 @@ import contextlib
 import ipaddress
 import logging
 import ssl
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
-from anyio.streams.tls import TLSStream
+from anyio.streams.tls import TLSAttribute, TLSStream
 
 from regogate.errors import (
     AdminShutdown,
@@ -34,6 +33,7 @@ from regogate.identity import ClientInfo, Identity
 from regogate.proxy import upstream as upstream_mod
 from regogate.proxy.cancel import UpstreamKey
 from regogate.proxy.hooks import SessionContext, SessionHooks
+from regogate.recording.records import new_session_id
 from regogate.wire.backend import (
     AuthenticationCleartextPassword,
     AuthenticationOk,
@@ -84,7 +84,7 @@ class Session:
         self.client: anyio.abc.ByteStream = stream
         self.addr = addr
         self.port = port
-        self.id = str(uuid.uuid4())
+        self.id = new_session_id()  # UUIDv7: the recording's session id too
         self.tls = False
         self.state = _State()
         self.reader = MessageReader(startup=True, max_size=gateway.config.server.max_message_size)
@@ -273,16 +273,24 @@ class Session:
         client = ClientInfo(
             self.addr, self.port, params["user"], params.get("application_name"), self.tls
         )
-        ctx = SessionContext(self.id, identity, client, conn, dict(params), up.pid)
+        ctx = SessionContext(
+            self.id, identity, client, conn, dict(params), up.pid, self._tls_info()
+        )
         secret = self.gw.cancels.issue(UpstreamKey(conn, up.pid, up.secret))
         return ctx, up, secret
+
+    def _tls_info(self) -> dict[str, str] | None:
+        if not isinstance(self.client, TLSStream):
+            return None
+        obj = self.client.extra(TLSAttribute.ssl_object)
+        cipher = obj.cipher()
+        return {"version": obj.version() or "", "cipher": cipher[0] if cipher else ""}
 
     # -- steady state ------------------------------------------------------------------------
     async def _relay(self, ctx: SessionContext, up: upstream_mod.Upstream, secret: bytes) -> None:
         hooks: SessionHooks | None = None
         try:
             hooks = await self.gw.hooks(ctx)
-            hooks.record.event("session.open", {"connection": ctx.connection.name})
             out = bytearray(AuthenticationOk().encode())
             for frame in up.startup_frames[:-1]:
                 out += frame.encode()
@@ -388,9 +396,11 @@ class Session:
         self, up: upstream_mod.Upstream, hooks: SessionHooks, scope: anyio.CancelScope
     ) -> None:
         """Upstream → client: forwarded untouched unless a result hook is active."""
-        scanner = StreamScanner(b"ZE")
-        state = self.state
         record = hooks.record
+        observe = record.observes_results
+        # CommandComplete, EmptyQuery, PortalSuspended only matter to a recording.
+        scanner = StreamScanner(b"ZECIs" if observe else b"ZE")
+        state = self.state
         results = hooks.results
         client = self.client
         wants_boundaries = record.wants_boundaries
@@ -412,11 +422,14 @@ class Session:
                     ):
                         break
                 boundary = False
-                for tag, body in scanner.feed(data):
+                messages = scanner.feed(data)
+                for tag, body in messages:
                     if tag == 0x5A:  # 'Z' ReadyForQuery
                         state.txn_status = body[:1]
                         boundary = True
-                    elif body.startswith(b"SFATAL\x00") or body.startswith(b"SPANIC\x00"):
+                    elif tag == 0x45 and (
+                        body.startswith(b"SFATAL\x00") or body.startswith(b"SPANIC\x00")
+                    ):
                         state.upstream_fatal = True
                 if framed:
                     up.reader.feed(data)
@@ -425,6 +438,10 @@ class Session:
                         for f in results.on_backend(frame):
                             out += f.encode()
                     data = bytes(out)
+                if observe:
+                    record.observe(data)
+                    for tag, body in messages:
+                        record.backend(tag, body)
                 try:
                     await client.send(data)
                 except (

@@ -9,7 +9,19 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "regogate" / "recording"
-PURE = ["jcs", "merkle", "note", "checkpoint", "records", "layout", "chain", "findings", "proof"]
+PURE = [
+    "jcs",
+    "merkle",
+    "note",
+    "checkpoint",
+    "records",
+    "layout",
+    "chain",
+    "findings",
+    "proof",
+    "commit",
+    "sessions",
+]
 IO = {"anyio", "asyncio", "socket", "ssl", "subprocess", "fcntl", "shutil", "threading"}
 
 

@@ -1,0 +1,168 @@
+"""The gateway's policy engine: statement analysis, decisions and their caches.
+
+One per gateway process, shared by every session:
+
+- analysis cache: statement text (with the catalog generation, the session's search_path
+  and, when it has any, its SQL-level prepared statements) -> facts; so each distinct text
+  is parsed once;
+- decision cache: (canonical policy input, policy revision) -> decision, for the decision's
+  ``ttl``; cleared whenever the policy revision changes (file edit, SIGHUP, OPA restart);
+- the catalog cache (``catalog_fetch.CatalogCache``).
+
+Errors from the decision source are PolicyUnavailable: the statement is denied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import anyio
+
+from regogate.config import ConnectionConfig
+from regogate.errors import PolicyUnavailable
+from regogate.policy.cache import LruCache
+from regogate.policy.catalog import CatalogSnapshot
+from regogate.policy.catalog_fetch import CatalogCache
+from regogate.policy.decision import Decision
+from regogate.policy.facts import Analysis, analyze
+from regogate.policy.opa import DecisionSource
+
+log = logging.getLogger("regogate.policy")
+
+AnalysisKey = tuple[int, tuple[str, ...], str, tuple[tuple[str, str], ...]]
+
+
+@dataclass
+class EngineStats:
+    decisions: int = 0
+    cache_hits: int = 0
+    unavailable: int = 0
+    analyses: int = 0
+    # Round-trip times (seconds) of the latest decision requests, for the benchmark.
+    latencies: list[float] = field(default_factory=list)
+
+    def observe(self, seconds: float) -> None:
+        if len(self.latencies) >= 100_000:
+            del self.latencies[:50_000]
+        self.latencies.append(seconds)
+
+
+@dataclass(frozen=True)
+class Decided:
+    decision: Decision
+    input_sha256: str
+    cached: bool
+
+
+def canonical(policy_input: Mapping[str, object]) -> str:
+    """Deterministic JSON of a policy input (the decision cache key and its hash)."""
+    return json.dumps(policy_input, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class PolicyEngine:
+    def __init__(
+        self,
+        source: DecisionSource,
+        catalogs: CatalogCache,
+        *,
+        revision: Callable[[], str],
+        cache_size: int = 10000,
+        analysis_cache_size: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+        available: Callable[[], bool] | None = None,
+        wait_limit: float = 0.5,
+    ):
+        self._source = source
+        self._available = available
+        self._wait_limit = wait_limit
+        self.catalogs = catalogs
+        self._revision = revision
+        self._decisions: LruCache[tuple[str, str], Decision] = LruCache(cache_size, clock)
+        self._analyses: LruCache[AnalysisKey, Analysis] = LruCache(analysis_cache_size, clock)
+        self.stats = EngineStats()
+        self._seen_revision = ""
+
+    @property
+    def revision(self) -> str:
+        return self._revision()
+
+    def policy_changed(self, revision: str) -> None:
+        """A new policy revision is live: cached decisions are dropped."""
+        self._decisions.clear()
+        self._seen_revision = revision
+        log.info("decision cache cleared for policy revision %s", revision)
+
+    async def catalog(self, conn: ConnectionConfig) -> tuple[CatalogSnapshot, int]:
+        return await self.catalogs.get(conn)
+
+    def invalidate_catalog(self, conn: ConnectionConfig) -> None:
+        self.catalogs.invalidate(conn.name)
+
+    def analyze(
+        self,
+        sql: str,
+        catalog: CatalogSnapshot,
+        generation: int,
+        search_path: tuple[str, ...],
+        prepared: Mapping[str, str],
+    ) -> Analysis:
+        key: AnalysisKey = (
+            generation,
+            search_path,
+            sql,
+            tuple(sorted(prepared.items())) if prepared else (),
+        )
+        hit = self._analyses.get(key)
+        if hit is not None:
+            return hit
+        self.stats.analyses += 1
+        snapshot = (
+            catalog if search_path == catalog.search_path else catalog.with_search_path(search_path)
+        )
+        result = analyze(sql, snapshot, prepared)
+        self._analyses.put(key, result)
+        return result
+
+    async def _wait_available(self) -> None:
+        """While OPA restarts or a reload is half pushed, wait a little, then fail closed."""
+        assert self._available is not None
+        deadline = time.monotonic() + self._wait_limit
+        while not self._available():
+            if time.monotonic() >= deadline:
+                raise PolicyUnavailable(
+                    "the policy engine is unavailable (restarting or loading policies); "
+                    "statement denied (fail closed)",
+                    hint="retry in a moment",
+                )
+            await anyio.sleep(0.01)
+
+    async def decide(self, policy_input: Mapping[str, object]) -> Decided:
+        if self._available is not None and not self._available():
+            await self._wait_available()
+        revision = self._revision()
+        if revision != self._seen_revision:
+            # A reload we were not told about (e.g. an external OPA's bundle): start afresh.
+            self.policy_changed(revision)
+        text = canonical(policy_input)
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        key = (text, revision)
+        self.stats.decisions += 1
+        hit = self._decisions.get(key)
+        if hit is not None:
+            self.stats.cache_hits += 1
+            return Decided(hit, digest, True)
+        started = time.perf_counter()
+        try:
+            decision = await self._source.decide(policy_input, revision)
+        except Exception:
+            self.stats.unavailable += 1
+            raise
+        self.stats.observe(time.perf_counter() - started)
+        if decision.ttl > 0:
+            self._decisions.put(key, decision, decision.ttl)
+        return Decided(decision, digest, False)

@@ -1,0 +1,128 @@
+"""A session's recording, as the session sees it (``hooks.RecordSink``).
+
+Wraps the writer's per-session hash chain (``recording.writer.SessionLog``) and adds the
+result summary: per request cycle (up to ReadyForQuery) the command tags, the row count,
+the first error's SQLSTATE, the elapsed time and a SHA-256 of the bytes sent to the
+client. No row values are recorded (there is no masking stage yet to take samples from).
+
+Never on the critical path: records are queued; the background writer batches, writes
+and fsyncs. With ``on_error = "deny"`` a failed recorder makes the gate refuse new
+statements (RecordingUnavailable, SQLSTATE 58030); with ``"continue"`` it is logged once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+from regogate.errors import RecordingUnavailable
+from regogate.recording.writer import SessionLog
+
+log = logging.getLogger("regogate.recording")
+
+_C, _E, _I, _Z, _S = 0x43, 0x45, 0x49, 0x5A, 0x73
+
+
+def rows_of(tag: str) -> int | None:
+    """The row count of a CommandComplete tag ("SELECT 5", "INSERT 0 3"), if it has one."""
+    last = tag.rpartition(" ")[2]
+    return int(last) if last.isdigit() else None
+
+
+class SessionRecording:
+    wants_boundaries = False
+    observes_results = True
+
+    def __init__(
+        self,
+        session: SessionLog,
+        *,
+        on_error: str = "deny",
+        counts: Callable[[], Mapping[str, int]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.session = session
+        self.on_error = on_error
+        self.counts = counts
+        self._clock = clock
+        self._warned = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self._sha = hashlib.sha256()
+        self._sent = 0
+        self._tags: list[str] = []
+        self._rows = 0
+        self._error: str | None = None
+        self._started: float | None = None
+        self._suspended = False
+
+    # -- records --------------------------------------------------------------------------
+    def event(self, kind: str, body: Mapping[str, object]) -> None:
+        if kind == "stmt" and self._started is None:
+            self._started = self._clock()
+        try:
+            self.session.record(kind, body)
+        except RecordingUnavailable:
+            if self.on_error == "deny":
+                raise
+            if not self._warned:
+                self._warned = True
+                log.error("session %s: recording failed; continuing unrecorded", self.session.sid)
+
+    async def boundary(self) -> None:
+        return None
+
+    async def close(self, reason: str) -> None:
+        counts = dict(self.counts()) if self.counts is not None else None
+        try:
+            await self.session.close(reason, counts)
+        except (RecordingUnavailable, RuntimeError) as exc:
+            log.error("session %s: could not record its close: %s", self.session.sid, exc)
+
+    # -- result summaries (called by the upstream pump) --------------------------------------
+    def observe(self, data: bytes) -> None:
+        """Bytes sent to the client (after any rewriting)."""
+        self._sha.update(data)
+        self._sent += len(data)
+
+    def backend(self, tag: int, body: bytes) -> None:
+        if tag == _C:
+            text = body.rstrip(b"\x00").decode("utf-8", "replace")
+            self._tags.append(text)
+            self._rows += rows_of(text) or 0
+        elif tag == _E and self._error is None:
+            self._error = _sqlstate(body)
+        elif tag == _I:
+            self._tags.append("EMPTY")
+        elif tag == _S:
+            self._suspended = True
+        elif tag == _Z:
+            self._cycle_done()
+
+    def _cycle_done(self) -> None:
+        if self._tags or self._error is not None or self._suspended:
+            elapsed = None if self._started is None else self._clock() - self._started
+            body: dict[str, object] = {
+                "tags": self._tags,
+                "rows": self._rows,
+                "error": self._error,
+                "bytes": self._sent,
+                "digest": self._sha.hexdigest(),
+                "elapsed_ms": None if elapsed is None else round(elapsed * 1000, 3),
+            }
+            if self._suspended:
+                body["suspended"] = True
+            with contextlib.suppress(RecordingUnavailable):  # the gate refuses what follows
+                self.event("result", body)
+        self._reset()
+
+
+def _sqlstate(body: bytes) -> str | None:
+    for part in body.split(b"\x00"):
+        if part[:1] == b"C":
+            return part[1:].decode("ascii", "replace")
+    return None

@@ -1,0 +1,58 @@
+"""Statement text for recordings: literals replaced by ``$n`` and a keyed commitment.
+
+The commitment is HMAC-SHA256 over the RFC 8785 JSON array of the literals (as written),
+keyed with a key derived from the log's signing key (HKDF-SHA256, info below). Whoever
+holds the signing key can later prove which literal values a statement carried; nobody
+else can brute-force low-entropy values (account numbers, names) from the recording.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from regogate.policy.cache import LruCache
+from regogate.policy.sqltext import redact
+from regogate.recording import jcs
+from regogate.recording.note import Signer
+
+INFO = b"regogate literal commitments v1"
+
+
+def commitment_key(signer: Signer) -> bytes:
+    """The HMAC key of literal commitments, derived from the signing key's seed."""
+    seed = base64.b64decode(signer.skey().split("+", 4)[4])[1:]
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=INFO).derive(seed)
+
+
+def commit(key: bytes, literals: tuple[str, ...]) -> str:
+    return hmac.new(key, jcs.dumps(list(literals)), hashlib.sha256).hexdigest()
+
+
+class Redactor:
+    """sql -> {text, literals, literals_commitment}; cached per distinct text."""
+
+    def __init__(self, key: bytes, cache_size: int = 4096):
+        self._key = key
+        self._cache: LruCache[str, Mapping[str, object]] = LruCache(cache_size)
+
+    def __repr__(self) -> str:
+        return "Redactor(<key>)"
+
+    def __call__(self, sql: str) -> Mapping[str, object]:
+        hit = self._cache.get(sql)
+        if hit is not None:
+            return hit
+        red = redact(sql)
+        body: Mapping[str, object] = {
+            "text": red.text,
+            "literals": len(red.literals),
+            "literals_commitment": commit(self._key, red.literals) if red.literals else None,
+        }
+        self._cache.put(sql, body)
+        return body

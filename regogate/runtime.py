@@ -1,0 +1,228 @@
+"""What `regogate serve` runs besides the listener: the policy engine (OPA sidecar or an
+external OPA), the recorder, and the per-session hooks that tie them to each session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+
+from regogate import __version__
+from regogate.config import Config
+from regogate.errors import ConfigError, RecordingUnavailable, RegogateError
+from regogate.policy.catalog_fetch import CatalogCache, fetch_catalog
+from regogate.policy.engine import PolicyEngine
+from regogate.policy.opa import OpaClient
+from regogate.policy.sidecar import OpaSidecar, PolicyLoader, find_opa
+from regogate.proxy.deny import Denials
+from regogate.proxy.gate import PolicyGate
+from regogate.proxy.hooks import (
+    NullRecordSink,
+    PassThroughHooks,
+    RecordSink,
+    ResultHook,
+    SessionContext,
+    SessionHooks,
+    passthrough_hooks,
+)
+from regogate.proxy.recording_sink import SessionRecording
+from regogate.recording import keys
+from regogate.recording.commit import Redactor, commitment_key
+from regogate.recording.note import Signer
+from regogate.recording.records import GatewayInfo
+from regogate.recording.store import FsyncPolicy, SegmentStore
+from regogate.recording.writer import Recorder
+
+log = logging.getLogger("regogate")
+
+
+@dataclass
+class Runtime:
+    config: Config
+    engine: PolicyEngine | None = None
+    sidecar: OpaSidecar | None = None
+    recorder: Recorder | None = None
+    redactor: Redactor | None = None
+    _sessions: dict[str, PolicyGate] = field(default_factory=dict)
+
+    def reload(self) -> None:
+        """SIGHUP: reload the policy directory and drop cached decisions."""
+        if self.sidecar is not None:
+            self.sidecar.request_reload()
+        elif self.engine is not None:
+            self.engine.policy_changed(self.engine.revision)
+
+    def _blocked(self) -> RegogateError | None:
+        rec = self.recorder
+        if rec is None or rec.healthy or self.config.recording.on_error == "continue":
+            return None
+        return rec.failure or RecordingUnavailable(
+            "the recorder is not running; statements are refused (fail closed)"
+        )
+
+    async def hooks(self, ctx: SessionContext) -> SessionHooks:
+        if self.engine is None and self.recorder is None:
+            return await passthrough_hooks(ctx)
+        record: RecordSink = NullRecordSink()
+        gate_box: list[PolicyGate] = []
+        if self.recorder is not None:
+            try:
+                chain = self.recorder.open_session(open_body(ctx), sid=ctx.session_id)
+            except RecordingUnavailable:
+                if self.config.recording.on_error == "deny":
+                    raise
+                log.error("session %s is not recorded: the recorder failed", ctx.session_id)
+            else:
+
+                def counts() -> Mapping[str, int]:
+                    g = gate_box[0] if gate_box else None
+                    return {"statements": g.statements, "denied": g.denied} if g else {}
+
+                record = SessionRecording(
+                    chain, on_error=self.config.recording.on_error, counts=counts
+                )
+        # Denials swaps the upstream's error for the policy's (or the recorder's) own.
+        denials = Denials()
+        results: ResultHook = denials
+        gate = PolicyGate(
+            self.engine,
+            ctx,
+            denials,
+            record,
+            redact=self.redactor if isinstance(record, SessionRecording) else None,
+            healthy=self._blocked if self.recorder is not None else None,
+        )
+        gate_box.append(gate)
+        return PassThroughHooks(gate, results, record)
+
+
+def open_body(ctx: SessionContext) -> dict[str, object]:
+    """The session.open record: who, from where, over what, to which connection."""
+    ident = ctx.identity
+    return {
+        "identity": {
+            "sub": ident.sub,
+            "email": ident.email,
+            "groups": list(ident.groups),
+            "issuer": ident.issuer,
+            "auth": ident.auth,
+            "token_sha256": ident.token_sha256,
+            "expires_at": None if ident.expires_at is None else int(ident.expires_at),
+        },
+        "client": {
+            "addr": ctx.client.addr,
+            "port": ctx.client.port,
+            "user": ctx.client.user,
+            "application_name": ctx.client.application_name,
+            "tls": dict(ctx.tls) if ctx.tls else None,
+        },
+        "connection": {"name": ctx.connection.name, "database": ctx.connection.database},
+        "upstream": {"pid": ctx.upstream_pid, "user": ctx.connection.user},
+    }
+
+
+def load_signing_key(config: Config) -> Signer:
+    rec = config.recording
+    if rec.key_file is not None:
+        return keys.load_signer(rec.key_file)
+    return keys.load_signer_from_env()
+
+
+@asynccontextmanager
+async def start(config: Config) -> AsyncIterator[Runtime]:
+    """Start OPA (or connect to the configured one) and the recorder; stop them at exit."""
+    rt = Runtime(config)
+    pol = config.policy
+    async with AsyncExitStack() as stack:
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(tg.cancel_scope.cancel)  # runs last: stops the sidecar
+        if pol.mode == "off":
+            log.warning('[policy] mode = "off": statements are NOT authorized by any policy')
+        else:
+            catalogs = CatalogCache(lambda c: fetch_catalog(c, config.server.connect_timeout))
+            if pol.opa_url is not None:
+                client = OpaClient(pol.opa_url, timeout=pol.timeout)
+                stack.push_async_callback(client.aclose)
+                url = pol.opa_url
+                rt.engine = PolicyEngine(
+                    client,
+                    catalogs,
+                    revision=lambda: f"external:{url}",
+                    cache_size=pol.cache_size,
+                )
+                if not await client.healthy():
+                    log.error("OPA at %s is not healthy; statements are denied until it is", url)
+            else:
+                assert pol.dir is not None
+
+                def changed(revision: str) -> None:
+                    if rt.engine is not None:
+                        rt.engine.policy_changed(revision)
+
+                directory = pol.dir
+                sidecar = OpaSidecar(
+                    find_opa(pol.opa_binary),
+                    lambda c: PolicyLoader(c, directory, on_change=changed),
+                    watch_interval=pol.watch_interval,
+                    timeout=pol.timeout,
+                )
+                rt.sidecar = sidecar
+                rt.engine = PolicyEngine(
+                    sidecar.client,
+                    catalogs,
+                    revision=lambda: sidecar.loader.revision,
+                    cache_size=pol.cache_size,
+                    available=sidecar.available,
+                )
+                await tg.start(sidecar.run)
+                log.info("OPA sidecar on %s, policy revision %s", sidecar.url, rt.engine.revision)
+        rec = config.recording
+        if rec.enabled:
+            assert rec.dir is not None
+            signer = load_signing_key(config)
+            try:
+                store = SegmentStore.open(
+                    rec.dir, segment_bytes=rec.segment_bytes, fsync=FsyncPolicy(rec.fsync)
+                )
+            except RecordingUnavailable as exc:
+                raise ConfigError(f"recording directory {rec.dir}: {exc.message}") from None
+            stack.callback(store.close)
+            recorder = Recorder(
+                store,
+                signer,
+                GatewayInfo.new(config.server.gateway_id, __version__),
+                checkpoint_every=rec.checkpoint_every,
+                checkpoint_interval=rec.checkpoint_interval,
+            )
+            rt.recorder = await stack.enter_async_context(recorder.running())
+            rt.redactor = Redactor(commitment_key(signer))
+            log.info("recording to %s (origin %s)", rec.dir, recorder.origin)
+        stack.callback(log_stats, rt)
+        yield rt
+
+
+def log_stats(rt: Runtime) -> None:
+    """One line at exit: how many decisions, cache hits and OPA's round-trip times."""
+    if rt.engine is None:
+        return
+    st = rt.engine.stats
+    lat = sorted(st.latencies)
+
+    def pct(p: float) -> float:
+        return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else 0.0
+
+    log.info(
+        "policy stats: %d decisions, %d cache hits, %d unavailable, %d analyses; "
+        "OPA round trip p50 %.3f ms p99 %.3f ms over %d requests",
+        st.decisions,
+        st.cache_hits,
+        st.unavailable,
+        st.analyses,
+        pct(0.5),
+        pct(0.99),
+        len(lat),
+    )

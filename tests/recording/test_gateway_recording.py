@@ -1,0 +1,173 @@
+"""Sessions through a real `regogate serve` are recorded, signed and verifiable offline.
+
+Shows: what is recorded (open, statements without literals, decisions, results, close),
+that the log verifies, that no secret and no classified value reaches the disk, that a
+kill -9 leaves a log that verifies up to its durable point and names the unsealed tail,
+and that a failing disk makes the gateway refuse statements (fail closed, SQLSTATE 58030).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from regogate.recording import keys
+from regogate.recording.note import Signer
+from regogate.recording.records import Record
+from regogate.recording.store import read_segments
+from regogate.recording.verify import verify_directory
+from tests.fix_gateway import TOKENS, GatewayFixture
+from tests.policy.test_enforce_e2e import policy_dir, policy_section
+
+LITERAL = "Literal-Value-7731"
+
+
+def recording_setup(tmp: Path) -> tuple[str, Signer, Path]:
+    signer = keys.generate("test.example/regogate")
+    key_file = tmp / "rec.key"
+    keys.install_signer(key_file, signer)
+    rec_dir = tmp / "recordings"
+    section = (
+        f'[recording]\ndir = "{rec_dir}"\nkey_file = "{key_file}"\ncheckpoint_interval = 0.5\n'
+    )
+    return section, signer, rec_dir
+
+
+def records(rec_dir: Path) -> list[Record]:
+    out = []
+    for seg in read_segments(rec_dir):
+        for line in seg.data.splitlines():
+            if line:
+                out.append(Record.parse(line))
+    return out
+
+
+@pytest.fixture
+def recorded(
+    make_gateway: Callable[..., GatewayFixture], tmp_path: Path
+) -> tuple[GatewayFixture, Signer, Path]:
+    section, signer, rec_dir = recording_setup(tmp_path)
+    gw = make_gateway(extra=policy_section(policy_dir(tmp_path)) + section)
+    return gw, signer, rec_dir
+
+
+def test_a_session_is_recorded_and_verifies(
+    recorded: tuple[GatewayFixture, Signer, Path],
+) -> None:
+    gw, signer, rec_dir = recorded
+    with psycopg.connect(gw.dsn("analyst", application_name="rec-test"), autocommit=True) as c:
+        names = c.execute("select full_name from customers order by id limit 20").fetchall()
+        c.execute("select id from customers where full_name = %s", (LITERAL,))
+        c.execute(f"select id from customers where full_name = '{LITERAL}'")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("delete from transactions where id = 1")
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            c.execute("select * from no_such_table")
+    assert gw.process is not None
+    assert gw.process.stop() == 0
+
+    verdict = verify_directory(rec_dir, [signer.verifier])
+    assert verdict.ok, [str(f) for f in verdict.findings]
+    assert verdict.sealed and verdict.sessions == 1
+    recs = records(rec_dir)
+    kinds = [r.type for r in recs]
+    assert kinds[0] == "gateway.start" and kinds[-1] == "gateway.stop"
+    session = [r for r in recs if r.sid is not None]
+    assert session[0].type == "session.open" and session[-1].type == "session.close"
+    opened = json.loads(session[0].data)
+    assert opened["identity"]["sub"] == "analyst"
+    assert opened["identity"]["token_sha256"] == keys_sha(TOKENS["analyst"][0])
+    assert opened["client"]["application_name"] == "rec-test"
+    stmts = [json.loads(r.data) for r in session if r.type == "stmt"]
+    assert any(s["text"] == "select id from customers where full_name = $1" for s in stmts)
+    committed = [s for s in stmts if s["literals"] == 1]
+    assert committed and all(len(s["literals_commitment"]) == 64 for s in committed)
+    decisions = [json.loads(r.data) for r in session if r.type == "decision"]
+    assert [d["outcome"] for d in decisions].count("deny") == 1
+    denied = next(d for d in decisions if d["outcome"] == "deny")
+    assert denied["reasons"] == ["DELETE is not allowed"]
+    assert denied["revision"].startswith("sha256:")
+    results = [json.loads(r.data) for r in session if r.type == "result"]
+    assert any(r["tags"] == ["SELECT 20"] and r["rows"] == 20 for r in results)
+    assert any(r["error"] == "42P01" for r in results)
+    assert any(r["error"] == "42501" for r in results)
+    closed = json.loads(session[-1].data)
+    assert closed["counts"]["statements"] >= 5 and closed["counts"]["denied"] == 1
+
+    # Nothing secret, no literal and no row value on disk.
+    blob = b"".join(p.read_bytes() for p in rec_dir.iterdir() if p.is_file())
+    secrets = [
+        gw.pg.password,
+        *(tok for tok, _ in TOKENS.values()),
+        signer.skey(),
+        signer.skey().rsplit("+", 1)[1],
+        LITERAL,
+        *(n for (n,) in names),
+    ]
+    for secret in secrets:
+        assert secret.encode() not in blob, secret[:6]
+
+
+def keys_sha(token: str) -> str:
+    from regogate.identity import token_sha256
+
+    return token_sha256(token)
+
+
+def test_kill_9_leaves_a_verifiable_log_with_a_named_unsealed_tail(
+    make_gateway: Callable[..., GatewayFixture], tmp_path: Path
+) -> None:
+    section, signer, rec_dir = recording_setup(tmp_path)
+    section = section.replace("checkpoint_interval = 0.5", "checkpoint_interval = 3600")
+    gw = make_gateway(extra=policy_section(policy_dir(tmp_path)) + section)
+    with psycopg.connect(gw.dsn("dba"), autocommit=True) as c:
+        for i in range(30):
+            c.execute("select id from customers where id = %s", (i,))
+        time.sleep(0.3)  # the writer flushes in the background
+        assert gw.process is not None
+        gw.process.proc.send_signal(signal.SIGKILL)
+        gw.process.proc.wait(10)
+    verdict = verify_directory(rec_dir, [signer.verifier])
+    assert verdict.ok, [str(f) for f in verdict.findings]
+    assert not verdict.sealed
+    assert verdict.records > verdict.sealed_size >= 1
+    text = " ".join(str(f) for f in verdict.findings)
+    assert "unsealed" in text or "not covered" in text, text
+    stmts = [r for r in records(rec_dir) if r.type == "stmt"]
+    assert len(stmts) >= 30
+
+
+def test_a_failing_recording_disk_refuses_statements(
+    make_gateway: Callable[..., GatewayFixture], tmp_path: Path
+) -> None:
+    section, _, _ = recording_setup(tmp_path)
+    limit = 256 * 1024
+
+    def small_files() -> None:  # every file the gateway writes may grow to `limit` bytes
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    gw = make_gateway(extra=policy_section(policy_dir(tmp_path)) + section, preexec=small_files)
+    refused = None
+    with psycopg.connect(gw.dsn("dba"), autocommit=True) as c:
+        for i in range(5000):
+            try:
+                c.execute("select id from customers where id = %s", (i,))
+            except psycopg.errors.IoError as exc:  # 58030
+                refused = exc
+                break
+            except psycopg.OperationalError as exc:
+                pytest.fail(f"the session broke instead of refusing: {exc}")
+        assert refused is not None, "the recorder never failed"
+        assert refused.diag.sqlstate == "58030"
+        assert "recording failed" in str(refused)
+        assert refused.diag.context is None  # the DO-block mechanism does not show
+        # Still refused, still a usable connection that says why.
+        with pytest.raises(psycopg.errors.IoError, match="recording"):
+            c.execute("select 1")
