@@ -48,6 +48,8 @@ class ServerConfig:
     cleartext_without_tls: CleartextRule = "loopback"
     gateway_id: str = "regogate"
     connect_timeout: float = 10.0
+    # When a session outlives its token's expiry: end it (FATAL 28000) or let it run.
+    token_expiry: TokenExpiry = "disconnect"
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,7 @@ def parse_config(
             "cleartext_without_tls",
             "gateway_id",
             "connect_timeout",
+            "token_expiry",
         },
     )
     server = ServerConfig(
@@ -260,6 +263,10 @@ def parse_config(
         ),
         gateway_id=r.get(s, "gateway_id", "server", str, "regogate"),
         connect_timeout=r.get(s, "connect_timeout", "server", float, 10.0),
+        token_expiry=cast(
+            TokenExpiry,
+            r.choice(s, "token_expiry", "server", ("disconnect", "allow"), "disconnect"),
+        ),
     )
     if (server.tls_cert_file is None) != (server.tls_key_file is None):
         raise r.fail("server", "tls_cert_file and tls_key_file must be set together")

@@ -51,6 +51,12 @@ class InvalidAuthorization(AuthenticationFailed):
     sqlstate = "28000"
 
 
+class SessionExpired(InvalidAuthorization):
+    """The token a session was opened with has expired ([server] token_expiry)."""
+
+    severity = "FATAL"
+
+
 class UnknownDatabase(RegogateError):
     sqlstate = "3D000"
     severity = "FATAL"

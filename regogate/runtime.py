@@ -88,6 +88,7 @@ class Runtime:
         # Denials swaps the upstream's error for the policy's (or the recorder's) own.
         denials = Denials()
         results: ResultHook = denials
+        role = await self._session_role(ctx)
         gate = PolicyGate(
             self.engine,
             ctx,
@@ -95,9 +96,42 @@ class Runtime:
             record,
             redact=self.redactor if isinstance(record, SessionRecording) else None,
             healthy=self._blocked if self.recorder is not None else None,
+            upstream_role=role,
         )
         gate_box.append(gate)
-        return PassThroughHooks(gate, results, record)
+        startup = (f"SET ROLE {quote_ident(role)}",) if role else ()
+        if role and isinstance(record, SessionRecording):
+            record.event("upstream.role", {"role": role})
+        return PassThroughHooks(gate, results, record, startup)
+
+    async def _session_role(self, ctx: SessionContext) -> str | None:
+        """The upstream role the policy gives this session (decision for verb CONNECT)."""
+        if self.engine is None:
+            return None
+        gate = PolicyGate(self.engine, ctx, Denials(), NullRecordSink())
+        try:
+            decided = await self.engine.decide(gate.policy_input(CONNECT))
+        except RegogateError as exc:
+            log.warning("session %s: no session decision (%s)", ctx.session_id, exc.message)
+            return None
+        return decided.decision.upstream_role
+
+
+CONNECT: dict[str, object] = {
+    "verb": "CONNECT",
+    "verbs": ["CONNECT"],
+    "tables": [],
+    "columns": {"read": [], "written": [], "filtered": []},
+    "functions": [],
+    "settings": [],
+    "flags": {"has_where": False, "ddl": False, "opaque": False, "multi_statement": False},
+    "fingerprint": "",
+}
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
 
 
 def open_body(ctx: SessionContext) -> dict[str, object]:

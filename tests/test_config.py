@@ -34,6 +34,10 @@ def test_minimal_config() -> None:
         ("[server]\nmax_sessions = 0\n" + BASE, "server.max_sessions: must be positive"),
         ("[server]\nbogus = 1\n" + BASE, "server.bogus: unknown key"),
         (
+            "[server]\ntoken_expiry = 'never'\n" + BASE,
+            "server.token_expiry: must be one of disconnect, allow",
+        ),
+        (
             "[server]\ncleartext_without_tls = 'maybe'\n" + BASE,
             "server.cleartext_without_tls: must be one of never, loopback, always",
         ),

@@ -90,6 +90,8 @@ class SessionHooks(Protocol):
     gate: StatementGate
     results: ResultHook
     record: RecordSink
+    # Statements run on the upstream before the client is relayed (e.g. SET ROLE).
+    startup_sql: tuple[str, ...]
 
 
 class HooksFactory(Protocol):
@@ -135,6 +137,7 @@ class PassThroughHooks:
     gate: StatementGate
     results: ResultHook
     record: RecordSink
+    startup_sql: tuple[str, ...] = ()
 
 
 async def passthrough_hooks(ctx: SessionContext) -> SessionHooks:

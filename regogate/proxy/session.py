@@ -11,6 +11,7 @@ import contextlib
 import ipaddress
 import logging
 import ssl
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from regogate.errors import (
     InvalidAuthorization,
     ProtocolViolation,
     RegogateError,
+    SessionExpired,
     TooManyConnections,
     UnknownDatabase,
     UpstreamError,
@@ -73,6 +75,7 @@ class _State:
     terminated: bool = False
     violation: ProtocolViolation | None = None
     shutdown: bool = False
+    expired: bool = False
 
 
 _GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, ssl.SSLError)
@@ -291,6 +294,15 @@ class Session:
         hooks: SessionHooks | None = None
         try:
             hooks = await self.gw.hooks(ctx)
+            for sql in hooks.startup_sql:
+                try:
+                    await upstream_mod.run_simple(up, sql, self.gw.config.server.connect_timeout)
+                except (UpstreamError, TimeoutError) as exc:
+                    why = exc.message if isinstance(exc, UpstreamError) else "timed out"
+                    raise InvalidAuthorization(
+                        f"the session could not be set up as the policy requires: {why}",
+                        hint="ask the gateway operator (upstream role grants)",
+                    ) from None
             out = bytearray(AuthenticationOk().encode())
             for frame in up.startup_frames[:-1]:
                 out += frame.encode()
@@ -308,10 +320,19 @@ class Session:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._pump_upstream, up, hooks, tg.cancel_scope)
                 tg.start_soon(self._watch_shutdown, tg.cancel_scope)
+                if ctx.identity.expires_at is not None:
+                    tg.start_soon(self._watch_expiry, ctx, hooks, tg.cancel_scope)
                 await self._pump_client(up, hooks)
                 tg.cancel_scope.cancel()
             if self.state.violation is not None:
                 raise self.state.violation
+            if self.state.expired:
+                with anyio.move_on_after(1), contextlib.suppress(*_GONE):
+                    await up.stream.send(b"X\x00\x00\x04")
+                raise SessionExpired(
+                    f"terminating connection: the token of {ctx.identity.sub!r} expired",
+                    hint="reconnect with a fresh token",
+                )
             if self.state.shutdown:
                 with anyio.move_on_after(1), contextlib.suppress(*_GONE):
                     await up.stream.send(b"X\x00\x00\x00\x04")
@@ -331,8 +352,34 @@ class Session:
             self.gw.cancels.release(up.pid, secret)
             if hooks is not None:
                 with anyio.CancelScope(shield=True):
-                    await hooks.record.close("terminate" if self.state.terminated else "closed")
+                    await hooks.record.close(self._close_reason())
             await anyio.aclose_forcefully(up.stream)
+
+    def _close_reason(self) -> str:
+        st = self.state
+        if st.violation is not None:
+            return "protocol violation"
+        if st.expired:
+            return "token expired"
+        if st.shutdown:
+            return "gateway shutdown"
+        if st.terminated:
+            return "terminate"
+        return "upstream closed"
+
+    async def _watch_expiry(
+        self, ctx: SessionContext, hooks: SessionHooks, scope: anyio.CancelScope
+    ) -> None:
+        expires = ctx.identity.expires_at
+        assert expires is not None
+        await anyio.sleep(max(0.0, expires - time.time()))
+        action = self.gw.config.server.token_expiry
+        log.info("session %s: the token of %s expired (%s)", self.id, ctx.identity.sub, action)
+        with contextlib.suppress(RegogateError):
+            hooks.record.event("identity.expired", {"expires_at": int(expires), "action": action})
+        if action == "disconnect":
+            self.state.expired = True
+            scope.cancel()
 
     async def _watch_shutdown(self, scope: anyio.CancelScope) -> None:
         await self.gw.shutting_down.wait()

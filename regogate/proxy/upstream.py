@@ -34,7 +34,7 @@ from regogate.wire.backend import (
     decode_backend,
 )
 from regogate.wire.framing import Frame, MessageReader
-from regogate.wire.frontend import PasswordMessage, SASLInitialResponse, SASLResponse
+from regogate.wire.frontend import PasswordMessage, Query, SASLInitialResponse, SASLResponse
 from regogate.wire.startup import CancelRequest, SSLRequest, StartupMessage
 
 SCRAM = "SCRAM-SHA-256"
@@ -234,3 +234,25 @@ async def send_cancel(conn: ConnectionConfig, pid: int, secret: bytes, timeout: 
                 await stream.receive(1)
     finally:
         await anyio.aclose_forcefully(stream)
+
+
+async def run_simple(up: Upstream, sql: str, timeout: float) -> None:
+    """Run one statement on the upstream before the client is relayed (e.g. SET ROLE);
+    read its responses up to ReadyForQuery. An error raises UpstreamError with its text."""
+    error: str | None = None
+    with anyio.fail_after(timeout):
+        await up.stream.send(Query(sql).encode())
+        while True:
+            frame = up.reader.next_frame()
+            if frame is None:
+                try:
+                    up.reader.feed(await up.stream.receive(65536))
+                except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                    raise UpstreamError("the upstream closed the connection") from None
+                continue
+            if frame.tag == b"E":
+                error = ErrorResponse.decode(frame.body).message
+            elif frame.tag == b"Z":
+                break
+    if error is not None:
+        raise UpstreamError(error)
