@@ -32,6 +32,7 @@ from regogate.proxy.hooks import (
 from regogate.proxy.recording_sink import SessionRecording
 from regogate.recording import keys
 from regogate.recording.commit import Redactor, commitment_key
+from regogate.recording.commit import key_id as commit_key_id
 from regogate.recording.note import Signer
 from regogate.recording.records import GatewayInfo
 from regogate.recording.store import FsyncPolicy, SegmentStore
@@ -71,7 +72,10 @@ class Runtime:
         gate_box: list[PolicyGate] = []
         if self.recorder is not None:
             try:
-                chain = self.recorder.open_session(open_body(ctx), sid=ctx.session_id)
+                body = open_body(ctx)
+                if self.redactor is not None:
+                    body["literal_commitments"] = {"key": self.redactor.key_id}
+                chain = self.recorder.open_session(body, sid=ctx.session_id)
             except RecordingUnavailable:
                 if self.config.recording.on_error == "deny":
                     raise
@@ -131,7 +135,6 @@ CONNECT: dict[str, object] = {
 
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
 
 
 def open_body(ctx: SessionContext) -> dict[str, object]:
@@ -233,7 +236,7 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                 checkpoint_interval=rec.checkpoint_interval,
             )
             rt.recorder = await stack.enter_async_context(recorder.running())
-            rt.redactor = Redactor(commitment_key(signer))
+            rt.redactor = Redactor(commitment_key(signer), commit_key_id(signer))
             log.info("recording to %s (origin %s)", rec.dir, recorder.origin)
         stack.callback(log_stats, rt)
         yield rt

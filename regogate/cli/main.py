@@ -13,6 +13,8 @@ import anyio
 import typer
 
 from regogate import __version__
+from regogate.cli import policy as policy_cli
+from regogate.cli import recording as recording_cli
 from regogate.config import Config, load_config
 from regogate.errors import RegogateError
 from regogate.identity import token_sha256
@@ -25,6 +27,8 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="Static service tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+policy_cli.register(app)
+recording_cli.register(app)
 
 ConfigOpt = Annotated[Path, typer.Option("-c", "--config", help="regogate.toml")]
 
@@ -46,14 +50,19 @@ def _logging(verbose: bool) -> None:
 
 
 async def _serve(config: Config) -> None:
+    from regogate import runtime
     from regogate.proxy.server import Gateway
 
-    gateway = Gateway(config)
-    async with anyio.create_task_group() as tg:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    async with runtime.start(config) as rt, anyio.create_task_group() as tg:
+        gateway = Gateway(config, hooks=rt.hooks)
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
 
             async def on_signals() -> None:
-                async for _ in signals:
+                async for signum in signals:
+                    if signum == signal.SIGHUP:
+                        logging.getLogger("regogate").info("SIGHUP: reloading policies")
+                        rt.reload()
+                        continue
                     if gateway.shutting_down.is_set():
                         tg.cancel_scope.cancel()  # a second signal stops at once
                         return

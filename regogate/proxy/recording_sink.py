@@ -112,7 +112,7 @@ class SessionRecording:
                 "error": self._error,
                 "bytes": self._sent,
                 "digest": self._sha.hexdigest(),
-                "elapsed_ms": None if elapsed is None else round(elapsed * 1000, 3),
+                "elapsed_us": None if elapsed is None else int(elapsed * 1_000_000),
             }
             if self._suspended:
                 body["suspended"] = True

@@ -24,6 +24,12 @@ from regogate.recording.note import Signer
 INFO = b"regogate literal commitments v1"
 
 
+def key_id(signer: Signer) -> str:
+    """``name+hexid`` of the signing key (recorded in session.open, so that after a key
+    rotation it is known which retired key opens a session's commitments)."""
+    return f"{signer.name}+{signer.verifier.id:08x}"
+
+
 def commitment_key(signer: Signer) -> bytes:
     """The HMAC key of literal commitments, derived from the signing key's seed."""
     seed = base64.b64decode(signer.skey().split("+", 4)[4])[1:]
@@ -37,8 +43,9 @@ def commit(key: bytes, literals: tuple[str, ...]) -> str:
 class Redactor:
     """sql -> {text, literals, literals_commitment}; cached per distinct text."""
 
-    def __init__(self, key: bytes, cache_size: int = 4096):
+    def __init__(self, key: bytes, key_id: str = "", cache_size: int = 4096):
         self._key = key
+        self.key_id = key_id  # which signing key the commitment key was derived from
         self._cache: LruCache[str, Mapping[str, object]] = LruCache(cache_size)
 
     def __repr__(self) -> str:

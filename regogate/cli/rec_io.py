@@ -1,0 +1,74 @@
+"""Reading a recording directory for the CLI: records with their file and line, leniently.
+
+Listing and replay read what is there; lines that are not records (torn tails, damage)
+are counted and skipped. Only ``regogate verify`` judges the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from regogate.recording.records import Record, RecordError
+from regogate.recording.store import read_segments
+
+
+class CommandError(Exception):
+    """A readable one-line failure of a recording command; ``code`` is the exit status
+    (1: the recording fails a check or lacks what was asked for; 2: usage, files, keys)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, code: int = 2):
+        super().__init__(message)
+        self.message, self.hint, self.code = message, hint, code
+
+
+@dataclass(frozen=True)
+class Located:
+    file: str
+    line: int
+    record: Record
+
+
+class RecordReader:
+    """Iterate a directory's records in log order; lines holding none of ``needles`` are
+    skipped unparsed (that only saves time: callers still check the parsed record).
+    """
+
+    def __init__(self, directory: Path, *needles: bytes):
+        if not directory.is_dir():
+            raise FileNotFoundError(f"no recording directory {directory}")
+        self.directory = directory
+        self.needles = needles
+        self.skipped = 0  # complete lines that are not records
+        self.torn = 0  # incomplete last lines of segments
+
+    def __iter__(self) -> Iterator[Located]:
+        needles = self.needles
+        for seg in read_segments(self.directory):
+            lines = seg.data.split(b"\n")
+            if lines.pop():
+                self.torn += 1
+            for number, line in enumerate(lines, 1):
+                if needles and not any(n in line for n in needles):
+                    continue
+                try:
+                    record = Record.parse(line)
+                except RecordError:
+                    self.skipped += 1
+                    continue
+                yield Located(seg.name, number, record)
+
+    def records(self) -> Iterator[Record]:
+        return (x.record for x in self)
+
+
+def line_at(directory: Path, position: int) -> tuple[str, int, bytes] | None:
+    """(segment, line number, bytes) of the log's leaf at ``position`` (0-based)."""
+    for seg in read_segments(directory):
+        count = seg.data.count(b"\n")
+        if position < count:
+            lines = seg.data.split(b"\n", position + 1)
+            return seg.name, position + 1, lines[position]
+        position -= count
+    return None

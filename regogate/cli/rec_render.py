@@ -1,0 +1,277 @@
+"""Terminal text for `regogate sessions list` and `regogate replay`.
+
+Known record types get a one-line summary of their known fields; any other field, and
+any record type not known here, is shown as ``key=value`` so nothing recorded is hidden.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+
+from regogate.recording.jcs import JSONValue
+from regogate.recording.records import format_ts
+from regogate.recording.sessions import (
+    JSONObject,
+    Replay,
+    ReplayEvent,
+    SessionSummary,
+    obj,
+    strings,
+    text,
+)
+
+_BODY_COLUMN = 26  # where a replay line's summary starts: offset (10), 2, type (13), 1
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def duration(us: int) -> str:
+    """12.345s, 3m02.5s, 1h02m03s."""
+    seconds = max(us, 0) / 1_000_000
+    if seconds < 60:
+        return f"{seconds:.3f}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{int(minutes)}m{secs:04.1f}s"
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}h{minutes:02d}m{int(secs):02d}s"
+
+
+def when(ts: str) -> str:
+    """A record ts shown to the second: 2026-01-02 03:04:05Z."""
+    return f"{ts[:10]} {ts[11:19]}Z" if len(ts) >= 19 else ts
+
+
+def compact(value: JSONValue | None) -> str:
+    scalar = text(value)
+    if scalar is not None:
+        return scalar
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def fields(body: JSONObject, skip: Iterable[str] = ()) -> str:
+    """``key=value`` for every field not in ``skip``."""
+    left = set(skip)
+    return "  ".join(f"{k}={compact(v)}" for k, v in body.items() if k not in left)
+
+
+def sessions_table(sessions: list[SessionSummary]) -> list[str]:
+    header = ["SESSION", "OPENED (UTC)", "DURATION", "IDENTITY", "CONNECTION", "CLIENT"]
+    header += ["STMTS", "DENIED", "STATUS"]
+    rows = [header]
+    for s in sessions:
+        o = s.opening
+        conn = o.connection or "-"
+        if o.database and o.database != o.connection:
+            conn += f"/{o.database}"
+        status = s.status + (f" ({s.close_reason})" if s.close_reason else "")
+        rows.append(
+            [
+                s.sid,
+                when(s.opened),
+                duration(s.duration_us),
+                o.sub or "-",
+                conn,
+                o.client or "-",
+                str(s.statements),
+                str(s.denied),
+                status,
+            ]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def _number(value: JSONValue | None) -> int | float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def _stmt(body: JSONObject) -> tuple[str, set[str]]:
+    sql = text(body.get("text"))
+    if sql is None:
+        return "", set()
+    tags = [x for x in (text(body.get("protocol")),) if x]
+    fp = text(body.get("fingerprint"))
+    if fp:
+        tags.append(f"fp {fp[:12]}")
+    literals = _number(body.get("literals"))
+    if literals:
+        tags.append(plural(int(literals), "literal"))
+    line = sql.replace("\n", "\n" + " " * _BODY_COLUMN)
+    line += f"   [{', '.join(tags)}]" if tags else ""
+    return line, {"text", "protocol", "fingerprint", "literals", "literals_commitment"}
+
+
+def _decision(body: JSONObject) -> tuple[str, set[str]]:
+    parts = [(text(body.get("outcome")) or "?").upper()]
+    extra = []
+    index = _number(body.get("index"))
+    if index:  # the statement's place in a multi-statement message, from 0
+        extra.append(f"statement {int(index) + 1}")
+    if body.get("revision") is not None:
+        extra.append(f"policy rev {compact(body.get('revision'))}")
+    if body.get("cached") is True:
+        extra.append("cached")
+    if body.get("sqlstate") is not None:
+        extra.append(f"sqlstate {compact(body.get('sqlstate'))}")
+    if extra:
+        parts.append(f"({', '.join(extra)})")
+    if body.get("approval") is True:
+        parts.append("approval required")
+    reasons = strings(body.get("reasons"))
+    if reasons:
+        parts.append("reasons: " + "; ".join(reasons))
+    rules = strings(body.get("rules"))
+    if rules:
+        parts.append("rules: " + ", ".join(rules))
+    masks = obj(body.get("masks"))
+    if masks:
+        parts.append("masks: " + ", ".join(f"{k}={compact(v)}" for k, v in masks.items()))
+    known = {"outcome", "index", "revision", "cached", "sqlstate", "approval", "reasons", "rules"}
+    return "  ".join(parts), known | {"masks", "input_sha256"}
+
+
+def _result(body: JSONObject) -> tuple[str, set[str]]:
+    """A request cycle's outcome: command tag(s) or error SQLSTATE, rows, time, digest."""
+    error = body.get("error")
+    tags = strings(body.get("tags")) or tuple(t for t in (text(body.get("tag")),) if t)
+    parts = [", ".join(tags)]
+    if error is not None:
+        parts.append(f"error {compact(error)}")
+    known = {"tag", "tags", "elapsed_ms", "elapsed_us", "digest", "error", "bytes", "suspended"}
+    rows = _number(body.get("rows"))
+    if rows is not None:
+        parts.append(plural(int(rows), "row"))
+        known.add("rows")
+    if body.get("suspended") is True:
+        parts.append("suspended (row limit)")
+    elapsed = _number(body.get("elapsed_ms"))
+    micros = _number(body.get("elapsed_us"))
+    if micros is not None:
+        elapsed = micros / 1000
+    if elapsed is not None:
+        parts.append(f"in {elapsed:g} ms")
+    sent = _number(body.get("bytes"))
+    if sent is not None:
+        parts.append(f"{plural(int(sent), 'byte')} sent")
+    digest = text(body.get("digest"))
+    if digest:
+        parts.append(f"digest {digest[:12]}…")
+    return "  ".join(p for p in parts if p), known
+
+
+def _error(body: JSONObject) -> tuple[str, set[str]]:
+    code, message = text(body.get("sqlstate")), text(body.get("message"))
+    return " ".join(x for x in (code, message) if x), {"sqlstate", "message"}
+
+
+def _close(body: JSONObject) -> tuple[str, set[str]]:
+    counts = obj(body.get("counts"))
+    line = text(body.get("reason")) or "?"
+    if counts:
+        line += "  (" + ", ".join(f"{k} {compact(v)}" for k, v in counts.items()) + ")"
+    return line, {"reason", "counts", "chain_head"}
+
+
+_SUMMARIES: Mapping[str, Callable[[JSONObject], tuple[str, set[str]]]] = {
+    "stmt": _stmt,
+    "decision": _decision,
+    "result": _result,
+    "error": _error,
+    "session.close": _close,
+}
+
+
+def event_line(event: ReplayEvent, masked: list[str]) -> str:
+    """``+offset  type  summary  other=fields``; ``masked`` names the columns masked."""
+    summarize = _SUMMARIES.get(event.type)
+    head, known = summarize(event.body) if summarize else ("", set())
+    if event.type == "result" and masked:
+        head += f"  (masked: {', '.join(masked)})"
+    rest = fields(event.body, known)
+    line = f"{'+' + duration(event.offset_us):>10}  {event.type:<13} {head}"
+    if rest:
+        line += ("  " if head else "") + rest
+    return line.rstrip()
+
+
+def _expiry(value: JSONValue | None) -> str:
+    """An expiry as recorded: epoch seconds (shown as UTC) or a string as it is."""
+    seconds = _number(value)
+    if seconds is None:
+        return compact(value)
+    return format_ts(int(seconds) * 1_000_000)[:19] + "Z"
+
+
+def _opening(replay: Replay) -> list[str]:
+    s, body = replay.summary, replay.opening
+    who = obj(body.get("identity")) or obj(body.get("subject"))
+    o = s.opening
+    identity = [o.sub or "(no subject recorded)"]
+    if o.email:
+        identity.append(f"<{o.email}>")
+    if o.groups:
+        identity.append("groups " + ", ".join(o.groups))
+    for key in ("issuer", "auth"):
+        if who.get(key) is not None:
+            identity.append(f"{key} {compact(who.get(key))}")
+    if who.get("expires_at") is not None:
+        identity.append(f"expires {_expiry(who.get('expires_at'))}")
+    token = text(who.get("token_sha256"))
+    if token:
+        identity.append(f"token sha256 {token[:12]}…")
+    client = [o.client or "(no client recorded)"]
+    user = text(obj(body.get("client")).get("user"))
+    if user:
+        client.append(f"user {user}")
+    if o.application:
+        client.append(f"application {o.application}")
+    client.append(f"TLS {o.tls}" if o.tls else "no TLS")
+    conn = [o.connection or "(no connection recorded)"]
+    if o.database:
+        conn.append(f"database {o.database}")
+    known = {"identity", "subject", "client", "connection", "db"}
+    other = fields(body, known)
+    return [
+        f"identity    {'  '.join(identity)}",
+        f"client      {'  '.join(client)}",
+        f"connection  {'  '.join(conn)}",
+        *([f"other       {other}"] if other else []),
+    ]
+
+
+def replay_lines(replay: Replay) -> list[str]:
+    s = replay.summary
+    status = s.status + (f" ({s.close_reason})" if s.close_reason else "")
+    chain = "intact" if replay.chain_problem is None else f"BROKEN: {replay.chain_problem}"
+    counts = ", ".join(
+        [
+            plural(s.statements, "statement"),
+            f"{s.denied} denied",
+            f"{s.masked} masked",
+            plural(s.approvals, "approval"),
+            plural(s.errors, "error"),
+        ]
+    )
+    out = [f"session     {s.sid}  {status}", *_opening(replay)]
+    out += [
+        f"opened      {s.opened}  (gateway boot {s.boot})",
+        f"duration    {duration(s.duration_us)}  {counts}",
+        f"chain       {chain}  ({s.records} records, seq {s.first_seq}..{s.last_seq})",
+        "",
+    ]
+    masked: list[str] = []
+    for event in replay.events:
+        if event.type == "session.open":
+            out.append(f"{'+' + duration(event.offset_us):>10}  session.open")
+            continue
+        if event.type == "decision":
+            masks = obj(event.body.get("masks"))
+            masked = list(masks) if text(event.body.get("outcome")) == "allow_masked" else []
+        out.append(event_line(event, masked))
+    return out

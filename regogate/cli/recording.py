@@ -1,0 +1,417 @@
+"""The recording commands: `keys generate|rotate|export`, `verify`, `sessions list`, `replay`.
+
+``register(app)`` adds them to the main app. The work is in ``rec_keys``, ``rec_verify``
+and ``rec_render``; this module parses options, finds paths and keys, and turns every
+failure into one line on stderr with a non-zero exit (1: check failed, 2: usage).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from regogate.cli import rec_keys, rec_render, rec_verify
+from regogate.cli.rec_io import CommandError, RecordReader
+from regogate.config import load_config
+from regogate.errors import RegogateError
+from regogate.recording import keys
+from regogate.recording.note import NoteError, Signer, Verifier, parse_verifier_list
+from regogate.recording.sessions import (
+    SessionFilter,
+    TimeError,
+    build_replay,
+    index_sessions,
+    parse_time,
+)
+
+keys_app = typer.Typer(help="Log-signing keys: generate, rotate, export.", no_args_is_help=True)
+sessions_app = typer.Typer(help="Sessions in a recording.", no_args_is_help=True)
+
+DirOpt = Annotated[
+    Path | None, typer.Option("-d", "--dir", metavar="DIR", help="recording directory")
+]
+KeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--key", metavar="FILE", help=f"signing key file (mode 0600); else ${keys.ENV_VAR}"
+    ),
+]
+HistoryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--history", metavar="FILE", help="public key history (default: the key file's .vkeys)"
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "-c", "--config", metavar="FILE", help="regogate.toml (its recording dir and key_file)"
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+FromOpt = Annotated[
+    str | None,
+    typer.Option("--from", metavar="TIME", help="ISO 8601 (UTC if no zone) or a span ago: 2h, 7d"),
+]
+ToOpt = Annotated[str | None, typer.Option("--to", metavar="TIME", help="ISO 8601 or a span ago")]
+
+
+def resolve_paths(
+    config_path: Path | None,
+    directory: Path | None,
+    key: Path | None,
+    load: Callable[[Path], object] = load_config,
+) -> tuple[Path | None, Path | None]:
+    """The recording directory and key file: explicit options first, else the config's
+    ``recording.dir`` / ``recording.key_file`` (if it has a ``recording`` section)."""
+    if config_path is None or (directory is not None and key is not None):
+        return directory, key
+    recording = getattr(load(config_path), "recording", None)
+    from_dir, from_key = getattr(recording, "dir", None), getattr(recording, "key_file", None)
+    return (
+        directory if directory is not None else _path(from_dir),
+        key if key is not None else _path(from_key),
+    )
+
+
+def _path(value: object) -> Path | None:
+    return Path(value) if isinstance(value, str | Path) else None
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """One readable line on stderr and a non-zero exit instead of a traceback."""
+    try:
+        yield
+    except CommandError as exc:
+        raise _exit(exc.message, exc.hint, exc.code) from None
+    except RegogateError as exc:
+        raise _exit(exc.message, exc.hint, 2) from None
+    except (NoteError, TimeError) as exc:
+        raise _exit(str(exc), None, 2) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise _exit(f"{where}{exc.strerror or exc}", None, 2) from None
+
+
+def _exit(message: str, hint: str | None, code: int) -> typer.Exit:
+    typer.echo(f"regogate: error: {message}", err=True)
+    if hint:
+        typer.echo(f"hint: {hint}", err=True)
+    return typer.Exit(code)
+
+
+def _need_dir(directory: Path | None) -> Path:
+    if directory is None:
+        raise CommandError("no recording directory: pass -d/--dir DIR (or -c regogate.toml)")
+    return directory
+
+
+def _now() -> int:
+    return time.time_ns() // 1000
+
+
+def _window(since: str | None, until: str | None) -> SessionFilter | None:
+    if since is None and until is None:
+        return None
+    now = _now()
+    return SessionFilter(
+        since=None if since is None else parse_time(since, now),
+        until=None if until is None else parse_time(until, now),
+    )
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+
+@keys_app.command("generate")
+def keys_generate(
+    name: Annotated[
+        str, typer.Option("--name", help="key name = log origin, e.g. bank.example/regogate/prod")
+    ],
+    key: KeyOpt = None,
+    history: HistoryOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create a signing key in a new 0600 file and start (or extend) the key history."""
+    with _errors():
+        _, key = resolve_paths(config, None, key)
+        if key is None:
+            raise CommandError("pass --key FILE: where to write the new private key")
+        history = history or rec_keys.default_history(key)
+        signer = rec_keys.generate(key, name, history)
+        typer.echo(f"wrote signing key {key} (mode 0600)")
+        typer.echo(f"public key  {signer.verifier.vkey()}")
+        typer.echo(f"history     {history}  (examiners: regogate verify --trust {history})")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    directory: DirOpt = None,
+    key: KeyOpt = None,
+    new_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--new-key", metavar="FILE", help=f"with ${keys.ENV_VAR}: a new file for the new key"
+        ),
+    ] = None,
+    history: HistoryOpt = None,
+    gateway_id: Annotated[
+        str, typer.Option("--gateway-id", metavar="ID", help="gw.id of this boot")
+    ] = "regogate-keys",
+    config: ConfigOpt = None,
+) -> None:
+    """Replace the signing key, recording key.rotate in the log (run with the gateway stopped)."""
+    with _errors():
+        from_env = key is None and bool(os.environ.get(keys.ENV_VAR))
+        directory, key = resolve_paths(config, directory, None if from_env else key)
+        signer, key_file = _signer(None if from_env else key)
+        if key_file is not None and new_key is not None:
+            raise CommandError("--new-key is for a key from the environment; --key is replaced")
+        if key_file is None and new_key is None:
+            raise CommandError("the signing key comes from the environment: pass --new-key FILE")
+        if history is None:
+            if key_file is None:
+                raise CommandError("pass --history FILE: the key comes from the environment")
+            history = rec_keys.default_history(key_file)
+        r = rec_keys.rotate(_need_dir(directory), signer, key_file, new_key, history, gateway_id)
+        typer.echo(f"rotated the signing key of {directory} (origin {r.origin})")
+        typer.echo(f"  old        {rec_keys.short(r.old)}")
+        typer.echo(f"  new        {r.new.vkey()}")
+        typer.echo(f"  key.rotate seq {r.seq}, sealed by the old key")
+        typer.echo(f"  key file   {key_file or new_key} (mode 0600)")
+        typer.echo(f"  history    {history}")
+        if r.added_old:
+            typer.echo(f"  note       the old key was not in {history}: added it")
+        if key_file is None:
+            typer.echo(f"put the key from {new_key} into ${keys.ENV_VAR} before the gateway starts")
+
+
+def _signer(key: Path | None) -> tuple[Signer, Path | None]:
+    if key is not None:
+        return keys.load_signer(key), key
+    if os.environ.get(keys.ENV_VAR):
+        return keys.load_signer_from_env(), None
+    raise CommandError(f"no signing key: pass --key FILE or set {keys.ENV_VAR}")
+
+
+@keys_app.command("export")
+def keys_export(
+    key: KeyOpt = None,
+    history: HistoryOpt = None,
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "-d", "--dir", metavar="DIR", help="check that the log announces no other key"
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", metavar="FILE", help="write to FILE")
+    ] = None,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Print the public keys and their activation times, for examiners (`verify --trust`)."""
+    with _errors():
+        directory, key = resolve_paths(config, directory, key)
+        if history is None:
+            if key is None:
+                raise CommandError("pass --history FILE or --key FILE (its .vkeys is the history)")
+            history = rec_keys.default_history(key)
+        entries = rec_keys.export(history, directory)
+        if as_json:
+            items = [_key_json(e.verifier, e.activated) for e in entries]
+            out = json.dumps(items, indent=2) + "\n"
+        else:
+            out = rec_keys.history_text(entries)
+        if output is None:
+            typer.echo(out, nl=False)
+        else:
+            output.write_text(out)
+            typer.echo(f"wrote {len(entries)} public key(s) to {output}", err=True)
+
+
+def _key_json(v: Verifier, activated: str) -> dict[str, str]:
+    return {"vkey": v.vkey(), "name": v.name, "key_id": f"{v.id:08x}", "activated": activated}
+
+
+# -- verify -------------------------------------------------------------------------------
+
+
+def verify(
+    session: Annotated[
+        str | None,
+        typer.Argument(metavar="SESSION", help="verify one session (its id or a unique prefix)"),
+    ] = None,
+    directory: DirOpt = None,
+    trust: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trust",
+            metavar="FILE",
+            help="trusted public keys or history (keys export); repeatable",
+        ),
+    ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key", metavar="FILE", help="without --trust: trust this key's .vkeys history"
+        ),
+    ] = None,
+    since: FromOpt = None,
+    until: ToOpt = None,
+    proof: Annotated[
+        int | None, typer.Option("--proof", metavar="SEQ", help="print an inclusion proof")
+    ] = None,
+    proof_out: Annotated[
+        Path | None,
+        typer.Option("--proof-out", metavar="FILE", help="write the tlog-proof to FILE"),
+    ] = None,
+    origin: Annotated[
+        str | None, typer.Option("--origin", metavar="ORIGIN", help="pin the log's origin")
+    ] = None,
+    prior: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--prior", metavar="FILE", help="a signed checkpoint held outside the log; repeatable"
+        ),
+    ] = None,
+    save_checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-checkpoint", metavar="FILE", help="write the latest checkpoint to FILE"
+        ),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", metavar="N", help="processes (default: one per CPU)", show_default=False
+        ),
+    ] = 0,
+    strict: Annotated[bool, typer.Option("--strict", help="warnings fail too")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="show info findings")] = False,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Check a recording: records, session chains, Merkle roots, signatures, consistency."""
+    with _errors():
+        directory, key = resolve_paths(config, directory, key)
+        if session is not None and (since is not None or until is not None):
+            raise CommandError("give a SESSION or --from/--to, not both")
+        trusted, sources = _trusted(trust or [], key)
+        opts = rec_verify.VerifyOptions(
+            directory=_need_dir(directory),
+            trusted=trusted,
+            trust_from=sources,
+            origin=origin,
+            prior=[p.read_text() for p in prior or []],
+            session=session,
+            window=_window(since, until),
+            proof=proof,
+            proof_out=proof_out,
+            save_checkpoint=save_checkpoint,
+            workers=workers or os.cpu_count() or 1,
+            verbose=verbose,
+            strict=strict,
+            as_json=as_json,
+        )
+        code = rec_verify.run(opts)
+    if code:
+        raise typer.Exit(code)
+
+
+def _trusted(files: list[Path], key: Path | None) -> tuple[list[Verifier], list[str]]:
+    if not files and key is not None and rec_keys.default_history(key).exists():
+        files = [rec_keys.default_history(key)]
+    if not files:
+        raise CommandError(
+            "no trusted keys: pass --trust FILE (the output of `regogate keys export`)"
+        )
+    out: list[Verifier] = []
+    for path in files:
+        try:
+            found = parse_verifier_list(path.read_text())
+        except NoteError as exc:
+            raise CommandError(f"trust file {path}: {exc}") from None
+        if not found:
+            raise CommandError(f"trust file {path} holds no verifier keys")
+        out += [v for v in found if v not in out]
+    return out, [str(p) for p in files]
+
+
+# -- sessions, replay ---------------------------------------------------------------------
+
+
+@sessions_app.command("list")
+def sessions_list(
+    directory: DirOpt = None,
+    identity: Annotated[
+        str | None,
+        typer.Option("--identity", metavar="GLOB", help="subject, email or group (glob: 'ali*')"),
+    ] = None,
+    connection: Annotated[
+        str | None,
+        typer.Option("--connection", metavar="GLOB", help="connection or database name (glob)"),
+    ] = None,
+    since: FromOpt = None,
+    until: ToOpt = None,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """List sessions, oldest first: who, when, where from, to what, how it ended."""
+    with _errors():
+        directory, _ = resolve_paths(config, directory, None)
+        reader = RecordReader(_need_dir(directory))
+        every = index_sessions(reader.records())
+        window = _window(since, until) or SessionFilter()
+        chosen = SessionFilter(identity, connection, window.since, window.until)
+        shown = [s for s in every if chosen.matches(s)]
+        if as_json:
+            doc = {"total": len(every), "sessions": [s.to_json() for s in shown]}
+            typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        elif shown:
+            for line in rec_render.sessions_table(shown):
+                typer.echo(line)
+            typer.echo(f"{len(shown)} of {len(every)} sessions")
+        else:
+            typer.echo(f"no sessions match ({len(every)} in the recording)")
+        if reader.skipped:
+            typer.echo(
+                f"warning: {reader.skipped} lines are not records (run regogate verify)", err=True
+            )
+
+
+def replay(
+    session: Annotated[
+        str, typer.Argument(metavar="SESSION", help="session id (or a unique prefix)")
+    ],
+    directory: DirOpt = None,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Show a session as it happened: statements, decisions, approvals, results, timing."""
+    with _errors():
+        directory, _ = resolve_paths(config, directory, None)
+        sid, located = rec_verify.find_session(_need_dir(directory), session)
+        model = build_replay([x.record for x in located], sid)
+        assert model is not None
+        if as_json:
+            typer.echo(json.dumps(model.to_json(), indent=2, ensure_ascii=False))
+        else:
+            for line in rec_render.replay_lines(model):
+                typer.echo(line)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `keys`, `verify`, `sessions` and `replay` to the main app."""
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(sessions_app, name="sessions")
+    app.command("verify")(verify)
+    app.command("replay")(replay)
