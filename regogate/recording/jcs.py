@@ -1,6 +1,9 @@
 """Canonical JSON (RFC 8785, JCS): the exact bytes every record is hashed and stored as.
 
-``rfc8785`` is the reference; a C-speed fast path is used where it provably agrees.
+``rfc8785`` is the reference; orjson is the fast path where it provably agrees: no
+float, no integer beyond 15 digits, no non-BMP character (orjson escapes every BMP code
+point exactly as JCS does, and sorts BMP keys in the same order; tests/recording/test_jcs.py
+checks all of them). Anything else takes the reference implementation.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json.scanner
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias, cast
 
+import orjson
 import rfc8785
 
 JSONValue: TypeAlias = (
@@ -85,21 +89,32 @@ def _decode_plain(text: str) -> tuple[object, bool]:
     return value, True
 
 
+def _has_float(value: object) -> bool:
+    """Whether a JSON-ready value holds a float anywhere (orjson writes NaN as null)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is float:
+            return True
+        if t is dict:
+            stack.extend(cast(dict[object, object], v).values())
+        elif t is list or t is tuple:
+            stack.extend(cast(Sequence[object], v))
+    return False
+
+
 def dumps(value: object) -> bytes:
     """The RFC 8785 bytes of a JSON value (dicts with str keys, lists, str, int, …)."""
     try:
-        text = _ENCODE(value)
-        _decode_plain(text)
-        data = text.encode("utf-8")
-        if not _needs_reference(data):
+        data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        if not _needs_reference(data) and not _has_float(value):
             return data
-    except _NotPlain:
-        pass
-    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is one
-        raise CanonicalizationError(f"not canonicalizable JSON: {exc}") from None
+    except (TypeError, orjson.JSONEncodeError, RecursionError):
+        pass  # the reference implementation says what is wrong
     try:
         return rfc8785.dumps(cast(Any, value))
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, RecursionError) as exc:
         raise CanonicalizationError(f"not canonicalizable JSON: {exc}") from None
 
 
@@ -108,6 +123,18 @@ def loads(data: bytes) -> tuple[object, bool]:
 
     Raises ``ValueError`` if ``data`` is not UTF-8 JSON.
     """
+    if not _needs_reference(data):
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # not JSON, or beyond orjson (huge integers): the slow path says which
+        else:
+            if not _has_float(value):
+                return value, orjson.dumps(value, option=orjson.OPT_SORT_KEYS) == data
+    return _loads_slow(data)
+
+
+def _loads_slow(data: bytes) -> tuple[object, bool]:
     try:
         text = data.decode("utf-8")
         try:

@@ -125,3 +125,34 @@ def test_loads_spots_non_canonical_bytes(data: bytes) -> None:
 def test_loads_rejects_non_json(data: bytes, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         jcs.loads(data)
+
+
+def test_fast_path_escapes_every_bmp_code_point_as_the_reference() -> None:
+    for cp in range(0x10000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        s = chr(cp)
+        assert jcs.dumps({s: s}) == rfc8785.dumps({s: s}), hex(cp)
+        assert jcs.loads(rfc8785.dumps([s]))[1], hex(cp)
+
+
+def test_fast_path_sorts_bmp_keys_as_the_reference() -> None:
+    rng = random.Random(8785)
+    for _ in range(200):
+        keys = {
+            chr(rng.randint(0x20, 0xD7FF)) + chr(rng.randint(0xE000, 0xFFFD)) for _ in range(20)
+        }
+        value = {k: i for i, k in enumerate(sorted(keys))}
+        assert jcs.dumps(value) == rfc8785.dumps(value)
+
+
+def test_floats_and_nan_never_take_the_fast_path() -> None:
+    assert jcs.dumps({"a": 1.5}) == rfc8785.dumps({"a": 1.5})
+    assert jcs.dumps({"a": 1e21}) == b'{"a":1e+21}'
+    with pytest.raises(jcs.CanonicalizationError):
+        jcs.dumps({"a": float("nan")})
+    with pytest.raises(jcs.CanonicalizationError):
+        jcs.dumps([[float("inf")]])
+    assert jcs.loads(b'{"a":1.0}') == ({"a": 1.0}, False)
+    assert jcs.loads(b'{"a":1}') == ({"a": 1}, True)
+    assert jcs.loads(b'{"a":1,"a":2}')[1] is False

@@ -74,8 +74,8 @@ def test_only_the_writer_uses_anyio() -> None:
     assert users == {"writer"}
 
 
-def test_the_verifier_needs_only_cryptography_and_rfc8785() -> None:
+def test_the_verifier_needs_only_cryptography_rfc8785_and_orjson() -> None:
     top = {m.split(".")[0] for m in closure("verify")}
     third_party = {m for m in top if m not in sys.stdlib_module_names}
-    assert third_party == {"cryptography", "rfc8785", "regogate"}
+    assert third_party == {"cryptography", "rfc8785", "orjson", "regogate"}
     assert {m for m in closure("verify") if m.startswith("regogate.")} == {"regogate.errors"}
