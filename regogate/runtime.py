@@ -50,6 +50,24 @@ class Runtime:
     redactor: Redactor | None = None
     _sessions: dict[str, PolicyGate] = field(default_factory=dict)
 
+    def record_policy(self, revision: str) -> None:
+        """A policy revision went live: a gateway-scoped policy.load record."""
+        if self.recorder is None:
+            return
+        body: dict[str, object] = {"revision": revision}
+        if self.sidecar is not None and self.sidecar.loader.bundle is not None:
+            bundle = self.sidecar.loader.bundle
+            body.update(
+                digest=bundle.digest,
+                git_commit=bundle.git_commit,
+                modules=sorted(bundle.modules),
+                data=sorted(bundle.data),
+            )
+        try:
+            self.recorder.record("policy.load", body)
+        except RegogateError as exc:
+            log.error("could not record policy revision %s: %s", revision, exc.message)
+
     def reload(self) -> None:
         """SIGHUP: reload the policy directory and drop cached decisions."""
         if self.sidecar is not None:
@@ -199,6 +217,7 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                 def changed(revision: str) -> None:
                     if rt.engine is not None:
                         rt.engine.policy_changed(revision)
+                    rt.record_policy(revision)
 
                 directory = pol.dir
                 sidecar = OpaSidecar(
@@ -237,6 +256,8 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
             )
             rt.recorder = await stack.enter_async_context(recorder.running())
             rt.redactor = Redactor(commitment_key(signer), commit_key_id(signer))
+            if rt.engine is not None:
+                rt.record_policy(rt.engine.revision)
             log.info("recording to %s (origin %s)", rec.dir, recorder.origin)
         stack.callback(log_stats, rt)
         yield rt

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Callable
 
 import anyio
 import anyio.abc
@@ -36,6 +37,8 @@ class Gateway:
         self.hooks = hooks
         self.identities = identities or identity_chain(config)
         self.cancels = CancelRegistry()
+        # (connection, upstream pid) -> "a cancel arrived" callback of the session (recording)
+        self.cancel_listeners: dict[tuple[str, int], Callable[[str], None]] = {}
         self.server_tls: ssl.SSLContext | None = server_context(config.server)
         self.active = 0
         self.port = config.server.listen_port
@@ -51,12 +54,15 @@ class Gateway:
     def release(self) -> None:
         self.active -= 1
 
-    async def cancel(self, pid: int, secret: bytes) -> None:
+    async def cancel(self, pid: int, secret: bytes, source: str = "") -> None:
         key = self.cancels.lookup(pid, secret)
         if key is None:
             # PostgreSQL silently ignores a cancel with an unknown key; so do we.
             log.info("cancel request with unknown key for pid %d ignored", pid)
             return
+        listener = self.cancel_listeners.get((key.connection.name, key.pid))
+        if listener is not None:
+            listener(source)
         await upstream_mod.send_cancel(
             key.connection, key.pid, key.secret, self.config.server.connect_timeout
         )

@@ -192,7 +192,7 @@ class Session:
                 await self._send(b"N")
                 continue
             if isinstance(packet, CancelRequest):
-                await self.gw.cancel(packet.pid, packet.secret)
+                await self.gw.cancel(packet.pid, packet.secret, self.addr)
                 return None
             self.reader.typed()
             return packet
@@ -294,6 +294,13 @@ class Session:
         hooks: SessionHooks | None = None
         try:
             hooks = await self.gw.hooks(ctx)
+            record = hooks.record
+
+            def cancelled(source: str) -> None:
+                with contextlib.suppress(RegogateError):
+                    record.event("cancel", {"from": source})
+
+            self.gw.cancel_listeners[(ctx.connection.name, up.pid)] = cancelled
             for sql in hooks.startup_sql:
                 try:
                     await upstream_mod.run_simple(up, sql, self.gw.config.server.connect_timeout)
@@ -349,6 +356,7 @@ class Session:
                 hint="the database may have restarted; reconnect",
             )
         finally:
+            self.gw.cancel_listeners.pop((ctx.connection.name, up.pid), None)
             self.gw.cancels.release(up.pid, secret)
             if hooks is not None:
                 with anyio.CancelScope(shield=True):

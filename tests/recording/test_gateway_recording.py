@@ -171,3 +171,27 @@ def test_a_failing_recording_disk_refuses_statements(
         # Still refused, still a usable connection that says why.
         with pytest.raises(psycopg.errors.IoError, match="recording"):
             c.execute("select 1")
+
+
+def test_cancel_and_policy_revision_are_recorded(
+    recorded: tuple[GatewayFixture, Signer, Path],
+) -> None:
+    import threading
+
+    gw, signer, rec_dir = recorded
+    with psycopg.connect(gw.dsn("dba"), autocommit=True) as c:
+        timer = threading.Timer(0.5, c.cancel_safe)
+        timer.start()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            c.execute("select pg_sleep(10)")
+        timer.join()
+    assert gw.process is not None
+    gw.process.stop()
+    assert verify_directory(rec_dir, [signer.verifier]).ok
+    recs = records(rec_dir)
+    (load,) = [json.loads(r.data) for r in recs if r.type == "policy.load"]
+    assert load["revision"].startswith("sha256:") and load["modules"] == ["regogate/policy.rego"]
+    (cancel,) = [json.loads(r.data) for r in recs if r.type == "cancel"]
+    assert cancel["from"] == "127.0.0.1"
+    results = [json.loads(r.data) for r in recs if r.type == "result"]
+    assert any(r["error"] == "57014" for r in results)
