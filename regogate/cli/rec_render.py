@@ -104,7 +104,15 @@ def _stmt(body: JSONObject) -> tuple[str, set[str]]:
         tags.append(plural(int(literals), "literal"))
     line = sql.replace("\n", "\n" + " " * _BODY_COLUMN)
     line += f"   [{', '.join(tags)}]" if tags else ""
-    return line, {"text", "protocol", "fingerprint", "literals", "literals_commitment"}
+    decisions = body.get("decisions")
+    if isinstance(decisions, list):  # regogate writes a message's decisions in its stmt
+        many = len(decisions) > 1
+        for i, d in enumerate(decisions):
+            if isinstance(d, dict):
+                shown, _ = _decision({**d, "index": i} if many else d)
+                line += "\n" + " " * _BODY_COLUMN + "→ " + shown
+    known = {"text", "protocol", "fingerprint", "literals", "literals_commitment", "decisions"}
+    return line, known | {"prepared"}
 
 
 def _decision(body: JSONObject) -> tuple[str, set[str]]:
@@ -270,8 +278,15 @@ def replay_lines(replay: Replay) -> list[str]:
         if event.type == "session.open":
             out.append(f"{'+' + duration(event.offset_us):>10}  session.open")
             continue
-        if event.type == "decision":
-            masks = obj(event.body.get("masks"))
-            masked = list(masks) if text(event.body.get("outcome")) == "allow_masked" else []
+        decided = [event.body] if event.type == "decision" else []
+        if event.type == "stmt" and isinstance(event.body.get("decisions"), list):
+            decided = [d for d in event.body["decisions"] if isinstance(d, dict)]  # type: ignore[union-attr]
+        if decided:
+            masked = [
+                str(k)
+                for d in decided
+                if text(d.get("outcome")) == "allow_masked"
+                for k in obj(d.get("masks"))
+            ]
         out.append(event_line(event, masked))
     return out

@@ -15,13 +15,13 @@ Errors from the decision source are PolicyUnavailable: the statement is denied.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import anyio
+import orjson
 
 from regogate.config import ConnectionConfig
 from regogate.errors import PolicyUnavailable
@@ -59,9 +59,9 @@ class Decided:
     cached: bool
 
 
-def canonical(policy_input: Mapping[str, object]) -> str:
+def canonical(policy_input: Mapping[str, object]) -> bytes:
     """Deterministic JSON of a policy input (the decision cache key and its hash)."""
-    return json.dumps(policy_input, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps(policy_input, option=orjson.OPT_SORT_KEYS)
 
 
 class PolicyEngine:
@@ -82,7 +82,8 @@ class PolicyEngine:
         self._wait_limit = wait_limit
         self.catalogs = catalogs
         self._revision = revision
-        self._decisions: LruCache[tuple[str, str], Decision] = LruCache(cache_size, clock)
+        self._decisions: LruCache[tuple[bytes, str], Decision] = LruCache(cache_size, clock)
+        self.cache_size = cache_size
         self._analyses: LruCache[AnalysisKey, Analysis] = LruCache(analysis_cache_size, clock)
         self.stats = EngineStats()
         self._seen_revision = ""
@@ -128,6 +129,10 @@ class PolicyEngine:
         self._analyses.put(key, result)
         return result
 
+    def ready(self) -> bool:
+        """The decision source can answer now (not restarting, not half-loaded)."""
+        return self._available is None or self._available()
+
     async def _wait_available(self) -> None:
         """While OPA restarts or a reload is half pushed, wait a little, then fail closed."""
         assert self._available is not None
@@ -149,7 +154,7 @@ class PolicyEngine:
             # A reload we were not told about (e.g. an external OPA's bundle): start afresh.
             self.policy_changed(revision)
         text = canonical(policy_input)
-        digest = hashlib.sha256(text.encode()).hexdigest()
+        digest = hashlib.sha256(text).hexdigest()
         key = (text, revision)
         self.stats.decisions += 1
         hit = self._decisions.get(key)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from regogate.errors import PolicyDenied, PolicyUnavailable, RecordingUnavailable, RegogateError
+from regogate.policy.cache import LruCache
 from regogate.policy.catalog import parse_search_path
 from regogate.policy.decision import Decision
 from regogate.policy.engine import Decided, PolicyEngine
@@ -44,6 +45,9 @@ FUNCTION_CALL: dict[str, object] = {
 
 
 Redactor = Callable[[str], Mapping[str, object]]
+MEMO_SIZE = 256
+MEMO_TTL = 60.0
+_Memo = tuple[tuple[int, tuple[str, ...], str], Analysis, tuple["Decided", ...]]
 
 
 @dataclass
@@ -81,9 +85,15 @@ class PolicyGate:
             parse_search_path(start_path) if start_path is not None else None
         )
         self.prepared: dict[str, str] = {}
+        self._pending: dict[str, object] | None = None  # the stmt record being built
         self.parsed: dict[str, str] = {}  # protocol-level prepared statements (recording)
         self.fresh: set[str] = set()
         self.catalog_stale = False
+        # Per-session verdict memo: statement text -> (catalog generation, search_path,
+        # revision), analysis, decisions; honours the decisions' ttl (LruCache expiry).
+        self._memo: LruCache[str, _Memo] = LruCache(
+            MEMO_SIZE if engine is not None and engine.cache_size > 0 else 0
+        )
         self.statements = 0
         self.denied = 0
 
@@ -93,8 +103,14 @@ class PolicyGate:
     # -- the StatementGate protocol -------------------------------------------------------
     async def admit(self, frame: Frame) -> Sequence[Frame]:
         try:
-            return await self._admit(frame)
+            try:
+                out = await self._admit(frame)
+            finally:
+                if self._pending is not None and self.redact is not None:
+                    self._flush_stmt()
+            return out
         except RecordingUnavailable as exc:  # the statement cannot be recorded: not run
+            self._pending = None
             self.denied += 1
             if frame.tag == b"P":
                 return (self.denials.parse(Parse.decode(frame.body).name, exc),)
@@ -154,6 +170,11 @@ class PolicyGate:
                 self.catalog_stale = False
             catalog, generation = await engine.catalog(self.conn)
             path = self.search_path if self.search_path is not None else catalog.search_path
+            memo_key = None if self.prepared else (generation, path, engine.revision)
+            if memo_key is not None and engine.ready():
+                memo = self._memo.get(sql)
+                if memo is not None and memo[0] == memo_key:
+                    return self._replay(sql, protocol, memo[1], memo[2])
             analysis = engine.analyze(sql, catalog, generation, path, self.prepared)
         except RegogateError as exc:
             self._record_stmt(sql, protocol, "")
@@ -167,27 +188,50 @@ class PolicyGate:
             return self._refuse(_Verdict(None, exc2))
         statements = analysis.statements
         self._record_stmt(sql, protocol, statements[0].fingerprint if statements else "")
+        decideds: list[Decided] = []
         for index, facts in enumerate(statements):
-            refusal = await self._decide(facts, index, len(statements))
+            decided, refusal = await self._decide(facts, index, len(statements))
             if refusal is not None:
                 return self._refuse(_Verdict(analysis, refusal))
+            if decided is not None:
+                decideds.append(decided)
+        ttl = min((d.decision.ttl for d in decideds), default=0.0)
+        if memo_key is not None and ttl > 0 and len(decideds) == len(statements):
+            self._memo.put(sql, (memo_key, analysis, tuple(decideds)), min(ttl, MEMO_TTL))
         return _Verdict(analysis, None)
 
-    async def _decide(self, facts: StatementFacts, index: int, total: int) -> RegogateError | None:
+    def _replay(
+        self, sql: str, protocol: str, analysis: Analysis, decideds: tuple[Decided, ...]
+    ) -> _Verdict:
+        """A statement text this session had allowed, same catalog, path and revision,
+        within the decisions' ttl: the same verdict, recorded as cached decisions."""
+        assert self.engine is not None
+        stats = self.engine.stats
+        stats.decisions += len(decideds)
+        stats.cache_hits += len(decideds)
+        statements = analysis.statements
+        self._record_stmt(sql, protocol, statements[0].fingerprint if statements else "")
+        for index, decided in enumerate(decideds):
+            self._record_decision(Decided(decided.decision, decided.input_sha256, True), index)
+        return _Verdict(analysis, None)
+
+    async def _decide(
+        self, facts: StatementFacts, index: int, total: int
+    ) -> tuple[Decided | None, RegogateError | None]:
         statement = to_input(facts)
         assert self.engine is not None
         try:
             decided = await self.engine.decide(self.policy_input(statement))
         except RegogateError as exc:
             self._record_unavailable(exc)
-            return exc
+            return None, exc
         except Exception:
             log.exception("policy decision failed")
             failed = PolicyUnavailable("the policy engine failed; statement denied (fail closed)")
             self._record_unavailable(failed)
-            return failed
+            return None, failed
         self._record_decision(decided, index)
-        return self._refusal(decided.decision, facts, index, total)
+        return decided, self._refusal(decided.decision, facts, index, total)
 
     def _refusal(
         self, decision: Decision, facts: StatementFacts, index: int, total: int
@@ -260,21 +304,37 @@ class PolicyGate:
     def _record_stmt(
         self, sql: str, protocol: str, fingerprint: str, prepared: str | None = None
     ) -> None:
+        """Start the statement's record; its decisions are added, then ``_flush_stmt``."""
         if self.redact is None:
             return
-        body = {**self.redact(sql), "protocol": protocol, "fingerprint": fingerprint}
+        body: dict[str, object] = {
+            **self.redact(sql),
+            "protocol": protocol,
+            "fingerprint": fingerprint,
+            "decisions": [],
+        }
         if prepared is not None:
             body["prepared"] = prepared
-        self.record.event("stmt", body)
+        self._pending = body
+
+    def _add_decision(self, decision: dict[str, object]) -> None:
+        if self._pending is not None:
+            decisions = self._pending["decisions"]
+            assert isinstance(decisions, list)
+            decisions.append(decision)
+
+    def _flush_stmt(self) -> None:
+        """One ``stmt`` record per message: text, literal commitment and its decisions."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.record.event("stmt", pending)
 
     def _record_decision(self, decided: Decided, index: int) -> None:
         if self.redact is None:
             return
         d = decided.decision
-        self.record.event(
-            "decision",
+        self._add_decision(
             {
-                "index": index,
                 "revision": d.revision,
                 "input_sha256": decided.input_sha256,
                 "outcome": d.outcome,
@@ -283,16 +343,14 @@ class PolicyGate:
                 "masks": {col: spec.method for col, spec in sorted(d.mask.items())},
                 "approval": d.approval.required,
                 "cached": decided.cached,
-            },
+            }
         )
 
     def _record_unavailable(self, exc: RegogateError) -> None:
         if self.redact is None:
             return
-        self.record.event(
-            "decision",
+        self._add_decision(
             {
-                "index": 0,
                 "revision": self.engine.revision if self.engine else "off",
                 "input_sha256": None,
                 "outcome": "deny",
@@ -302,5 +360,5 @@ class PolicyGate:
                 "approval": False,
                 "cached": False,
                 "sqlstate": exc.sqlstate,
-            },
+            }
         )

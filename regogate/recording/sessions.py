@@ -186,6 +186,11 @@ def _count(summary: SessionSummary, record: Record) -> None:
             summary.opening = Opening.of(body)
         case "stmt":
             summary.statements += 1
+            decisions = body.get("decisions")
+            for d in decisions if isinstance(decisions, list) else []:
+                outcome = text(d.get("outcome")) if isinstance(d, dict) else None
+                summary.denied += outcome == "deny"
+                summary.masked += outcome == "allow_masked"
         case "decision":
             outcome = text(body.get("outcome"))
             summary.denied += outcome == "deny"

@@ -89,7 +89,8 @@ def test_a_session_is_recorded_and_verifies(
     assert any(s["text"] == "select id from customers where full_name = $1" for s in stmts)
     committed = [s for s in stmts if s["literals"] == 1]
     assert committed and all(len(s["literals_commitment"]) == 64 for s in committed)
-    decisions = [json.loads(r.data) for r in session if r.type == "decision"]
+    assert not [r for r in session if r.type == "decision"]  # decisions live in their stmt
+    decisions = [d for s in stmts for d in s["decisions"]]
     assert [d["outcome"] for d in decisions].count("deny") == 1
     denied = next(d for d in decisions if d["outcome"] == "deny")
     assert denied["reasons"] == ["DELETE is not allowed"]
