@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -91,6 +92,17 @@ def _wait_port(port: int, proc: subprocess.Popen[str]) -> None:
     raise AssertionError("demo gateway did not come up")
 
 
+def _regogate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "regogate", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_demo_end_to_end(tmp_path: Path) -> None:
     state = tmp_path / ".regogate"
     port = free_port()
@@ -116,14 +128,34 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
             )
             assert p.returncode == 0, p.stderr
             assert p.stdout.strip() == "1000"
+        agent = {k.split("_", 1)[1]: v for k, v in env.items() if k.startswith("AGENT_")}
+        p = subprocess.run(
+            ["psql", "-X", "-At", "-c", "delete from customers where id = 1"],
+            env={**os.environ, **agent, "PGSSLMODE": "disable"},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert p.returncode != 0 and "ERROR:" in p.stderr, p.stderr
         with psycopg.connect(env["UPSTREAM_DSN"]) as conn:
             assert conn.execute("select count(*) from transactions").fetchone() == (10000,)
+            assert conn.execute("select count(*) from customers").fetchone() == (1000,)
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert 'psql "host=127.0.0.1' in out
     assert "Traceback" not in out
+    # The README's one command verifies the demo's signed recordings.
+    cfg = str(state / "regogate.toml")
+    verify = _regogate("verify", "-c", cfg, cwd=tmp_path)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "OK: the log is intact and sealed" in verify.stdout
+    listed = _regogate("sessions", "list", "-c", cfg, "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    subs = sorted(s["identity"]["sub"] for s in json.loads(listed.stdout)["sessions"])
+    assert subs == ["agent", "agent", "analyst", "dba"], subs
     first_tokens = _read_env(state / "demo.env")["ANALYST_PGPASSWORD"]
     # A second run reuses the state: same tokens, same data.
     proc = _run_demo(state, port)

@@ -138,7 +138,7 @@ def prepare(state_dir: Path, *, fresh: bool = False, gateway_port: int | None = 
         signer = keys.generate("regogate-demo")
         keys.install_signer(key_file, signer)
         keys.record_activation(
-            state_dir / "recording.pub", signer.verifier, format_ts(time.time_ns() // 1000)
+            key_file.with_suffix(".vkeys"), signer.verifier, format_ts(time.time_ns() // 1000)
         )
     policy_dir = default_policy_dir()
     config = (
