@@ -50,6 +50,7 @@ class ServerConfig:
     connect_timeout: float = 10.0
     # When a session outlives its token's expiry: end it (FATAL 28000) or let it run.
     token_expiry: TokenExpiry = "disconnect"
+    metrics_listen: str | None = None  # "127.0.0.1:9187": Prometheus text at GET /metrics
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,7 @@ def parse_config(
             "gateway_id",
             "connect_timeout",
             "token_expiry",
+            "metrics_listen",
         },
     )
     server = ServerConfig(
@@ -263,6 +265,7 @@ def parse_config(
         ),
         gateway_id=r.get(s, "gateway_id", "server", str, "regogate"),
         connect_timeout=r.get(s, "connect_timeout", "server", float, 10.0),
+        metrics_listen=r.get(s, "metrics_listen", "server", str, "") or None,
         token_expiry=cast(
             TokenExpiry,
             r.choice(s, "token_expiry", "server", ("disconnect", "allow"), "disconnect"),
@@ -270,6 +273,10 @@ def parse_config(
     )
     if (server.tls_cert_file is None) != (server.tls_key_file is None):
         raise r.fail("server", "tls_cert_file and tls_key_file must be set together")
+    if server.metrics_listen is not None:
+        host, sep, port_text = server.metrics_listen.rpartition(":")
+        if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise r.fail("server.metrics_listen", 'must be "host:port", e.g. "127.0.0.1:9187"')
     if server.max_message_size < 1024:
         raise r.fail("server.max_message_size", "must be at least 1024 bytes")
     for key, p in (("tls_cert_file", server.tls_cert_file), ("tls_key_file", server.tls_key_file)):

@@ -14,6 +14,7 @@ import anyio
 from regogate import __version__
 from regogate.config import Config
 from regogate.errors import ConfigError, RecordingUnavailable, RegogateError
+from regogate.metrics import Metrics, serve_metrics
 from regogate.policy.catalog_fetch import CatalogCache, fetch_catalog
 from regogate.policy.engine import PolicyEngine
 from regogate.policy.opa import OpaClient
@@ -48,7 +49,8 @@ class Runtime:
     sidecar: OpaSidecar | None = None
     recorder: Recorder | None = None
     redactor: Redactor | None = None
-    _sessions: dict[str, PolicyGate] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
+    sessions_opened: int = 0
 
     def record_policy(self, revision: str) -> None:
         """A policy revision went live: a gateway-scoped policy.load record."""
@@ -84,6 +86,7 @@ class Runtime:
         )
 
     async def hooks(self, ctx: SessionContext) -> SessionHooks:
+        self.sessions_opened += 1
         if self.engine is None and self.recorder is None:
             return await passthrough_hooks(ctx)
         record: RecordSink = NullRecordSink()
@@ -200,7 +203,7 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
         else:
             catalogs = CatalogCache(lambda c: fetch_catalog(c, config.server.connect_timeout))
             if pol.opa_url is not None:
-                client = OpaClient(pol.opa_url, timeout=pol.timeout)
+                client = OpaClient(pol.opa_url, timeout=pol.timeout, metrics=rt.metrics)
                 stack.push_async_callback(client.aclose)
                 url = pol.opa_url
                 rt.engine = PolicyEngine(
@@ -208,6 +211,7 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                     catalogs,
                     revision=lambda: f"external:{url}",
                     cache_size=pol.cache_size,
+                    metrics=rt.metrics,
                 )
                 if not await client.healthy():
                     log.error("OPA at %s is not healthy; statements are denied until it is", url)
@@ -225,6 +229,7 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                     lambda c: PolicyLoader(c, directory, on_change=changed),
                     watch_interval=pol.watch_interval,
                     timeout=pol.timeout,
+                    metrics=rt.metrics,
                 )
                 rt.sidecar = sidecar
                 rt.engine = PolicyEngine(
@@ -233,6 +238,7 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                     revision=lambda: sidecar.loader.revision,
                     cache_size=pol.cache_size,
                     available=sidecar.available,
+                    metrics=rt.metrics,
                 )
                 await tg.start(sidecar.run)
                 log.info("OPA sidecar on %s, policy revision %s", sidecar.url, rt.engine.revision)
@@ -260,7 +266,31 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                 rt.record_policy(rt.engine.revision)
             log.info("recording to %s (origin %s)", rec.dir, recorder.origin)
         stack.callback(log_stats, rt)
+        _register_metrics(rt)
+        if config.server.metrics_listen is not None:
+            host, _, port = config.server.metrics_listen.rpartition(":")
+            bound = await tg.start(serve_metrics, rt.metrics, host.strip("[]"), int(port))
+            log.info("metrics on http://%s:%d/metrics", host, bound)
         yield rt
+
+
+def _register_metrics(rt: Runtime) -> None:
+    m = rt.metrics
+    m.counter("regogate_sessions_total", lambda: rt.sessions_opened)
+    engine = rt.engine
+    if engine is not None:
+        st = engine.stats
+        m.counter("regogate_decisions_total", lambda: st.decisions)
+        m.counter("regogate_decision_cache_hits_total", lambda: st.cache_hits)
+        m.counter("regogate_statements_denied_unavailable_total", lambda: st.unavailable)
+    if rt.sidecar is not None:
+        sidecar = rt.sidecar
+        m.counter("regogate_opa_restarts_total", lambda: sidecar.restarts)
+        m.gauge("regogate_opa_up", lambda: float(sidecar.available()))
+    if rt.recorder is not None:
+        recorder = rt.recorder
+        m.gauge("regogate_recorder_healthy", lambda: float(recorder.healthy))
+        m.gauge("regogate_recorder_unsealed_records", lambda: recorder.size - recorder.sealed_size)
 
 
 def log_stats(rt: Runtime) -> None:

@@ -55,6 +55,7 @@ async def _serve(config: Config) -> None:
 
     async with runtime.start(config) as rt, anyio.create_task_group() as tg:
         gateway = Gateway(config, hooks=rt.hooks)
+        rt.metrics.gauge("regogate_sessions_active", lambda: gateway.active)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
 
             async def on_signals() -> None:

@@ -30,7 +30,7 @@ from regogate.policy.catalog import CatalogSnapshot
 from regogate.policy.catalog_fetch import CatalogCache
 from regogate.policy.decision import Decision
 from regogate.policy.facts import Analysis, analyze
-from regogate.policy.opa import DecisionSource
+from regogate.policy.opa import DecisionSource, Metrics
 
 log = logging.getLogger("regogate.policy")
 
@@ -76,7 +76,9 @@ class PolicyEngine:
         clock: Callable[[], float] = time.monotonic,
         available: Callable[[], bool] | None = None,
         wait_limit: float = 0.5,
+        metrics: Metrics | None = None,
     ):
+        self._metrics = metrics
         self._source = source
         self._available = available
         self._wait_limit = wait_limit
@@ -139,6 +141,9 @@ class PolicyEngine:
         deadline = time.monotonic() + self._wait_limit
         while not self._available():
             if time.monotonic() >= deadline:
+                self.stats.unavailable += 1
+                if self._metrics is not None:
+                    self._metrics.inc("regogate_policy_unavailable_total", {"reason": "not ready"})
                 raise PolicyUnavailable(
                     "the policy engine is unavailable (restarting or loading policies); "
                     "statement denied (fail closed)",

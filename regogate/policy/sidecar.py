@@ -20,7 +20,7 @@ import anyio.abc
 from regogate.errors import ConfigError
 from regogate.pgserver import free_port
 from regogate.policy.bundle import PolicyBundle, fingerprint, load_bundle
-from regogate.policy.opa import OpaClient
+from regogate.policy.opa import Metrics, OpaClient
 
 log = logging.getLogger("regogate.opa")
 
@@ -129,11 +129,12 @@ class OpaSidecar:
         port: int = 0,
         watch_interval: float = 1.0,
         timeout: float = 0.5,
+        metrics: Metrics | None = None,
     ):
         self.opa_bin = opa_bin
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.client = OpaClient(self.url, timeout=timeout)
+        self.client = OpaClient(self.url, timeout=timeout, metrics=metrics)
         self.loader = loader_factory(self.client)
         self.watch_interval = watch_interval
         self.up = False

@@ -297,3 +297,45 @@ def test_policy_edit_takes_effect_without_restart(
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="FORBIDDEN_MARK"):
             conn.execute("select created_at from customers where id = 2")
         assert conn.execute("select id from customers where id = 2").fetchone() == (2,)
+
+
+def _metrics(port: int) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        return str(resp.read().decode())
+
+
+def test_unavailable_decisions_are_counted_and_sighup_reloads(
+    make_gateway: Callable[..., GatewayFixture], tmp_path: Path
+) -> None:
+    from regogate.pgserver import free_port
+
+    mport = free_port()
+    d = policy_dir(tmp_path)
+    gw = make_gateway(
+        extra_server=f'metrics_listen = "127.0.0.1:{mport}"',
+        extra=policy_section(d, cache_size=0),
+    )
+    with psycopg.connect(gw.dsn("dba"), autocommit=True) as conn:
+        conn.execute("select id from customers where id = 1")
+        (opa,) = _opa_children(gw)
+        opa.send_signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="unavailable"):
+                conn.execute("select id from customers where id = 1")
+        finally:
+            opa.send_signal(signal.SIGCONT)
+        text = _metrics(mport)
+        assert 'regogate_policy_unavailable_total{reason="timed out"} 1' in text
+        assert "regogate_sessions_active 1" in text and "regogate_opa_up 1" in text
+        # SIGHUP reloads the policy directory (here: an edit the watcher has not seen yet
+        # is not needed; the reload is forced and logged).
+        assert gw.process is not None
+        gw.process.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        log = Path(gw.process.log)
+        while "SIGHUP: reloading policies" not in log.read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert conn.execute("select id from customers where id = 1").fetchone() == (1,)
