@@ -154,7 +154,7 @@ class OpaSidecar:
             "run",
             "--server",
             f"--addr=127.0.0.1:{self.port}",
-            "--disable-telemetry",
+            "--skip-version-check",
             "--log-level=error",
         ]
         proc = await anyio.open_process(cmd, stdout=subprocess.DEVNULL, stderr=None)
