@@ -148,12 +148,17 @@ class Recorder:
         start_body: Mapping[str, object] | None = None,
         stop_timeout: float = 10.0,
         clock: Callable[[], int] = _now_micros,
+        linger: float = 0.002,
+        batch_records: int = 512,
     ):
         self.origin = origin or signer.name
         self._store, self._signer, self._gw = store, signer, gateway.to_json()
         self._every, self._interval = checkpoint_every, checkpoint_interval
         self._max_pending, self._max_record = max_pending_bytes, max_record_bytes
         self._start_body, self._stop_timeout, self._clock = start_body or {}, stop_timeout, clock
+        # Group commit: after a wake-up the writer lingers this long (unless a batch is
+        # already full) so that one thread hop, one write and one fsync carry many records.
+        self._linger, self._batch_records = linger, batch_records
         state = store.state
         self._tree: CompactTree = state.tree  # touched only by the writer thread
         self._size = self._written = state.size
@@ -351,6 +356,14 @@ class Recorder:
                     await self._wake.wait()
                 self._wake = anyio.Event()
                 continue
+            if (
+                self._linger > 0
+                and not self._stopping
+                and not self._draining
+                and not self._force_seal
+                and len(self._queue) < self._batch_records
+            ):
+                await anyio.sleep(self._linger)
             batch = self._take()
             end = self._written + len(batch)
             seal = self._seal_due(end)
