@@ -24,7 +24,7 @@ from regogate.recording.proof import ProofError, check_record
 from regogate.recording.records import Record, RecordError
 from regogate.recording.sessions import SessionFilter, match_sessions
 from regogate.recording.store import list_segments
-from regogate.recording.verify import Verdict, verify_directory
+from regogate.recording.verify import ChangedDuringVerify, Verdict, verify_directory
 
 
 @dataclass(frozen=True)
@@ -226,6 +226,8 @@ def run(opts: VerifyOptions) -> int:
         )
     except FileNotFoundError:
         raise CommandError(f"no recording directory {opts.directory}") from None
+    except ChangedDuringVerify as exc:
+        raise CommandError(f"{exc}: run verify again") from None
     elapsed = time.perf_counter() - started
     scope = None
     if located is not None:

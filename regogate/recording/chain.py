@@ -2,25 +2,43 @@
 
 Reads each record once, in log order; ``verify.py`` then checks checkpoints against
 the tree this pass builds. Pure code over bytes.
+
+The log is cut into chunks of whole lines, scanned on their own (``scan_chunk``, in
+any process), then taken in log order (``RecordPass.take``). A chunk's scan judges
+each line alone, and finds *runs*: records that follow each other as a sound log's
+do (next seq, same boot, ts not decreasing, session chains linked within the run).
+A run comes back as a summary; ``take`` checks how it joins what came before (its
+first seq and ts, its boot, each session's first link) and then applies it, or, if
+anything there does not hold, reads the run's lines again and checks them one by one.
+Either way the findings are those of checking every record in order.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 from regogate.recording import jcs
 from regogate.recording.findings import Findings
-from regogate.recording.layout import SegmentFile, Torn
+from regogate.recording.layout import Torn
 from regogate.recording.merkle import MerkleTree
-from regogate.recording.records import envelope_problem
+from regogate.recording.records import (
+    GATEWAY_TYPES,
+    SCHEMA,
+    SESSION_TYPES,
+    TS_FORMAT,
+    envelope_problem,
+)
 
 _sha256 = hashlib.sha256
+_LEAF = hashlib.sha256(b"\x00")  # copied, then fed one record: its leaf hash
 _START, _STOP, _ROTATE = "gateway.start", "gateway.stop", "key.rotate"
 _OPEN, _CLOSE = "session.open", "session.close"
 _loads = jcs.loads
+_ts_match = TS_FORMAT.fullmatch
 
 
 class Scanned(NamedTuple):
@@ -66,11 +84,167 @@ def scan_line(line: bytes) -> Scanned:
     )  # fmt: skip
 
 
-def scan_segment(data: bytes) -> tuple[list[Scanned], int]:
-    """Every complete line of a segment scanned; the length of a torn tail (0 if none)."""
+class RunSession(NamedTuple):
+    """One session's records within a run: how its first one links, and where it ends."""
+
+    sid: str
+    opened: bool  # its first record in the run is its session.open
+    first_n: int
+    first_prev: str | None
+    n: int  # of its last record in the run
+    head: str  # hex leaf hash of its last record in the run
+    first_seq: int
+    last_seq: int
+    closed: bool  # its last record in the run is its session.close
+
+
+class Run(NamedTuple):
+    """Consecutive lines of a chunk that, taken in order, raise no finding among
+    themselves (see the module docstring); ``RecordPass.take`` checks the joins."""
+
+    start: int  # index of its first line in the chunk
+    lines: int
+    lo: int  # its bytes in the chunk, whole lines: [lo, hi)
+    hi: int
+    boot: str
+    first_seq: int
+    first_ts: str
+    last_seq: int
+    last_ts: str
+    sessions: list[RunSession]  # in the order of their first record
+
+
+Item: TypeAlias = "Run | tuple[int, Scanned]"  # a run, or (line index, one record)
+
+
+class Chunk(NamedTuple):
+    """A scanned chunk: its leaf hashes (concatenated), runs and the other records."""
+
+    leaves: bytes
+    lines: int  # complete lines
+    tail: int  # bytes after the last newline (a torn line), 0 if none
+    items: list[Item]
+
+
+class ChangedDuringVerify(Exception):
+    """A file's bytes changed between two reads while it was being verified."""
+
+
+def scan_chunk(data: bytes) -> Chunk:
+    """Leaf hashes, runs and the other records of a chunk of whole lines (the last
+    chunk of a segment may end with a torn line). No cross-chunk state.
+
+    A record may join a run only if ``envelope_problem`` would find nothing, it is not
+    of a gateway type (those change the log's state: always checked alone), a
+    session.open starts its chain and a session.close is consistent in itself. The
+    ``prev`` of other session records is left to the chain check: it must equal a leaf
+    hash, so its form follows.
+    """
     lines = data.split(b"\n")
     tail = lines.pop()
-    return [scan_line(line) for line in lines], len(tail)
+    digests: list[bytes] = []
+    items: list[Item] = []
+    copy, loads, ts_match, digest = _LEAF.copy, _loads, _ts_match, digests.append
+    gateway_types, session_types = GATEWAY_TYPES, SESSION_TYPES
+    # the open run: its start (-1: none), bytes, boot, first and last seq and ts, and
+    # per session [opened, first n, first prev, n, head, first seq, last seq, closed]
+    start = lo = -1
+    boot0 = ts0 = last_ts = ""
+    seq0 = last_seq = 0
+    sessions: dict[str, list[Any]] = {}
+    obj: Any = None
+    pos = 0
+    for index, line in enumerate(lines):
+        h = copy()
+        h.update(line)
+        leaf = h.digest()
+        digest(leaf)
+        joins = False
+        try:
+            obj, canonical = loads(line)
+            if canonical and type(obj) is dict:
+                v, seq, ts, gw = obj["v"], obj["seq"], obj["ts"], obj["gw"]
+                kind, sid, n, prev = obj["type"], obj["sid"], obj["n"], obj["prev"]
+                joins = (
+                    v == SCHEMA
+                    and type(seq) is int
+                    and seq >= 0
+                    and type(ts) is str
+                    and type(gw) is dict
+                    and type(kind) is str
+                    and kind != ""
+                    and kind not in gateway_types
+                    and ts_match(ts) is not None
+                )
+        except (ValueError, KeyError):  # not JSON, or an envelope field missing
+            pass
+        if joins:
+            boot = gw.get("boot")
+            joins = (
+                type(boot) is str
+                and type(gw.get("id")) is str
+                and type(gw.get("ver")) is str
+                and (start < 0 or (seq == last_seq + 1 and boot == boot0 and ts >= last_ts))
+            )
+        st = None
+        if not joins:
+            pass
+        elif sid is None:
+            joins = n is None and prev is None and kind not in session_types
+        elif type(sid) is not str or sid == "" or type(n) is not int or n < 0:
+            joins = False
+        else:
+            st = sessions.get(sid) if start >= 0 else None
+            if kind == _OPEN:
+                joins = st is None and n == 0 and prev is None
+            elif st is not None:
+                joins = not st[7] and n == st[3] + 1 and prev == st[4]
+            if joins and kind == _CLOSE:
+                counts = obj.get("counts")
+                joins = (
+                    "reason" in obj
+                    and type(counts) is dict
+                    and counts.get("records") == n + 1
+                    and obj.get("chain_head", obj) == prev
+                )
+        if joins:
+            if start < 0:
+                start, lo, boot0, seq0, ts0, sessions = index, pos, boot, seq, ts, {}
+            last_seq, last_ts = seq, ts
+            if sid is not None:
+                closed = kind == _CLOSE
+                if st is None:
+                    sessions[sid] = [kind == _OPEN, n, prev, n, leaf.hex(), seq, seq, closed]
+                else:
+                    st[3], st[4], st[6], st[7] = n, leaf.hex(), seq, closed
+        else:
+            if start >= 0:
+                items.append(
+                    _close(start, index, lo, pos, boot0, seq0, ts0, last_seq, last_ts, sessions)
+                )
+                start = -1
+            items.append((index, scan_line(line)))
+        pos += len(line) + 1
+    if start >= 0:
+        end = len(lines)
+        items.append(_close(start, end, lo, pos, boot0, seq0, ts0, last_seq, last_ts, sessions))
+    return Chunk(b"".join(digests), len(lines), len(tail), items)
+
+
+def _close(
+    start: int,
+    end: int,
+    lo: int,
+    hi: int,
+    boot: str,
+    seq0: int,
+    ts0: str,
+    last_seq: int,
+    last_ts: str,
+    sessions: dict[str, list[object]],
+) -> Run:
+    summary = [RunSession(sid, *st) for sid, st in sessions.items()]  # type: ignore[arg-type]
+    return Run(start, end - start, lo, hi, boot, seq0, ts0, last_seq, last_ts, summary)
 
 
 @dataclass(frozen=True)
@@ -93,7 +267,8 @@ class _Chain:
 
 
 class RecordPass:
-    """Feed segments in order with ``segment()``, then call ``finish()``."""
+    """Feed each segment in order (``begin``, ``take`` for each chunk, ``end``), then
+    call ``finish()``."""
 
     def __init__(self, findings: Findings, origin: str | None):
         self.tree = MerkleTree()
@@ -120,28 +295,8 @@ class RecordPass:
         i = bisect.bisect_right(self._starts, position) - 1
         return self._names[i], position - self._starts[i] + 1
 
-    def segment(self, seg: SegmentFile) -> None:
-        """Scan and check one segment's lines as they are read (the serial path)."""
-        self._begin(seg.name, seg.number)
-        lines = seg.data.split(b"\n")
-        tail = lines.pop()
-        leaves = bytearray()
-        for number, line in enumerate(lines, 1):
-            rec = scan_line(line)
-            leaves += rec[0]
-            self._record(rec, seg.name, number)
-        self.tree.extend(leaves)
-        self._end(seg.name, len(seg.data), len(tail), len(lines))
-
-    def scanned(self, name: str, number: int, size: int, records: list[Scanned], tail: int) -> None:
-        """Take one segment's scanned lines (``scan_segment``, maybe in another process)."""
-        self._begin(name, number)
-        self.tree.extend(b"".join([rec[0] for rec in records]))
-        for line, rec in enumerate(records, 1):
-            self._record(rec, name, line)
-        self._end(name, size, tail, len(records))
-
-    def _begin(self, name: str, number: int) -> None:
+    def begin(self, name: str, number: int) -> None:
+        """A segment starts; its chunks follow, in order, then ``end``."""
         if number != self._next_segment:
             msg = f"segment numbers jump from {self._next_segment - 1} to {number}"
             self._f.error("segment-missing", msg, file=name)
@@ -149,9 +304,82 @@ class RecordPass:
         self._starts.append(self._count)
         self._names.append(name)
 
-    def _end(self, name: str, size: int, tail: int, lines: int) -> None:
+    def take(
+        self, chunk: Chunk, file: str, first_line: int, reread: Callable[[int, int], bytes]
+    ) -> None:
+        """Check a scanned chunk's records in order; its first line is ``first_line``
+        of ``file``. ``reread(lo, hi)`` gives the chunk's bytes [lo, hi) again."""
+        for item in chunk.items:
+            if type(item) is Run:
+                if not self._join(item):
+                    self._recheck(item, chunk.leaves, file, first_line, reread)
+            else:
+                index, rec = item  # type: ignore[misc]
+                self._record(rec, file, first_line + index)
+        self.tree.extend(chunk.leaves)
+
+    def end(self, name: str, size: int, tail: int, lines: int) -> None:
+        """The segment ``name`` (``size`` bytes, ``lines`` complete lines) is done."""
         if tail:
             self._torn.append((Torn(name, size - tail, tail), self._count, lines + 1))
+
+    def _join(self, run: Run) -> bool:
+        """Apply a run if it continues the log as checked so far without a finding."""
+        boot = self._boot
+        if (
+            run.boot != boot
+            or self._stopped
+            or run.first_seq != self._last_seq + 1
+            or run.first_ts < self._last_ts
+        ):
+            return False
+        sessions = self.sessions
+        for s in run.sessions:
+            chain = sessions.get(s.sid)
+            if s.opened:
+                if chain is not None:
+                    return False
+            elif (
+                chain is None
+                or chain.closed
+                or chain.boot != boot
+                or s.first_n != chain.n + 1
+                or s.first_prev != chain.head
+            ):
+                return False
+        assert boot is not None
+        for s in run.sessions:
+            if s.opened:
+                sessions[s.sid] = _Chain(boot, s.first_seq, s.n, s.head, s.last_seq, s.closed)
+            else:
+                chain = sessions[s.sid]
+                chain.n, chain.head, chain.last_seq, chain.closed = (
+                    s.n,
+                    s.head,
+                    s.last_seq,
+                    s.closed,
+                )
+        self._count += run.lines
+        self._last_seq, self._last_ts = run.last_seq, run.last_ts
+        return True
+
+    def _recheck(
+        self,
+        run: Run,
+        leaves: bytes,
+        file: str,
+        first_line: int,
+        reread: Callable[[int, int], bytes],
+    ) -> None:
+        """Check a run's records one by one, from its bytes read again."""
+        lines = reread(run.lo, run.hi).split(b"\n")
+        recs = [scan_line(line) for line in lines[:-1]]
+        scanned = leaves[run.start * 32 : (run.start + run.lines) * 32]
+        same = b"".join([rec[0] for rec in recs]) == scanned
+        if lines[-1] or len(recs) != run.lines or not same:
+            raise ChangedDuringVerify(f"{file} changed while it was being verified")
+        for i, rec in enumerate(recs, first_line + run.start):
+            self._record(rec, file, i)
 
     def _record(self, rec: Scanned, file: str, number: int) -> None:
         self._count += 1

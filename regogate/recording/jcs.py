@@ -1,9 +1,10 @@
 """Canonical JSON (RFC 8785, JCS): the exact bytes every record is hashed and stored as.
 
 ``rfc8785`` is the reference; orjson is the fast path where it provably agrees: no
-float, no integer beyond 15 digits, no non-BMP character (orjson escapes every BMP code
-point exactly as JCS does, and sorts BMP keys in the same order; tests/recording/test_jcs.py
-checks all of them). Anything else takes the reference implementation.
+float, no integer beyond ±(2**53 - 1) (``dumps``: beyond 15 digits), no non-BMP
+character (orjson escapes every BMP code point exactly as JCS does, and sorts BMP keys
+in the same order; tests/recording/test_jcs.py checks all of them). Anything else takes
+the reference implementation.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ _ENCODE = _make_encode()
 # digits -> "0", UTF-8 lead bytes of 4-byte sequences -> "!", anything else -> "."
 _CLASSES = bytes(48 if 48 <= b <= 57 else 33 if 0xF0 <= b <= 0xF4 else 46 for b in range(256))
 _LONG_RUN = b"0" * 16
+_SORTED_SAFE = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER  # refuses |int| > 2**53 - 1
 
 
 def _needs_reference(data: bytes) -> bool:
@@ -118,19 +120,41 @@ def dumps(value: object) -> bytes:
         raise CanonicalizationError(f"not canonicalizable JSON: {exc}") from None
 
 
+def _holds_float(value: object) -> bool:
+    """Whether a value parsed by orjson holds a float anywhere (only exact types)."""
+    if type(value) is not dict and type(value) is not list:
+        return type(value) is float
+    todo: list[Any] = [value]
+    for container in todo:  # grows as nested containers are found
+        for v in container.values() if type(container) is dict else container:
+            t = type(v)
+            if t is str or t is int:
+                continue
+            if t is float:
+                return True
+            if t is dict or t is list:
+                todo.append(v)
+    return False
+
+
 def loads(data: bytes) -> tuple[object, bool]:
     """Parse JSON bytes; also say whether they are exactly the value's JCS form.
 
     Raises ``ValueError`` if ``data`` is not UTF-8 JSON.
     """
-    if not _needs_reference(data):
+    # orjson parses integers of 16 to 19 digits exactly, and longer ones (beyond 64
+    # bits) as floats: the float check and the strict dump leave both to the reference.
+    if data.isascii() or b"!" not in data.translate(_CLASSES):  # nothing beyond the BMP
         try:
             value = orjson.loads(data)
         except orjson.JSONDecodeError:
-            pass  # not JSON, or beyond orjson (huge integers): the slow path says which
+            pass  # not JSON, or beyond orjson: the slow path says which
         else:
-            if not _has_float(value):
-                return value, orjson.dumps(value, option=orjson.OPT_SORT_KEYS) == data
+            if not _holds_float(value):
+                try:
+                    return value, orjson.dumps(value, option=_SORTED_SAFE) == data
+                except orjson.JSONEncodeError:
+                    pass  # an integer beyond ±(2**53 - 1)
     return _loads_slow(data)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 Hash = bytes
 EMPTY_ROOT = hashlib.sha256(b"").digest()
+_NODE = hashlib.sha256(b"\x01")  # copied, then fed two hashes: an interior node
 
 
 def leaf_hash(data: bytes) -> Hash:
@@ -188,15 +189,16 @@ class MerkleTree:
         levels[0] += leaves
         self.size += len(leaves) // 32
         k = 0
+        node = _NODE.copy
         while len(levels[k]) >= 64:
             if k + 1 == len(levels):
                 levels.append(bytearray())
             below, above = levels[k], levels[k + 1]
             pairs = bytes(below[len(above) * 2 : len(below) // 64 * 64])  # not yet combined
-            sha = hashlib.sha256
-            above += b"".join(
-                [sha(b"\x01" + pairs[i : i + 64]).digest() for i in range(0, len(pairs), 64)]
-            )
+            for i in range(0, len(pairs), 64):
+                h = node()
+                h.update(pairs[i : i + 64])
+                above += h.digest()
             k += 1
 
     def leaf(self, index: int) -> Hash:

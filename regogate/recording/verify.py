@@ -1,32 +1,58 @@
 """Offline verification of a recording: records, chains, checkpoints, consistency, proofs.
 
-Depends only on ``cryptography`` and ``rfc8785``. ``verify_log`` takes bytes;
-``verify_directory`` reads a recording directory. The algorithm is in
+Depends only on ``cryptography``, ``rfc8785`` and ``orjson``. ``verify_log`` takes
+bytes; ``verify_directory`` reads a recording directory. The algorithm is in
 docs/recording-format.md ("Verification").
+
+Segments are cut into chunks of whole lines (about ``CHUNK_BYTES``), scanned here or
+by worker processes (``chain.scan_chunk``), and taken in log order
+(``chain.RecordPass.take``). While workers scan, the main process checks the
+signatures of checkpoints.log and the roots and consistency of consecutive
+checkpoints the records read so far cover (``_Ahead``).
 """
 
 from __future__ import annotations
 
 import gc
-import multiprocessing
+import itertools
+import json
+import os
+import pickle
+import selectors
+import subprocess
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import cast
+from typing import BinaryIO, cast
 
-from regogate.recording.chain import KeyEvent, RecordPass, Scanned, scan_segment
+from regogate.recording.chain import (
+    ChangedDuringVerify,
+    Chunk,
+    KeyEvent,
+    RecordPass,
+    scan_chunk,
+)
 from regogate.recording.checkpoint import Checkpoint
 from regogate.recording.findings import Finding, Findings, Severity
 from regogate.recording.layout import CHECKPOINTS, SegmentFile, split_checkpoints
 from regogate.recording.merkle import MerkleTree, verify_consistency
 from regogate.recording.note import NoteError, Verifier, open_note
 from regogate.recording.proof import RecordProof
-from regogate.recording.store import list_segments, read_checkpoints, read_segments
+from regogate.recording.store import list_segments, read_checkpoints
 
-__all__ = ["Finding", "Severity", "Verdict", "verify_directory", "verify_log"]
+__all__ = [
+    "ChangedDuringVerify",
+    "Finding",
+    "Severity",
+    "Verdict",
+    "verify_directory",
+    "verify_log",
+]
+
+CHUNK_BYTES = 1 << 20  # the unit of work: about this many bytes of whole lines
+_PARALLEL_CHUNKS = 16  # fewer chunks are scanned in this process, whatever ``workers``
 
 
 @dataclass(frozen=True)
@@ -82,25 +108,26 @@ def verify_directory(
 ) -> Verdict:
     """Verify a recording directory (see ``verify_log``), even while a gateway writes it.
 
-    ``workers`` > 1 scans segments in that many processes ("spawn": the calling
-    program's main module must be import-safe, as a console script is).
+    ``workers`` > 1 scans chunks of the segments in up to that many worker processes
+    (fresh interpreters that import only the record pass), unless the log is small.
+    Raises ``ChangedDuringVerify`` if bytes already read change meanwhile (segments
+    are only ever appended to).
     """
     if not directory.is_dir():
         raise FileNotFoundError(f"no recording directory {directory}")
     # Checkpoints first: the writer syncs records before the checkpoint covering them,
     # so every checkpoint read now covers only records already on disk.
     checkpoints = read_checkpoints(directory)
-    listing = list_segments(directory)
-    workers = min(workers, len(listing))
-
-    def feed(records: RecordPass) -> int:
-        if workers <= 1:
-            return _feed(records, read_segments(directory))
-        for scanned in _scan_in_parallel(directory, listing, workers):
-            records.scanned(*scanned)
-        return len(listing)
-
-    return _verify(feed, checkpoints, trusted, origin, prior)
+    segments = [
+        _file_segment(directory / name, number) for number, name in list_segments(directory)
+    ]
+    chunks = -(-sum(seg.size for seg in segments) // CHUNK_BYTES)
+    if chunks < _PARALLEL_CHUNKS or not sys.executable:
+        workers = 1  # starting processes would take longer than scanning here
+    workers = min(workers, chunks)
+    return _verify(
+        lambda r, idle: _feed(r, segments, workers, idle), checkpoints, trusted, origin, prior
+    )
 
 
 def verify_log(
@@ -117,57 +144,231 @@ def verify_log(
     ``origin`` pins the log's name (else the first trusted checkpoint's is used);
     ``prior`` are signed checkpoints held outside the log, e.g. from the last report.
     """
-    return _verify(lambda records: _feed(records, segments), checkpoints, trusted, origin, prior)
+    in_memory = (_memory_segment(seg) for seg in segments)
+    return _verify(lambda r, _: _feed(r, in_memory), checkpoints, trusted, origin, prior)
 
 
-def _feed(records: RecordPass, segments: Iterable[SegmentFile]) -> int:
-    count = 0
+@dataclass(frozen=True)
+class _Segment:
+    name: str
+    number: int
+    size: int
+    read: Callable[[int, int], bytes]  # its bytes [lo, hi)
+    path: Path | None = None  # where workers read it
+
+
+def _memory_segment(seg: SegmentFile) -> _Segment:
+    data = seg.data
+    return _Segment(seg.name, seg.number, len(data), lambda lo, hi: data[lo:hi])
+
+
+def _file_segment(path: Path, number: int) -> _Segment:
+    return _Segment(
+        path.name, number, path.stat().st_size, lambda lo, hi: _read(path, lo, hi), path
+    )
+
+
+def _read(path: Path, lo: int, hi: int) -> bytes:
+    with path.open("rb") as f:
+        f.seek(lo)
+        data = f.read(hi - lo)
+    if len(data) != hi - lo:
+        raise ChangedDuringVerify(f"{path.name} got shorter while it was being verified")
+    return data
+
+
+def _bounds(seg: _Segment) -> list[int]:
+    """Where the segment's chunks start (each at a line start, about ``CHUNK_BYTES``
+    apart), then its size."""
+    bounds, at = [0], CHUNK_BYTES
+    while at < seg.size:
+        newline, lo = -1, at - 1  # a line starts at ``at`` if byte ``at - 1`` ends one
+        while newline < 0 and lo < seg.size:
+            window = seg.read(lo, min(lo + (1 << 16), seg.size))
+            newline = window.find(b"\n")
+            lo = lo + len(window) if newline < 0 else lo + newline
+        if newline < 0 or lo + 1 >= seg.size:
+            break
+        bounds.append(lo + 1)
+        at = lo + 1 + CHUNK_BYTES
+    bounds.append(seg.size)
+    return bounds
+
+
+_Task = tuple[_Segment, int, int]  # a chunk: segment, its bytes [lo, hi)
+
+
+def _tasks(segments: Iterable[_Segment]) -> Iterator[_Task]:
     for seg in segments:
-        records.segment(seg)
-        count += 1
-    return count
+        bounds = _bounds(seg)
+        for lo, hi in itertools.pairwise(bounds):
+            yield seg, lo, hi
 
 
-_Scanned = tuple[str, int, int, list[Scanned], int]  # name, number, size, lines, torn tail
+def _feed(
+    records: RecordPass,
+    segments: Iterable[_Segment],
+    workers: int = 1,
+    idle: Callable[[], bool] = lambda: False,
+) -> int:
+    """Scan every chunk (here, or in ``workers`` processes) and take them in order.
 
-
-def _scan_file(path: Path, number: int) -> _Scanned:
-    """Worker process: scan one segment; plain tuples pickle twice as fast."""
-    gc.disable()  # nothing cyclic is made here; collections only cost time
-    data = path.read_bytes()
-    lines, tail = scan_segment(data)
-    return path.name, number, len(data), cast("list[Scanned]", [tuple(x) for x in lines]), tail
-
-
-def _scan_in_parallel(
-    directory: Path, listing: list[tuple[int, str]], workers: int
-) -> Iterator[_Scanned]:
-    """Scan segments in worker processes, in order, at most 2 per worker in flight."""
-    context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+    While waiting for workers, call ``idle()`` until it returns False.
+    """
+    tasks = _tasks(segments)
+    scanned = _in_workers(tasks, workers, idle) if workers > 1 else _here(tasks)
+    count = lines = 0
     collecting = gc.isenabled()
-    gc.disable()  # results are acyclic; the collector would rescan them on every batch
+    gc.disable()  # nothing cyclic is made; collections would only rescan what is kept
     try:
-        yield from _scan_with(directory, listing, workers, context)
+        for (seg, lo, hi), chunk in scanned:
+            if lo == 0:
+                records.begin(seg.name, seg.number)
+                count, lines = count + 1, 0
+            records.take(chunk, seg.name, lines + 1, _shifted(seg.read, lo))
+            lines += chunk.lines
+            if hi == seg.size:
+                records.end(seg.name, seg.size, chunk.tail, lines)
     finally:
         if collecting:
             gc.enable()
+    return count
 
 
-def _scan_with(
-    directory: Path, listing: list[tuple[int, str]], workers: int, context: BaseContext
-) -> Iterator[_Scanned]:
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        pending: deque[Future[_Scanned]] = deque()
-        for number, name in listing:
-            pending.append(pool.submit(_scan_file, directory / name, number))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+def _shifted(read: Callable[[int, int], bytes], at: int) -> Callable[[int, int], bytes]:
+    return lambda lo, hi: read(at + lo, at + hi)
+
+
+def _here(tasks: Iterator[_Task]) -> Iterator[tuple[_Task, Chunk]]:
+    for task in tasks:
+        seg, lo, hi = task
+        yield task, scan_chunk(seg.read(lo, hi))
+
+
+_DEPTH = 2  # chunks queued per worker
+# A worker process: a fresh interpreter that imports only the pure record pass. It reads
+# sys.path, then one chunk per line ("[path, lo, hi]"), and answers each with a
+# length-prefixed pickle: ("ok", Chunk), ("os", errno, strerror, filename) or ("short",).
+_WORKER = """
+import gc, json, pickle, sys
+sys.path[:] = json.loads(sys.stdin.buffer.readline())
+from regogate.recording.chain import scan_chunk
+gc.disable()
+out = sys.stdout.buffer
+for task in sys.stdin.buffer:
+    path, lo, hi = json.loads(task)
+    try:
+        with open(path, "rb") as f:
+            f.seek(lo)
+            data = f.read(hi - lo)
+        result = ("ok", scan_chunk(data)) if len(data) == hi - lo else ("short",)
+    except OSError as exc:
+        result = ("os", exc.errno, exc.strerror, exc.filename)
+    blob = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(len(blob).to_bytes(8, "big") + blob)
+    out.flush()
+"""
+
+
+def _receive(pipe: BinaryIO, task: _Task) -> Chunk:
+    size = int.from_bytes(_read_exactly(pipe, 8), "big")
+    result = pickle.loads(_read_exactly(pipe, size))
+    if result[0] == "ok":
+        return cast(Chunk, result[1])
+    if result[0] == "os":
+        raise OSError(*result[1:])
+    raise ChangedDuringVerify(f"{task[0].name} got shorter while it was being verified")
+
+
+def _read_exactly(pipe: BinaryIO, size: int) -> bytearray:
+    buf = bytearray(size)
+    view, got = memoryview(buf), 0
+    while got < size:
+        n = pipe.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
+            raise RuntimeError("a verify worker process ended unexpectedly")
+        got += n
+    return buf
+
+
+def _in_workers(
+    tasks: Iterator[_Task], workers: int, idle: Callable[[], bool]
+) -> Iterator[tuple[_Task, Chunk]]:
+    """Scan chunks in worker processes, ``_DEPTH`` queued on each; yield them in order."""
+    procs: list[subprocess.Popen[bytes]] = []
+    finished = False
+    try:
+        path = (json.dumps([os.fspath(p) for p in sys.path]) + "\n").encode()
+        for _ in range(workers):
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _WORKER],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                bufsize=0,
+            )
+            procs.append(proc)
+            assert proc.stdin is not None
+            proc.stdin.write(path)
+        yield from _dispatch(tasks, procs, idle)
+        finished = True
+    finally:
+        for proc in procs:
+            if not finished:
+                proc.kill()  # it may be busy, or blocked writing a result no one reads
+            if proc.stdin is not None:
+                proc.stdin.close()  # its end of input: an idle worker exits
+        for proc in procs:
+            proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+def _dispatch(
+    tasks: Iterator[_Task], procs: list[subprocess.Popen[bytes]], idle: Callable[[], bool]
+) -> Iterator[tuple[_Task, Chunk]]:
+    queued: list[deque[int]] = [deque() for _ in procs]  # task numbers sent to each
+    sent: dict[int, _Task] = {}
+    done: dict[int, Chunk] = {}
+    issued = taken = 0
+
+    def issue(worker: int) -> None:
+        nonlocal issued
+        task = next(tasks, None)
+        if task is None:
+            return
+        seg, lo, hi = task
+        assert seg.path is not None
+        stdin = procs[worker].stdin
+        assert stdin is not None
+        stdin.write((json.dumps([os.fspath(seg.path), lo, hi]) + "\n").encode())
+        sent[issued] = task
+        queued[worker].append(issued)
+        issued += 1
+
+    with selectors.DefaultSelector() as selector:
+        for worker, proc in enumerate(procs):
+            assert proc.stdout is not None
+            selector.register(proc.stdout, selectors.EVENT_READ, worker)
+            for _ in range(_DEPTH):
+                issue(worker)
+        busy = True  # idle() has more to do
+        while taken < issued:
+            ready = selector.select(0 if busy else None)
+            if not ready:
+                busy = idle()
+            for key, _ in ready:
+                worker = key.data
+                number = queued[worker].popleft()
+                done[number] = _receive(cast(BinaryIO, key.fileobj), sent[number])
+                issue(worker)
+            while taken in done:
+                yield sent.pop(taken), done.pop(taken)
+                taken += 1
+                busy = True  # more records: idle() may have more to do
 
 
 def _verify(
-    feed: Callable[[RecordPass], int],
+    feed: Callable[[RecordPass, Callable[[], bool]], int],
     checkpoints: bytes,
     trusted: Sequence[Verifier],
     origin: str | None,
@@ -175,10 +376,11 @@ def _verify(
 ) -> Verdict:
     findings = Findings()
     records = RecordPass(findings, origin)
-    if feed(records) == 0:
+    ahead = _Ahead(checkpoints, trusted, records.tree)
+    if feed(records, ahead.step) == 0:
         findings.error("no-records", "no segment files (seg-NNNNNN.jsonl)")
     records.finish()
-    good, origin = _checkpoints(records, checkpoints, trusted, findings, origin)
+    good, origin = _checkpoints(records, checkpoints, ahead, findings, origin)
     if records.origin_at is not None and origin is not None and records.origin != origin:
         file, line, seq = records.origin_at
         msg = f"gateway.start names origin {records.origin!r}, but the signed checkpoints are"
@@ -193,10 +395,78 @@ def _verify(
     )
 
 
+class _Ahead:
+    """Work on checkpoints.log done ahead, while workers scan (``step``): the entries
+    opened (signatures checked) and parsed, as they are without any skipped range; then
+    the roots and consistency checks of consecutive ones, as far as the records read so
+    far go. ``_checkpoints`` takes what was done for the same bytes, sizes and roots."""
+
+    def __init__(self, data: bytes, trusted: Sequence[Verifier], tree: MerkleTree):
+        self._trusted, self._tree = list(trusted), tree
+        self._todo = deque(raw for _, raw in split_checkpoints(data, {})[0])
+        self._opened: dict[bytes, tuple[str, list[Verifier], Checkpoint] | Exception] = {}
+        self._parsed: list[Checkpoint] = []  # those that opened, in order
+        self._next = 0  # the first of them whose root is not yet known
+        self._roots: dict[int, bytes] = {}
+        self._consistent: dict[tuple[int, int, bytes, bytes], bool] = {}
+
+    def step(self) -> bool:
+        """Do a little; False if nothing is left to do until more records are read."""
+        if self._todo:
+            raw = self._todo.popleft()
+            if raw not in self._opened:
+                opened = self._opened[raw] = self._open(raw)
+                if not isinstance(opened, Exception):
+                    self._parsed.append(opened[2])
+            return True
+        if self._next == len(self._parsed) or self._parsed[self._next].size > self._tree.size:
+            return False
+        cp = self._parsed[self._next]
+        if self._next and self.root(cp.size) == cp.root:
+            previous = self._parsed[self._next - 1]
+            if 0 < previous.size <= cp.size and self.root(previous.size) == previous.root:
+                self.consistent(previous.size, cp.size, previous.root, cp.root)
+        self._next += 1
+        return True
+
+    def open(self, raw: bytes) -> tuple[str, list[Verifier], Checkpoint]:
+        """(note, signers, checkpoint); raises ``NoteError`` or ``UnicodeDecodeError``."""
+        opened = self._opened.get(raw)
+        if opened is None:
+            opened = self._open(raw)
+        if isinstance(opened, Exception):
+            raise opened
+        return opened
+
+    def _open(self, raw: bytes) -> tuple[str, list[Verifier], Checkpoint] | Exception:
+        try:
+            note = raw.decode("utf-8")
+            text, signers = open_note(note, self._trusted)
+            return note, signers, Checkpoint.parse(text)
+        except (UnicodeDecodeError, NoteError) as exc:
+            return exc
+
+    def root(self, size: int) -> bytes:
+        """The records' root at ``size`` (at most the records read)."""
+        root = self._roots.get(size)
+        if root is None:
+            root = self._roots[size] = self._tree.root(size)
+        return root
+
+    def consistent(self, old: int, new: int, old_root: bytes, new_root: bytes) -> bool:
+        """Whether the consistency proof built from the records verifies the two roots."""
+        key = (old, new, old_root, new_root)
+        ok = self._consistent.get(key)
+        if ok is None:
+            proof = self._tree.consistency_proof(old, new)
+            ok = self._consistent[key] = verify_consistency(old, new, old_root, new_root, proof)
+        return ok
+
+
 def _checkpoints(
     records: RecordPass,
     data: bytes,
-    trusted: Sequence[Verifier],
+    ahead: _Ahead,
     findings: Findings,
     origin: str | None,
 ) -> tuple[list[SignedCheckpoint], str | None]:
@@ -210,7 +480,7 @@ def _checkpoints(
             msg = f"an entry torn by a crash ({t.bytes} bytes at byte {t.offset}), acknowledged"
             findings.info("checkpoint-torn-acknowledged", f"{msg} by gateway.start seq {seq}")
     entries, torn = split_checkpoints(data, skips)
-    tree, size = records.tree, records.tree.size
+    size = records.tree.size
     keys = _KeySchedule(records.key_events)
     good: list[SignedCheckpoint] = []
     previous: Checkpoint | None = None
@@ -219,9 +489,7 @@ def _checkpoints(
         line += data.count(b"\n", scanned, offset)
         scanned = offset
         try:
-            note = raw.decode("utf-8")
-            text, signers = open_note(note, list(trusted))
-            cp = Checkpoint.parse(text)
+            note, signers, cp = ahead.open(raw)
         except (UnicodeDecodeError, NoteError) as exc:
             findings.error("checkpoint-invalid", f"checkpoint: {exc}", file=CHECKPOINTS, line=line)
             continue
@@ -246,7 +514,7 @@ def _checkpoints(
             )
             findings.error("checkpoint-beyond-log", msg, file=CHECKPOINTS, line=line)
             continue
-        if tree.root(cp.size) != cp.root:
+        if ahead.root(cp.size) != cp.root:
             since = 0 if previous is None else previous.size
             msg = (
                 f"{at}: root hash does not match the records; a record in seq {since}.."
@@ -254,12 +522,14 @@ def _checkpoints(
             )
             findings.error("checkpoint-root-mismatch", msg, file=CHECKPOINTS, line=line)
             continue
-        if previous is not None and 0 < previous.size <= cp.size:
-            # Implied by both roots matching the records; checked as a witness would.
-            proof = tree.consistency_proof(previous.size, cp.size)
-            if not verify_consistency(previous.size, cp.size, previous.root, cp.root, proof):
-                msg = f"{at} is not consistent with the previous checkpoint ({previous.size})"
-                findings.error("checkpoint-inconsistent", msg, file=CHECKPOINTS, line=line)
+        # Implied by both roots matching the records; checked as a witness would.
+        if (
+            previous is not None
+            and 0 < previous.size <= cp.size
+            and not ahead.consistent(previous.size, cp.size, previous.root, cp.root)
+        ):
+            msg = f"{at} is not consistent with the previous checkpoint ({previous.size})"
+            findings.error("checkpoint-inconsistent", msg, file=CHECKPOINTS, line=line)
         previous = cp
         good.append(SignedCheckpoint(cp, note, line, tuple(signers)))
     if torn is not None:

