@@ -91,26 +91,37 @@ def _decode_plain(text: str) -> tuple[object, bool]:
     return value, True
 
 
+_ALL = object()
+
+
 def _has_float(value: object) -> bool:
     """Whether a JSON-ready value holds a float anywhere (orjson writes NaN as null)."""
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        t = type(v)
-        if t is float:
-            return True
-        if t is dict:
-            stack.extend(cast(dict[object, object], v).values())
-        elif t is list or t is tuple:
-            stack.extend(cast(Sequence[object], v))
+    if isinstance(value, float):
+        return True
+    if not isinstance(value, dict | list | tuple):
+        return False
+    todo: list[Any] = [value]
+    for container in todo:  # grows as nested containers are found
+        for v in container.values() if isinstance(container, dict) else container:
+            t = type(v)
+            if t is str or t is int or t is bool or v is None:
+                continue
+            if isinstance(v, float):
+                return True
+            if isinstance(v, dict | list | tuple):
+                todo.append(v)
     return False
 
 
-def dumps(value: object) -> bytes:
-    """The RFC 8785 bytes of a JSON value (dicts with str keys, lists, str, int, …)."""
+def dumps(value: object, *, floats_in: object = _ALL) -> bytes:
+    """The RFC 8785 bytes of a JSON value (dicts with str keys, lists, str, int, …).
+
+    ``floats_in``: the part of ``value`` that may hold floats (the caller vouches for the
+    rest, e.g. a record envelope built from ints and strings); default all of it.
+    """
     try:
         data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        if not _needs_reference(data) and not _has_float(value):
+        if not _needs_reference(data) and not _has_float(value if floats_in is _ALL else floats_in):
             return data
     except (TypeError, orjson.JSONEncodeError, RecursionError):
         pass  # the reference implementation says what is wrong

@@ -132,7 +132,9 @@ def encode(
         prev=None if prev is None else prev.hex(),
     )
     try:
-        return jcs.dumps(record)
+        # The envelope is ints, strings, None and the gw dict of strings: only the body
+        # can hold a float.
+        return jcs.dumps(record, floats_in=body)
     except jcs.CanonicalizationError as exc:
         raise RecordError(f"{type} record: {exc}") from None
 
