@@ -28,28 +28,49 @@ rule_id(name) := id if {
 } else := name
 
 # -- what the rule packages contribute ----------------------------------------------------
+#
+# This runs for every statement the gateway has not cached, so it is written for speed:
+# one pass over the packages per field, empty contributions (a package whose deny rules
+# all fail, a mask with no column: the usual case) dropped right away, and the merging
+# below done in one rule body, where each step has nothing to iterate when nothing was
+# contributed.
 
-allowed_by contains name if {
-	some name
-	data.regogate.rules[name].allow == true
-}
+allowed_by := {name | some name; data.regogate.rules[name].allow == true}
 
-# [rule name, reason]; a reason that is not a string is shown as JSON.
-denials contains [name, text] if {
-	some name
-	some reason in data.regogate.rules[name].deny
-	text := reason_text(reason)
-}
-
-# A deny that is a single value rather than a collection still denies (deny := "why").
-denials contains [name, text] if {
+deny_by := {name: value |
 	some name
 	value := data.regogate.rules[name].deny
-	not is_set(value)
-	not is_array(value)
-	value != false
-	text := single_reason(name, value)
+	value != set()
 }
+
+mask_by := {name: value |
+	some name
+	value := data.regogate.rules[name].mask
+	value != {}
+}
+
+# [rule name, requirement]
+approvals := {[name, requirement_of(value)] |
+	some name
+	some value in data.regogate.rules[name].approval
+}
+
+ttl := min({t |
+	some name
+	t := data.regogate.rules[name].ttl
+	is_number(t)
+	t >= 0
+} | {default_decision.ttl})
+
+# The reasons of one package. A reason that is not a string is shown as JSON; a deny that
+# is a single value rather than a collection still denies (deny := "why"), unless it is false.
+deny_texts(name, value) := {reason_text(r) | some r in value} if {
+	is_set(value)
+} else := {reason_text(r) | some r in value} if {
+	is_array(value)
+} else := set() if {
+	value == false
+} else := {reason_text(r) | some r in value} | {single_reason(name, value)}
 
 single_reason(name, value) := value if {
 	is_string(value)
@@ -59,32 +80,22 @@ reason_text(reason) := reason if {
 	is_string(reason)
 } else := sprintf("%v", [reason])
 
-# [rule name, column, mask spec]
-masks contains [name, column, spec] if {
-	some name
-	some column, spec in data.regogate.rules[name].mask
-}
-
-# [rule name, {"approvers": [...], "reason": "..."}]
-approvals contains [name, requirement_of(value)] if {
-	some name
-	some value in data.regogate.rules[name].approval
-}
-
-# A malformed requirement still requires approval rather than being dropped.
+# A malformed approval requirement still requires approval rather than being dropped.
 requirement_of(value) := value if {
 	is_object(value)
 } else := {"reason": sprintf("%v", [value])}
 
 # -- merging ------------------------------------------------------------------------------
 
-masked_columns := {column | some [_, column, _] in masks}
-
-# One spec per column; rules that disagree about a column get the strictest mask, null.
-mask := {column: spec |
-	some column in masked_columns
-	specs := {s | some [_, c, s] in masks; c == column}
-	spec := single_spec(specs)
+# One spec per column. Usually a single package masks, and its mask is taken as it is;
+# rules that disagree about a column's mask get the strictest one, null.
+merged_masks(by) := m if {
+	count(by) == 1
+	some m in by
+	is_object(m)
+} else := {column: single_spec(specs) |
+	some column in {c | some m in by; some c, _ in m}
+	specs := {s | some m in by; s := m[column]}
 }
 
 single_spec(specs) := s if {
@@ -92,35 +103,15 @@ single_spec(specs) := s if {
 	some s in specs
 } else := {"method": "null"}
 
-# A mask the gateway cannot apply denies the statement here, with a message that says why,
-# rather than failing closed later as a malformed decision.
-bad_masks contains sprintf("policy error: the mask of %s is not an object with a known method (%s)", [column, concat(", ", sort(mask_methods))]) if {
-	some column, spec in mask
-	not valid_spec(spec)
-}
-
-valid_spec(spec) if spec.method in mask_methods
-
-deny_reasons := {text | some [_, text] in denials} | bad_masks
-
-approval := {
+merged_approval(requirements) := {
 	"required": true,
-	"approvers": sort({a | some [_, req] in approvals; some a in object.get(req, "approvers", [])}),
-	"reason": concat("; ", sort({r | some [_, req] in approvals; r := req.reason; is_string(r)})),
+	"approvers": sort({a | some [_, req] in requirements; some a in object.get(req, "approvers", [])}),
+	"reason": concat("; ", sort({r | some [_, req] in requirements; r := req.reason; is_string(r)})),
 } if {
-	count(approvals) > 0
+	count(requirements) > 0
 } else := default_decision.approval
 
-ttl := min({t |
-	some name
-	t := data.regogate.rules[name].ttl
-	is_number(t)
-	t >= 0
-} | {default_decision.ttl})
-
-contributors := (allowed_by | {name | some [name, _] in denials}) | ({name | some [name, _, _] in masks} | {name | some [name, _] in approvals})
-
-reasons := sort(deny_reasons) if {
+reasons_of(deny_reasons) := sort(deny_reasons) if {
 	count(deny_reasons) > 0
 } else := [sprintf("no policy allows identity %q to run %s", [who, what])] if {
 	count(allowed_by) == 0
@@ -135,11 +126,35 @@ default what := "this statement"
 
 what := input.statement.verb
 
-decision := object.union(default_decision, {
+decision := {
 	"allow": count(reasons) == 0,
 	"deny": reasons,
 	"mask": mask,
-	"approval": approval,
+	"approval": merged_approval(approvals),
 	"ttl": ttl,
 	"rules": sort({rule_id(name) | some name in contributors}),
-})
+	"upstream_role": default_decision.upstream_role,
+} if {
+	# rule name -> its reasons
+	denials := {name: texts |
+		some name, value in deny_by
+		texts := deny_texts(name, value)
+		count(texts) > 0
+	}
+
+	mask := merged_masks(mask_by)
+
+	# A mask the gateway cannot apply denies the statement here, with a message that says
+	# why, rather than failing closed later as a malformed decision.
+	valid := {column | some column, spec in mask; mask_methods[spec.method]}
+	bad_masks := {sprintf("policy error: the mask of %s is not an object with a known method (%s)", [column, concat(", ", sort(mask_methods))]) |
+		some column, _ in mask
+		not valid[column]
+	}
+
+	reasons := reasons_of({text | some texts in denials; some text in texts} | bad_masks)
+
+	# The packages that allowed, denied, masked or asked for approval.
+	masked_by := {name | some name, m in mask_by; some _ in m}
+	contributors := ((allowed_by | {name | some name, _ in denials}) | masked_by) | {name | some [name, _] in approvals}
+}

@@ -8,13 +8,24 @@
 #   id: lib
 package regogate.lib
 
+# Every rule here runs for every statement the gateway has not cached, so the helpers are
+# written for speed: each fact is computed once (rules are evaluated once per query,
+# functions at every call), read straight from the input rather than through
+# object.get, and matched against the configuration lists in place (`x in list`) instead
+# of building sets from them on each evaluation.
+
+# The configuration (data.regogate.config). The rules below read the part they need
+# straight from data (`import data.regogate.config` in a rule package does the same):
+# going through this rule costs one more lookup per reference.
 config := data.regogate.config
 
 # -- identity -----------------------------------------------------------------------------
 
-sub := object.get(input, ["identity", "sub"], "unknown")
+default sub := "unknown"
 
-groups := {g | some g in object.get(input, ["identity", "groups"], [])}
+sub := input.identity.sub
+
+groups := {g | some g in input.identity.groups}
 
 # Whether the identity is in at least one of the named groups.
 member_of(names) if {
@@ -22,24 +33,35 @@ member_of(names) if {
 	g in groups
 }
 
-known_groups := {g | some list in config.groups; some g in list}
+known_groups := {g | some list in data.regogate.config.groups; some g in list}
 
-known_identity if member_of(known_groups)
+# The keys of config.groups (readers, agents, writers...) the identity belongs to,
+# computed once for all the rules that ask. `"readers" in lib.roles` in a rule body costs
+# less than `lib.reader` below, which is one more rule to evaluate.
+roles := {role |
+	some g in input.identity.groups
+	some role, names in data.regogate.config.groups
+	g in names
+}
 
-reader if member_of(config.groups.readers)
+known_identity if count(roles) > 0
 
-agent if member_of(config.groups.agents)
+reader if "readers" in roles
 
-writer if member_of(config.groups.writers)
+agent if "agents" in roles
 
-privileged if member_of(config.groups.privileged)
+writer if "writers" in roles
+
+privileged if "privileged" in roles
 
 # -- statement ----------------------------------------------------------------------------
 
-verb := object.get(input, ["statement", "verb"], "UNKNOWN")
+default verb := "UNKNOWN"
+
+verb := input.statement.verb
 
 # The top verb and every operation inside the statement.
-verbs := {v | some v in object.get(input, ["statement", "verbs"], [])} | {verb}
+verbs := {v | some v in input.statement.verbs} | {verb}
 
 # A name as it appears inside "schema.table.column" keys (regogate.policy.catalog.qident):
 # quoted only when it contains a dot or a double quote.
@@ -47,20 +69,45 @@ qident(name) := concat("", [`"`, replace(name, `"`, `""`), `"`]) if {
 	regex.match(`[."]`, name)
 } else := name
 
-table_key(t) := concat(".", [qident(t.schema), qident(t.name)])
+# One regex for the usual case, schema and name both plain.
+table_key(t) := key if {
+	key := concat(".", [t.schema, t.name])
+	regex.match(`^[^."]*\.[^."]*$`, key)
+} else := concat(".", [qident(t.schema), qident(t.name)])
 
 tables_with(access) := {table_key(t) |
-	some t in object.get(input, ["statement", "tables"], [])
+	some t in input.statement.tables
 	access in t.access
 }
 
-read_tables := tables_with("read")
+read_tables := {table_key(t) | some t in input.statement.tables; "read" in t.access}
 
-written_tables := tables_with("write")
+written_tables := {table_key(t) | some t in input.statement.tables; "write" in t.access}
 
-ddl_tables := tables_with("ddl")
+ddl_tables := {table_key(t) | some t in input.statement.tables; "ddl" in t.access}
+
+# Whether any table is written or altered: count(written_tables) + count(ddl_tables) > 0,
+# without building the keys.
+writes_or_alters_a_table if {
+	some t in input.statement.tables
+	some access in t.access
+	access in {"write", "ddl"}
+}
 
 columns(kind) := object.get(input, ["statement", "columns", kind], [])
+
+# columns("read"), columns("written") and columns("filtered"), computed once.
+default read_columns := []
+
+read_columns := input.statement.columns.read
+
+default written_columns := []
+
+written_columns := input.statement.columns.written
+
+default filtered_columns := []
+
+filtered_columns := input.statement.columns.filtered
 
 # Whether a column key ("public.customers.ssn") belongs to a table key ("public.customers").
 column_of(column, table) if startswith(column, concat("", [table, "."]))
@@ -84,4 +131,4 @@ listing(items) := concat(", ", sort(items)) if {
 # A rule package's id: the custom.id of its METADATA (pass rego.metadata.chain()).
 annotated_id(chain) := [id | some entry in chain; id := entry.annotations.custom.id][0]
 
-approval(reason) := {"approvers": config.approval.approvers, "reason": reason}
+approval(reason) := {"approvers": data.regogate.config.approval.approvers, "reason": reason}

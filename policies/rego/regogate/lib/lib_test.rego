@@ -67,3 +67,31 @@ test_listing if {
 test_approval_uses_configured_approvers if {
 	lib.approval("why") == {"approvers": ["group:dba"], "reason": "why"}
 }
+
+test_roles_are_the_configured_groups_the_identity_is_in if {
+	lib.roles == {"readers", "agents"} with input as testing.agent("select_1")
+	lib.roles == {"writers", "privileged", "unmasked", "pii_filter"} with input as testing.dba("select_1")
+	lib.roles == set() with input as testing.stranger("select_1")
+	lib.roles == set() with input as {}
+	lib.member_of(["x", "mcp-agents"]) with input as testing.agent("select_1")
+	not lib.member_of(["dba"]) with input as testing.agent("select_1")
+	lib.config == data.regogate.config
+	lib.writer with input as testing.dba("select_1")
+	lib.privileged with input as testing.dba("select_1")
+}
+
+test_columns_default_to_none if {
+	lib.columns("written") == [] with input as {}
+	lib.columns("read") == ["public.customers.created_at", "public.customers.id"] with input as testing.agent("select_customer_ids")
+	lib.read_columns == [] with input as {}
+	lib.written_columns == [] with input as {}
+	lib.filtered_columns == [] with input as {}
+	lib.filtered_columns == ["public.customers.id"] with input as testing.agent("select_customer_ids")
+}
+
+test_writes_or_alters_a_table if {
+	lib.writes_or_alters_a_table with input as testing.dba("update_account")
+	lib.writes_or_alters_a_table with input as testing.dba("drop_table")
+	not lib.writes_or_alters_a_table with input as testing.dba("select_customers")
+	lib.tables_with("write") == {"public.accounts"} with input as testing.dba("update_account")
+}

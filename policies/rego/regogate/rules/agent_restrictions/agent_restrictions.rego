@@ -11,50 +11,49 @@
 #   id: agent_restrictions
 package regogate.rules.agent_restrictions
 
+import data.regogate.config
 import data.regogate.lib
 
 id := lib.annotated_id(rego.metadata.chain())
 
-statements := lib.config.statements
+# The reasons are looked at only for agents.
+deny contains reason if {
+	"agents" in lib.roles
+	some reason in reasons
+}
 
-deny contains sprintf("agents may not modify %s (%s)", [t, lib.verb]) if {
-	lib.agent
+reasons contains sprintf("agents may not modify %s (%s)", [t, lib.verb]) if {
 	some t in lib.written_tables
 }
 
-deny contains sprintf("agents may not write to %s (%s)", [c, lib.verb]) if {
-	lib.agent
+reasons contains sprintf("agents may not write to %s (%s)", [c, lib.verb]) if {
 	count(lib.written_tables) == 0
-	some c in lib.columns("written")
+	some c in lib.written_columns
 }
 
-deny contains sprintf("agents may not change the schema (%s)", [lib.verb]) if {
-	lib.agent
+reasons contains sprintf("agents may not change the schema (%s)", [lib.verb]) if {
 	lib.ddl
 }
 
-deny contains sprintf("agents may not lock rows (%s)", [v]) if {
-	lib.agent
+reasons contains sprintf("agents may not lock rows (%s)", [v]) if {
 	some v in lib.verbs
-	v in statements.locking_verbs
+	v in config.statements.locking_verbs
 }
 
-deny contains sprintf("agents may not end the transaction inside a multi-statement query (%s)", [v]) if {
-	lib.agent
+reasons contains sprintf("agents may not end the transaction inside a multi-statement query (%s)", [v]) if {
 	lib.multi_statement
 	some v in lib.verbs
-	v in statements.transaction_end_verbs
+	v in config.statements.transaction_end_verbs
 }
 
 # Anything else that is not a read (CALL, NOTIFY, LOAD...), unless another reason covers it.
-deny contains sprintf("agents may only run read-only statements, not %s", [v]) if {
-	lib.agent
+reasons contains sprintf("agents may only run read-only statements, not %s", [v]) if {
 	not lib.ddl
 	not lib.opaque
 	count(lib.written_tables) == 0
-	count(lib.columns("written")) == 0
+	count(lib.written_columns) == 0
 	some v in lib.verbs
-	not v in statements.read_verbs
-	not v in statements.locking_verbs
-	not v in statements.session_reset_verbs
+	not v in config.statements.read_verbs
+	not v in config.statements.locking_verbs
+	not v in config.statements.session_reset_verbs
 }

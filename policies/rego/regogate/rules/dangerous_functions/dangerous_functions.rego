@@ -11,31 +11,36 @@
 #   id: dangerous_functions
 package regogate.rules.dangerous_functions
 
+import data.regogate.config
 import data.regogate.lib
 
 id := lib.annotated_id(rego.metadata.chain())
 
 # [function, category] for every dangerous function the statement calls.
 calls contains [f, category] if {
-	some f in object.get(input, ["statement", "functions"], [])
-	some category in lib.config.functions.dangerous
-	matches(lib.function_name(f), category)
+	some f in input.statement.functions
+	name := lib.function_name(f)
+	some category in config.functions.dangerous
+	matches(name, category)
 }
 
-matches(name, category) if name in object.get(category, "names", [])
+matches(name, category) if name in category.names
 
 matches(name, category) if {
-	some prefix in object.get(category, "prefixes", [])
+	some prefix in category.prefixes
 	startswith(name, prefix)
 }
 
+# Most statements call no function at all: then calls is not even computed.
 deny contains sprintf("calling %s is not allowed: it %s", [f, category.what]) if {
-	not lib.privileged
+	input.statement.functions[_]
 	some [f, category] in calls
+	not lib.privileged
 }
 
 approval contains lib.approval(sprintf("calling %s needs approval: it %s", [f, category.what])) if {
-	lib.privileged
+	input.statement.functions[_]
 	some [f, category] in calls
 	category.privileged != "allow"
+	lib.privileged
 }

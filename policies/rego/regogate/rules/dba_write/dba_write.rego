@@ -9,25 +9,27 @@
 #   id: dba_write
 package regogate.rules.dba_write
 
+import data.regogate.config
 import data.regogate.lib
 
 id := lib.annotated_id(rego.metadata.chain())
 
-allow if lib.writer
+allow if "writers" in lib.roles
 
-approval contains lib.approval(sprintf("writes to %s need approval", [t])) if {
-	lib.writer
+# The requirements are looked at only for writers.
+approval contains lib.approval(reason) if {
+	"writers" in lib.roles
+	some reason in approval_reasons
+}
+
+approval_reasons contains sprintf("writes to %s need approval", [t]) if {
 	some t in lib.written_tables
-	t in lib.config.approval.write_tables
+	t in config.approval.write_tables
 }
 
-approval contains lib.approval(sprintf("DDL (%s) needs approval", [lib.verb])) if {
-	lib.writer
-	lib.ddl
-}
+approval_reasons contains sprintf("DDL (%s) needs approval", [lib.verb]) if lib.ddl
 
-approval contains lib.approval(sprintf("%s needs approval", [v])) if {
-	lib.writer
+approval_reasons contains sprintf("%s needs approval", [v]) if {
 	some v in lib.verbs
-	v in lib.config.approval.verbs
+	v in config.approval.verbs
 }

@@ -8,11 +8,12 @@
 #   id: no_drop
 package regogate.rules.no_drop
 
+import data.regogate.config
 import data.regogate.lib
 
 id := lib.annotated_id(rego.metadata.chain())
 
 deny contains sprintf("%s is not allowed for anyone (%s)", [v, lib.listing(lib.ddl_tables)]) if {
 	some v in lib.verbs
-	v in lib.config.statements.drop_verbs
+	v in config.statements.drop_verbs
 }

@@ -11,37 +11,44 @@
 #   id: pii_mask
 package regogate.rules.pii_mask
 
+import data.regogate.config
 import data.regogate.lib
 
 id := lib.annotated_id(rego.metadata.chain())
 
-classified := lib.config.pii.columns
+classified := config.pii.columns
 
-masked_identity if not lib.member_of(lib.config.groups.unmasked)
+masked_identity if not "unmasked" in lib.roles
 
-mask[column] := classified[column] if {
+# The classification is keyed by column: one lookup per column read, and the identity is
+# looked at only when a classified column is there.
+mask := {column: spec |
+	classification := classified
+	some column in lib.read_columns
+	spec := classification[column]
 	masked_identity
-	some column in lib.columns("read")
 }
 
 deny contains sprintf("filtering, joining or sorting on the PII column %s is not allowed for this identity: it would reveal masked values", [column]) if {
-	masked_identity
-	not lib.member_of(lib.config.groups.pii_filter)
-	some column in lib.columns("filtered")
+	some column in lib.filtered_columns
 	classified[column]
+	masked_identity
+	not "pii_filter" in lib.roles
 }
 
 deny contains sprintf("the PII columns of %s cannot be masked because the columns behind %s are unknown; the statement is denied rather than risk showing them", [t, star]) if {
-	masked_identity
 	some star in unnamed
+	masked_identity
 	some t in (lib.read_tables | {trim_suffix(star, ".*")})
 	has_pii(t)
 }
 
 # Columns that cannot be named ("schema.table.*"), read or filtered.
+# One call tells whether there are any, usually not; only then each column is looked at.
 unnamed contains c if {
-	some kind in ["read", "filtered"]
-	some c in lib.columns(kind)
+	some columns in [lib.read_columns, lib.filtered_columns]
+	strings.any_suffix_match(columns, ".*")
+	some c in columns
 	endswith(c, ".*")
 }
 

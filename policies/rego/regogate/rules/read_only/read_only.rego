@@ -11,25 +11,25 @@
 #   id: read_only
 package regogate.rules.read_only
 
+import data.regogate.config
 import data.regogate.lib
 
 id := lib.annotated_id(rego.metadata.chain())
 
 allow if {
-	lib.reader
+	"readers" in lib.roles
 	read_only_statement
 }
 
 read_only_statement if {
-	every v in lib.verbs {
-		v in lib.config.statements.read_verbs
-	}
 	input.statement.flags.opaque == false
 	input.statement.flags.ddl == false
-	count(lib.columns("written")) == 0
-	count(lib.written_tables) == 0
-	count(lib.ddl_tables) == 0
+	every v in lib.verbs {
+		v in config.statements.read_verbs
+	}
+	count(lib.written_columns) == 0
+	not lib.writes_or_alters_a_table
 	every s in input.statement.settings {
-		not s in lib.config.statements.protected_settings
+		not s in config.statements.protected_settings
 	}
 }

@@ -13,7 +13,7 @@ import data.regogate.lib
 id := lib.annotated_id(rego.metadata.chain())
 
 deny contains msg if {
-	not lib.known_identity
+	count(lib.roles) == 0
 	msg := sprintf(
 		"identity %q is not in any group this policy knows (its groups: %s); every statement is denied",
 		[lib.sub, lib.listing(lib.groups)],

@@ -14,8 +14,8 @@ import data.regogate.lib
 id := lib.annotated_id(rego.metadata.chain())
 
 deny contains sprintf("%s without a WHERE clause is not allowed (it would affect every row of %s)%s", [v, lib.listing(lib.written_tables), hint]) if {
-	some v in (lib.verbs & {"UPDATE", "DELETE"})
 	input.statement.flags.has_where == false
+	some v in (lib.verbs & {"UPDATE", "DELETE"})
 }
 
 hint := "; in INSERT ... ON CONFLICT DO UPDATE add a WHERE to the DO UPDATE" if {
@@ -23,14 +23,14 @@ hint := "; in INSERT ... ON CONFLICT DO UPDATE add a WHERE to the DO UPDATE" if 
 } else := ""
 
 deny contains sprintf("%s whose WHERE clause references no column of %s is not allowed (a condition such as WHERE true affects every row)", [lib.verb, lib.listing(lib.written_tables)]) if {
-	lib.verb in {"UPDATE", "DELETE"}
 	input.statement.flags.has_where == true
+	lib.verb in {"UPDATE", "DELETE"}
 	count(lib.written_tables) > 0
 	not filters_a_written_table
 }
 
 filters_a_written_table if {
 	some t in lib.written_tables
-	some c in lib.columns("filtered")
+	some c in lib.filtered_columns
 	lib.column_of(c, t)
 }
