@@ -17,10 +17,11 @@ from regogate.errors import ConfigError, RecordingUnavailable, RegogateError
 from regogate.metrics import Metrics, serve_metrics
 from regogate.policy.catalog_fetch import CatalogCache, fetch_catalog
 from regogate.policy.engine import PolicyEngine
+from regogate.policy.facts import synthetic_statement
 from regogate.policy.opa import OpaClient
 from regogate.policy.sidecar import OpaSidecar, PolicyLoader, find_opa
 from regogate.proxy.deny import Denials
-from regogate.proxy.gate import PolicyGate
+from regogate.proxy.gate import PolicyGate, session_input
 from regogate.proxy.hooks import (
     NullRecordSink,
     PassThroughHooks,
@@ -133,25 +134,15 @@ class Runtime:
         """The upstream role the policy gives this session (decision for verb CONNECT)."""
         if self.engine is None:
             return None
-        gate = PolicyGate(self.engine, ctx, Denials(), NullRecordSink())
         try:
-            decided = await self.engine.decide(gate.policy_input(CONNECT))
+            decided = await self.engine.decide({**session_input(ctx), "statement": CONNECT})
         except RegogateError as exc:
             log.warning("session %s: no session decision (%s)", ctx.session_id, exc.message)
             return None
         return decided.decision.upstream_role
 
 
-CONNECT: dict[str, object] = {
-    "verb": "CONNECT",
-    "verbs": ["CONNECT"],
-    "tables": [],
-    "columns": {"read": [], "written": [], "filtered": []},
-    "functions": [],
-    "settings": [],
-    "flags": {"has_where": False, "ddl": False, "opaque": False, "multi_statement": False},
-    "fingerprint": "",
-}
+CONNECT = synthetic_statement("CONNECT")
 
 
 def quote_ident(name: str) -> str:

@@ -45,13 +45,7 @@ def write_new_key(path: Path, signer: Signer) -> None:
         )
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # whatever the umask
-        os.write(fd, signer.skey().encode() + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    keys.write_key_file(tmp, signer)
     try:
         os.link(tmp, path)  # unlike rename, fails if the name was taken meanwhile
     except FileExistsError:

@@ -5,7 +5,7 @@ columns read/written/filtered, functions, settings, flags). Pure; never raises.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -259,6 +259,23 @@ def to_input(facts: StatementFacts) -> dict[str, object]:
             "multi_statement": facts.multi_statement,
         },
         "fingerprint": facts.fingerprint,
+    }
+
+
+def synthetic_statement(
+    verb: str, *, functions: Sequence[str] = (), opaque: bool = False
+) -> dict[str, object]:
+    """The ``statement`` object for what is not SQL text: the FunctionCall protocol
+    message (``FUNCTION CALL``) and the session-start decision (``CONNECT``)."""
+    return {
+        "verb": verb,
+        "verbs": [verb],
+        "tables": [],
+        "columns": {"read": [], "written": [], "filtered": []},
+        "functions": list(functions),
+        "settings": [],
+        "flags": {"has_where": False, "ddl": False, "opaque": opaque, "multi_statement": False},
+        "fingerprint": "",
     }
 
 

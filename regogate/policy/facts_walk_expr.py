@@ -4,6 +4,7 @@ calls (with set_config and dynamic-SQL functions), sublinks and window clauses.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -64,8 +65,8 @@ def literal_string(node: Any) -> str | None:
     return None
 
 
-class ExpressionWalker:
-    """Expression half of the walker; ``query`` is provided by the subclass."""
+class ExpressionWalker(ABC):
+    """Expression half of the walker; ``query`` (subqueries) comes from the subclass."""
 
     def __init__(
         self, catalog: CatalogSnapshot, state: StatementState, search_path: tuple[str, ...]
@@ -83,8 +84,9 @@ class ExpressionWalker:
             ast.WindowDef: self._window_expr,
         }
 
-    def query(self, node: Any, parent: Scope | None) -> list[Output]:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def query(self, node: Any, parent: Scope | None) -> list[Output]:
+        """The outputs of a (sub)query node."""
 
     def filter(self, node: Any, scope: Scope) -> None:
         """An expression whose columns decide which rows (or which order) come back."""

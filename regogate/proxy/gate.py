@@ -21,7 +21,7 @@ from regogate.policy.cache import LruCache
 from regogate.policy.catalog import parse_search_path
 from regogate.policy.decision import Decision
 from regogate.policy.engine import Decided, PolicyEngine
-from regogate.policy.facts import Analysis, StatementFacts, to_input
+from regogate.policy.facts import Analysis, StatementFacts, synthetic_statement, to_input
 from regogate.proxy.deny import Denials
 from regogate.proxy.hooks import RecordSink, SessionContext
 from regogate.wire.framing import Frame
@@ -32,19 +32,20 @@ log = logging.getLogger("regogate.gate")
 # Settings whose change would let a client leave the role the policy put it in.
 ROLE_SETTINGS = frozenset({"role", "session_authorization", "all"})
 
-FUNCTION_CALL: dict[str, object] = {
-    "verb": "FUNCTION CALL",
-    "verbs": ["FUNCTION CALL"],
-    "tables": [],
-    "columns": {"read": [], "written": [], "filtered": []},
-    "functions": ["unknown"],
-    "settings": [],
-    "flags": {"has_where": False, "ddl": False, "opaque": True, "multi_statement": False},
-    "fingerprint": "",
-}
+FUNCTION_CALL = synthetic_statement("FUNCTION CALL", functions=["unknown"], opaque=True)
 
 
 Redactor = Callable[[str], Mapping[str, object]]
+
+
+def session_input(ctx: SessionContext) -> dict[str, object]:
+    """The ``identity`` and ``connection`` parts of every policy input of a session."""
+    return {
+        "identity": ctx.identity.policy_input(ctx.client),
+        "connection": {"name": ctx.connection.name, "database": ctx.connection.database},
+    }
+
+
 MEMO_SIZE = 256
 MEMO_TTL = 60.0
 _Memo = tuple[tuple[int, tuple[str, ...], str], Analysis, tuple["Decided", ...]]
@@ -78,8 +79,7 @@ class PolicyGate:
         self.redact = redact
         self.healthy = healthy
         self.upstream_role = upstream_role
-        self.identity = ctx.identity.policy_input(ctx.client)
-        self.connection = {"name": ctx.connection.name, "database": ctx.connection.database}
+        self._session_input = session_input(ctx)
         start_path = ctx.params.get("search_path")
         self.search_path: tuple[str, ...] | None = (
             parse_search_path(start_path) if start_path is not None else None
@@ -98,7 +98,7 @@ class PolicyGate:
         self.denied = 0
 
     def policy_input(self, statement: Mapping[str, object]) -> dict[str, object]:
-        return {"identity": self.identity, "connection": self.connection, "statement": statement}
+        return {**self._session_input, "statement": statement}
 
     # -- the StatementGate protocol -------------------------------------------------------
     async def admit(self, frame: Frame) -> Sequence[Frame]:
@@ -333,12 +333,13 @@ class PolicyGate:
         if self.redact is None:
             return
         d = decided.decision
+        refusal = None if d.deny else d.refusal()
         self._add_decision(
             {
                 "revision": d.revision,
                 "input_sha256": decided.input_sha256,
                 "outcome": d.outcome,
-                "reasons": list(d.deny) or ([d.refusal()] if d.refusal() else []),
+                "reasons": list(d.deny) or ([refusal] if refusal else []),
                 "rules": list(d.rules),
                 "masks": {col: spec.method for col, spec in sorted(d.mask.items())},
                 "approval": d.approval.required,

@@ -73,16 +73,21 @@ def _parse(raw: bytes, where: str) -> Signer:
         ) from None
 
 
-def install_signer(path: Path, signer: Signer) -> None:
-    """Write a signer key file with mode 0600, atomically replacing any previous one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def write_key_file(path: Path, signer: Signer) -> None:
+    """Create ``path`` (which must not exist) holding the signer key, mode 0600, synced."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.fchmod(fd, 0o600)  # whatever the umask
         os.write(fd, signer.skey().encode() + b"\n")
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def install_signer(path: Path, signer: Signer) -> None:
+    """Write a signer key file with mode 0600, atomically replacing any previous one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    write_key_file(tmp, signer)
     os.replace(tmp, path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
