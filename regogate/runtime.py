@@ -37,8 +37,8 @@ from regogate.recording.commit import Redactor, commitment_key
 from regogate.recording.commit import key_id as commit_key_id
 from regogate.recording.note import Signer
 from regogate.recording.records import GatewayInfo
-from regogate.recording.store import FsyncPolicy, SegmentStore
-from regogate.recording.writer import Recorder
+from regogate.recording.store import FsyncPolicy
+from regogate.recording.writer import Recorder, WriterProcess
 
 log = logging.getLogger("regogate")
 
@@ -237,21 +237,20 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
         if rec.enabled:
             assert rec.dir is not None
             signer = load_signing_key(config)
-            try:
-                store = SegmentStore.open(
-                    rec.dir, segment_bytes=rec.segment_bytes, fsync=FsyncPolicy(rec.fsync)
-                )
-            except RecordingUnavailable as exc:
-                raise ConfigError(f"recording directory {rec.dir}: {exc.message}") from None
-            stack.callback(store.close)
+            writer = WriterProcess(
+                rec.dir, segment_bytes=rec.segment_bytes, fsync=FsyncPolicy(rec.fsync)
+            )
             recorder = Recorder(
-                store,
+                writer,
                 signer,
                 GatewayInfo.new(config.server.gateway_id, __version__),
                 checkpoint_every=rec.checkpoint_every,
                 checkpoint_interval=rec.checkpoint_interval,
             )
-            rt.recorder = await stack.enter_async_context(recorder.running())
+            try:
+                rt.recorder = await stack.enter_async_context(recorder.running())
+            except RecordingUnavailable as exc:
+                raise ConfigError(f"recording directory {rec.dir}: {exc.message}") from None
             rt.redactor = Redactor(commitment_key(signer), commit_key_id(signer))
             if rt.engine is not None:
                 rt.record_policy(rt.engine.revision)

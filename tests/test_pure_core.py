@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "regogate"
-# Recording edges: the anyio writer and the verifier's worker processes.
-EDGES = {"writer.py", "verify.py"}
+# Recording edges: the anyio writer, its backends (a writer process or a thread), and the
+# verifier's worker processes.
+EDGES = {"writer.py", "backend.py", "verify.py"}
 PURE = [
     *sorted((ROOT / "wire").glob("*.py")),
     ROOT / "errors.py",

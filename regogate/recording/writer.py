@@ -1,7 +1,10 @@
 """The gateway-facing recorder: sessions append records, one background task writes them.
 
-``record()`` never blocks: it assigns seq, n and prev, encodes the record and queues it.
-The writer task appends, fsyncs and signs checkpoints in a worker thread (anyio).
+``record()`` never blocks: it assigns seq, n and ts, serializes the body into a frame
+(``core.frame``) and queues it. The writer task hands batches to a backend
+(``recording.backend``) where ``core.LogCore`` canonicalizes, chains, appends, fsyncs and
+signs checkpoints: the writer process under ``regogate serve``, a worker thread for an
+injected store.
 """
 
 from __future__ import annotations
@@ -10,41 +13,27 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
 
 import anyio
 
 from regogate.errors import RecordingUnavailable
-from regogate.recording.checkpoint import Checkpoint
-from regogate.recording.merkle import CompactTree, leaf_hash
+from regogate.recording.backend import Backend, ThreadBackend, WriterProcess
+from regogate.recording.core import RecordStore, frame
 from regogate.recording.note import Signer, Verifier
 from regogate.recording.records import (
     GATEWAY_TYPES,
     SESSION_TYPES,
     GatewayInfo,
     RecordType,
-    encode,
-    format_ts,
     new_session_id,
 )
-from regogate.recording.store import StoreState
+
+__all__ = ["RecordStore", "Recorder", "SessionLog", "WriterProcess"]
 
 log = logging.getLogger("regogate.recording")
-
-
-class RecordStore(Protocol):
-    """Where the writer appends (``store.SegmentStore``; tests inject failing ones)."""
-
-    state: StoreState
-
-    def write(self, lines: Sequence[bytes]) -> None: ...
-
-    def flush(self) -> None: ...
-
-    def append_checkpoint(self, note: str) -> None: ...
 
 
 _CHAIN_ENDS = (RecordType.SESSION_OPEN, RecordType.SESSION_CLOSE)
@@ -56,9 +45,8 @@ def _now_micros() -> int:
 
 @dataclass(slots=True)
 class _Entry:
-    data: bytes
-    leaf: bytes
-    signer: Signer | None = None  # switch to this key once this entry is sealed
+    data: bytes  # core.frame()
+    signer: Signer | None = None  # key.rotate: seal up to here, then sign with this key
 
 
 class SessionLog:
@@ -71,17 +59,11 @@ class SessionLog:
         self.sid = sid
         self._recorder = recorder
         self._n = -1
-        self._prev: bytes | None = None
         self._last_seq = -1
         self.closed = False
 
     def __repr__(self) -> str:
         return f"SessionLog({self.sid!r}, n={self._n}, closed={self.closed})"
-
-    @property
-    def chain_head(self) -> bytes | None:
-        """Leaf hash of this session's latest record."""
-        return self._prev
 
     def record(self, type: str, body: Mapping[str, object] | None = None) -> int:
         """Queue one record of this session; return its seq. Never blocks.
@@ -96,8 +78,8 @@ class SessionLog:
     def _record(self, type: str, body: Mapping[str, object] | None) -> int:
         if self.closed:
             raise RuntimeError(f"session {self.sid} is closed")
-        seq, leaf = self._recorder._append(type, self.sid, self._n + 1, self._prev, body or {})
-        self._n, self._prev, self._last_seq = self._n + 1, leaf, seq
+        seq = self._recorder._append(type, self.sid, self._n + 1, body or {})
+        self._n, self._last_seq = self._n + 1, seq
         return seq
 
     def event(self, kind: str, body: Mapping[str, object]) -> None:
@@ -114,8 +96,8 @@ class SessionLog:
         body: dict[str, object] = {
             "reason": reason,
             "counts": {**(counts or {}), "records": self._n + 2},
+            "chain_head": None,  # the writer puts this session's prev here
         }
-        body["chain_head"] = None if self._prev is None else self._prev.hex()
         self._record(RecordType.SESSION_CLOSE, body)
         self.closed = True
         self._recorder._sessions.pop(self.sid, None)
@@ -131,12 +113,14 @@ class SessionLog:
 class Recorder:
     """The recording log of one gateway process (docs/recording-format.md §7, §9).
 
-    Call it from the event loop's thread; the store is the caller's to open and close.
+    Call it from the event loop's thread. ``store``: a ``WriterProcess`` (the directory is
+    opened and written by a child process) or an open ``RecordStore``, written from a
+    worker thread and the caller's to close.
     """
 
     def __init__(
         self,
-        store: RecordStore,
+        store: RecordStore | WriterProcess,
         signer: Signer,
         gateway: GatewayInfo,
         *,
@@ -152,17 +136,17 @@ class Recorder:
         batch_records: int = 512,
     ):
         self.origin = origin or signer.name
-        self._store, self._signer, self._gw = store, signer, gateway.to_json()
+        self._backend: Backend = (
+            store.backend() if isinstance(store, WriterProcess) else ThreadBackend(store)
+        )
+        self._signer, self._gw = signer, gateway.to_json()
         self._every, self._interval = checkpoint_every, checkpoint_interval
         self._max_pending, self._max_record = max_pending_bytes, max_record_bytes
         self._start_body, self._stop_timeout, self._clock = start_body or {}, stop_timeout, clock
         # Group commit: after a wake-up the writer lingers this long (unless a batch is
         # already full) so that one thread hop, one write and one fsync carry many records.
         self._linger, self._batch_records = linger, batch_records
-        state = store.state
-        self._tree: CompactTree = state.tree  # touched only by the writer thread
-        self._size = self._written = state.size
-        self._sealed = state.last_checkpoint.size if state.last_checkpoint else 0
+        self._size = self._written = self._sealed = 0  # set by running()
         self._seal_target = 0
         self._force_seal = False
         self._draining = False
@@ -193,6 +177,11 @@ class Recorder:
         return self._signer.verifier
 
     @property
+    def writer_pid(self) -> int | None:
+        """The writer process's pid while running (None for a thread writer)."""
+        return self._backend.pid
+
+    @property
     def size(self) -> int:
         """Records assigned a seq so far (the next record's seq)."""
         return self._size
@@ -209,19 +198,21 @@ class Recorder:
         An exception from the body propagates as it is (not in an ExceptionGroup).
         """
         error: BaseException | None = None
+        state = await self._backend.start(self._signer, self._gw, self.origin)
+        self._size = self._written = state.size
+        self._sealed = state.sealed
         async with anyio.create_task_group() as tg:
             self._accepting = True
             self._last_seal_time = anyio.current_time()
-            state = self._store.state
             start = {
                 **self._start_body,
                 "origin": self.origin,
                 "vkey": self._signer.verifier.vkey(),
                 "last_seen_tree_size": self._size,
                 "prev_boot": state.last_boot,
-                "recovered": [t.to_json() for t in state.recovered],
+                "recovered": state.recovered,
             }
-            seq, _ = self._append(RecordType.GATEWAY_START, None, None, None, start)
+            seq = self._append(RecordType.GATEWAY_START, None, None, start)
             self._request_seal(seq + 1)
             tg.start_soon(self._run)
             try:
@@ -229,9 +220,11 @@ class Recorder:
             except BaseException as exc:  # re-raised below, outside the task group
                 error = exc
             finally:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(self._stop_timeout):
-                    await self._shutdown()
-                tg.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    with anyio.move_on_after(self._stop_timeout):
+                        await self._shutdown()
+                    tg.cancel_scope.cancel()
+                    await self._backend.stop()
         if error is not None:
             raise error
 
@@ -251,7 +244,7 @@ class Recorder:
         """Queue a gateway-scoped record (sid null), e.g. policy.load; return its seq."""
         if type in SESSION_TYPES or type in GATEWAY_TYPES:
             raise ValueError(f"{type} records are written by the recorder itself")
-        return self._append(type, None, None, None, body or {})[0]
+        return self._append(type, None, None, body or {})
 
     async def flush(self) -> None:
         """Wait until every record queued so far is written."""
@@ -269,7 +262,7 @@ class Recorder:
     async def rotate_key(self, new: Signer) -> None:
         """key.rotate (old and new vkey), sealed under the old key; then sign with ``new``."""
         body = {"old": self._signer.verifier.vkey(), "new": new.verifier.vkey()}
-        seq, _ = self._append(RecordType.KEY_ROTATE, None, None, None, body, new)
+        seq = self._append(RecordType.KEY_ROTATE, None, None, body, new)
         self._request_seal(seq + 1)
         await self._wait(lambda: self._sealed > seq)
 
@@ -280,24 +273,14 @@ class Recorder:
         type: str,
         sid: str | None,
         n: int | None,
-        prev: bytes | None,
         body: Mapping[str, object],
         signer: Signer | None = None,
-    ) -> tuple[int, bytes]:
+    ) -> int:
         if not self._accepting or self._failure is not None:
             raise self._failure or RecordingUnavailable("the recorder is not running")
-        self._last_ts = max(self._last_ts, self._clock())  # ts never goes back within a boot
+        ts = self._last_ts = max(self._clock(), self._last_ts)  # never back within a boot
         seq = self._size
-        data = encode(
-            seq=seq,
-            ts=format_ts(self._last_ts),
-            gw=self._gw,
-            type=type,
-            sid=sid,
-            n=n,
-            prev=prev,
-            body=body,
-        )
+        data = frame(seq, ts, type, sid, n, body)
         if len(data) > self._max_record:
             raise RecordingUnavailable(
                 f"a {type} record of {len(data)} bytes exceeds the {self._max_record}-byte limit"
@@ -309,12 +292,12 @@ class Recorder:
                 " the recording disk is too slow or stalled",
                 hint="statements resume when the writer catches up",
             )
-        leaf = leaf_hash(data)
         self._size += 1
-        self._queue.append(_Entry(data, leaf, signer))
+        self._queue.append(_Entry(data, signer))
         self._pending_bytes += len(data)
-        self._wake.set()
-        return seq, leaf
+        if not self._wake.is_set():
+            self._wake.set()
+        return seq
 
     def _request_seal(self, size: int) -> None:
         self._seal_target = max(self._seal_target, size)
@@ -367,18 +350,22 @@ class Recorder:
             batch = self._take()
             end = self._written + len(batch)
             seal = self._seal_due(end)
+            rotate_to = batch[-1].signer if batch else None
             try:
-                note = await anyio.to_thread.run_sync(self._commit, batch, seal, self._signer)
+                size, note = await self._backend.commit([e.data for e in batch], seal, rotate_to)
             except Exception as exc:  # disk full, permissions, I/O error: fail closed
                 self._fail(exc)
+                return
+            if size != end:
+                self._fail(RuntimeError(f"the writer's log has {size} records, expected {end}"))
                 return
             self._written = end
             self._pending_bytes -= sum(len(e.data) for e in batch)
             if note is not None:
                 self._sealed, self.latest_checkpoint, self._force_seal = end, note, False
                 self._last_seal_time = anyio.current_time()
-            if batch and batch[-1].signer is not None:
-                self._signer = batch[-1].signer
+            if rotate_to is not None:
+                self._signer = rotate_to
             self._notify()
 
     def _take(self) -> list[_Entry]:
@@ -390,19 +377,6 @@ class Recorder:
             if entry.signer is not None:
                 break
         return batch
-
-    def _commit(self, batch: list[_Entry], seal: bool, signer: Signer) -> str | None:
-        """Worker thread: append, flush and maybe sign; the only code touching the tree."""
-        if batch:
-            self._store.write([e.data for e in batch])
-            self._store.flush()
-            for entry in batch:
-                self._tree.append(entry.leaf)
-        if not seal:
-            return None
-        note = signer.sign(Checkpoint(self.origin, self._tree.size, self._tree.root()).text())
-        self._store.append_checkpoint(note)
-        return note
 
     def _notify(self) -> None:
         progress, self._progress = self._progress, anyio.Event()
@@ -423,7 +397,7 @@ class Recorder:
         if self.healthy:
             for session in list(self._sessions.values()):
                 session._close_record("gateway.stop", None)
-            seq, _ = self._append(RecordType.GATEWAY_STOP, None, None, None, {"reason": "stop"})
+            seq = self._append(RecordType.GATEWAY_STOP, None, None, {"reason": "stop"})
             self._request_seal(seq + 1)
         self._accepting = False
         self._stopping = True

@@ -13,7 +13,7 @@ from regogate.recording.note import Signer, Verifier
 from regogate.recording.records import GatewayInfo
 from regogate.recording.store import FsyncPolicy, SegmentStore, read_checkpoints, read_segments
 from regogate.recording.verify import Verdict, verify_log
-from regogate.recording.writer import Recorder, SessionLog
+from regogate.recording.writer import Recorder, SessionLog, WriterProcess
 
 ORIGIN = "bank.example/regogate/test"
 Script = Callable[[Recorder], Awaitable[None]]
@@ -26,11 +26,21 @@ def write_log(
     *,
     segment_bytes: int = 1 << 20,
     fsync: FsyncPolicy = FsyncPolicy.NEVER,
+    process: bool = False,
     **recorder: object,
 ) -> None:
-    """Run one gateway boot that writes into ``directory``."""
+    """Run one gateway boot that writes into ``directory``.
+
+    ``process``: through a writer process (as ``regogate serve`` does), else a thread.
+    """
 
     async def main() -> None:
+        if process:
+            spec = WriterProcess(directory, segment_bytes=segment_bytes, fsync=fsync)
+            rec = Recorder(spec, signer, GatewayInfo.new("gw-test", "0.1.0"), **recorder)  # type: ignore[arg-type]
+            async with rec.running():
+                await script(rec)
+            return
         store = SegmentStore.open(directory, segment_bytes=segment_bytes, fsync=fsync)
         try:
             rec = Recorder(store, signer, GatewayInfo.new("gw-test", "0.1.0"), **recorder)  # type: ignore[arg-type]
@@ -95,6 +105,12 @@ def check(
     segments: list[SegmentFile], checkpoints: bytes, trusted: list[Verifier], **kw: object
 ) -> Verdict:
     return verify_log(segments, checkpoints, trusted, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["thread", "process"])
+def process(request: pytest.FixtureRequest) -> bool:
+    """Run a test with the writer in a worker thread and in a writer process."""
+    return bool(request.param == "process")
 
 
 @pytest.fixture

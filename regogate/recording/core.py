@@ -1,0 +1,133 @@
+"""The write side of the log: frames in; canonical records, chains, tree, store, checkpoints out.
+
+The gateway's event loop only assigns ``seq``/``n``/``ts`` and serializes a record's body
+into a *frame* (``frame()``, about half a microsecond); everything that costs — RFC 8785
+canonicalization, the leaf hash, each session's ``prev``, the Merkle tree, the appends,
+fsync and the checkpoint signature — happens here, in the writer process
+(``recording.worker``) or, for an injected store, in a worker thread. Nothing here is
+async and nothing here is shared: one ``LogCore`` per log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import orjson
+
+from regogate.recording.checkpoint import Checkpoint
+from regogate.recording.merkle import leaf_hash
+from regogate.recording.note import Signer
+from regogate.recording.records import (
+    ENVELOPE,
+    GATEWAY_TYPES,
+    RecordError,
+    RecordType,
+    encode,
+    format_ts,
+)
+from regogate.recording.store import StoreState
+
+_CLOSE = RecordType.SESSION_CLOSE.value
+_OPTS = orjson.OPT_STRICT_INTEGER  # |int| > 2**53 - 1 has no exact JSON number
+
+
+class RecordStore(Protocol):
+    """Where records go (``store.SegmentStore``; tests inject failing ones)."""
+
+    state: StoreState
+
+    def write(self, lines: Sequence[bytes]) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def append_checkpoint(self, note: str) -> None: ...
+
+
+def frame(
+    seq: int, ts: int, type: str, sid: str | None, n: int | None, body: Mapping[str, object]
+) -> bytes:
+    """One record as the event loop hands it on: compact JSON, one line, no envelope hashes.
+
+    Raises ``RecordError`` for a body that has no JSON form or sets envelope fields.
+    Non-finite floats have no JSON form either; orjson writes them as null.
+    """
+    if not ENVELOPE.isdisjoint(body):
+        raise RecordError(
+            f"record body may not set envelope fields {sorted(ENVELOPE.intersection(body))}"
+        )
+    try:
+        return orjson.dumps((seq, ts, type, sid, n, body), option=_OPTS)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise RecordError(f"{type} record: not canonicalizable JSON: {exc}") from None
+
+
+@dataclass
+class StoreSummary:
+    """Where the log stands when a writer starts (for gateway.start and the counters)."""
+
+    size: int
+    sealed: int
+    last_boot: str | None
+    recovered: list[dict[str, str | int]] = field(default_factory=list)  # Torn.to_json()
+
+    @classmethod
+    def of(cls, state: StoreState) -> StoreSummary:
+        sealed = state.last_checkpoint.size if state.last_checkpoint else 0
+        return cls(state.size, sealed, state.last_boot, [t.to_json() for t in state.recovered])
+
+
+class LogCore:
+    """Turns frames into the log (docs/recording-format.md §3-§7). One writer at a time."""
+
+    def __init__(self, store: RecordStore, signer: Signer, gw: Mapping[str, str], origin: str):
+        self.store, self.signer, self.origin = store, signer, origin
+        self.tree = store.state.tree
+        self._gw = dict(gw)
+        self._heads: dict[str, bytes] = {}  # session id -> leaf hash of its latest record
+
+    def __repr__(self) -> str:
+        return f"LogCore({self.origin!r}, size={self.tree.size})"
+
+    def commit(
+        self, frames: Sequence[bytes], seal: bool, rotate_to: Signer | None = None
+    ) -> str | None:
+        """Append ``frames``, flush (fsync by policy), maybe sign a checkpoint; return it.
+
+        With ``rotate_to`` the batch ends with key.rotate: it is sealed under the current
+        key, and the new key signs from then on.
+        """
+        if frames:
+            self.store.write([self._record(f) for f in frames])
+            self.store.flush()
+        note = None
+        if seal or rotate_to is not None:
+            note = self.signer.sign(
+                Checkpoint(self.origin, self.tree.size, self.tree.root()).text()
+            )
+            self.store.append_checkpoint(note)
+        if rotate_to is not None:
+            self.signer = rotate_to
+        return note
+
+    def _record(self, data: bytes) -> bytes:
+        seq, ts, type, sid, n, body = orjson.loads(data)
+        if seq != self.tree.size:
+            raise RecordError(f"record seq {seq} out of order: the log has {self.tree.size}")
+        prev = None
+        if sid is not None and type not in GATEWAY_TYPES:
+            prev = self._heads.get(sid) if n else None
+            if type == _CLOSE:
+                body["chain_head"] = None if prev is None else prev.hex()
+        line = encode(
+            seq=seq, ts=format_ts(ts), gw=self._gw, type=type, sid=sid, n=n, prev=prev, body=body
+        )
+        leaf = leaf_hash(line)
+        self.tree.append(leaf)
+        if sid is not None:
+            if type == _CLOSE:
+                self._heads.pop(sid, None)
+            else:
+                self._heads[sid] = leaf
+        return line
