@@ -49,6 +49,9 @@ class Result:
     mode: str
     tps: float
     latency_ms: float
+    # CPU time per transaction (user + system, µs) of the gateway process and of its
+    # children by role (the recording writer, the OPA sidecar); regogate runs only.
+    cpu_us_per_tx: dict[str, float] | None = None
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 30) -> None:
@@ -140,7 +143,43 @@ pidfile = {d / "pgbouncer.pid"}
         proc.wait(10)
 
 
+def role(proc: psutil.Process, root: int) -> str:
+    """gateway (the serve process), writer (the recording writer), opa, or other."""
+    if proc.pid == root:
+        return "gateway"
+    try:
+        cmd = " ".join(proc.cmdline())
+    except psutil.Error:
+        return "other"
+    if "regogate.recording.worker" in cmd:
+        return "writer"
+    return "opa" if "opa" in Path(cmd.split(" ")[0]).name else "other"
+
+
+def family(root: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return [root]
+
+
+def cpu_by_role(root: psutil.Process) -> dict[str, float]:
+    """CPU seconds (user + system) so far of the gateway and each of its children's roles."""
+    out: dict[str, float] = {}
+    for p in family(root):
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue
+        r = role(p, root.pid)
+        out[r] = out.get(r, 0.0) + t.user + t.system
+    return out
+
+
 class PeakRss:
+    """Peak RSS of the gateway and its recording writer (OPA is reported apart: pgbouncer
+    has no policy engine, and the compose file runs OPA as a separate container)."""
+
     def __init__(self, pid: int):
         self.proc = psutil.Process(pid)
         self.peak = 0
@@ -150,10 +189,14 @@ class PeakRss:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, self.proc.memory_info().rss)
-            except psutil.Error:
-                return
+            total = 0
+            for p in family(self.proc):
+                try:
+                    if role(p, self.proc.pid) in ("gateway", "writer"):
+                        total += p.memory_info().rss
+                except psutil.Error:
+                    continue
+            self.peak = max(self.peak, total)
             time.sleep(0.05)
 
     def stop(self) -> int:
@@ -240,6 +283,7 @@ token_sha256 = "{token_sha256(TOKEN)}"
 
 
 _TPS = re.compile(r"tps = ([\d.]+) \(without initial connection time\)")
+_TXS = re.compile(r"number of transactions actually processed: (\d+)")
 _LAT = re.compile(r"latency average = ([\d.]+) ms")
 
 
@@ -250,7 +294,7 @@ def pgbench(
     clients: int,
     mode: str,
     seconds: int,
-) -> tuple[float, float]:
+) -> tuple[float, float, int]:
     args = [
         "pgbench",
         "-n",
@@ -278,10 +322,10 @@ def pgbench(
         text=True,
         check=False,
     )
-    tps, lat = _TPS.search(p.stdout), _LAT.search(p.stdout)
-    if p.returncode != 0 or not tps or not lat:
+    tps, lat, txs = _TPS.search(p.stdout), _LAT.search(p.stdout), _TXS.search(p.stdout)
+    if p.returncode != 0 or not tps or not lat or not txs:
         raise RuntimeError(f"pgbench failed on port {port}: {p.stderr.strip()[-500:]}")
-    return float(tps.group(1)), float(lat.group(1))
+    return float(tps.group(1)), float(lat.group(1)), int(txs.group(1))
 
 
 def main() -> int:
@@ -325,11 +369,22 @@ def main() -> int:
                                         for r in results
                                     ):
                                         continue
-                                    tps, lat = pgbench(port, pw, script, clients, mode, seconds)
+                                    before = cpu_by_role(rss.proc)
+                                    tps, lat, txs = pgbench(
+                                        port, pw, script, clients, mode, seconds
+                                    )
                                     label = name if name != "regogate" else f"regogate:{variant}"
+                                    cpu = None
+                                    if name == "regogate":
+                                        after = cpu_by_role(rss.proc)
+                                        cpu = {
+                                            r: round((t - before.get(r, 0.0)) * 1e6 / txs, 1)
+                                            for r, t in sorted(after.items())
+                                        }
                                     print(
                                         f"{script:12} c={clients} {mode:9} {label:22} "
-                                        f"tps={tps:9.1f} lat={lat:7.3f} ms",
+                                        f"tps={tps:9.1f} lat={lat:7.3f} ms"
+                                        + (f" cpu µs/tx {cpu}" if cpu else ""),
                                         flush=True,
                                     )
                                     results.append(
@@ -341,6 +396,7 @@ def main() -> int:
                                             mode,
                                             tps,
                                             lat,
+                                            cpu,
                                         )
                                     )
                     peaks[variant] = rss.stop()
@@ -378,6 +434,7 @@ def report(
                 "regogate_latency_ms": r.latency_ms,
                 "vs_direct": r.tps / d.tps,
                 "vs_pgbouncer": r.tps / b.tps,
+                "cpu_us_per_tx": r.cpu_us_per_tx or {},
             }
         )
     machine = {
@@ -399,19 +456,19 @@ def report(
         f"{pg_version}, {seconds} s per run, {machine['date']}.",
         "",
         "| variant | script | clients | mode | direct TPS | pgbouncer TPS | regogate TPS "
-        "| regogate latency ms | x direct | x pgbouncer |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| regogate latency ms | x direct | x pgbouncer | CPU µs/tx (gateway, writer, opa) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for x in rows:
         lines.append(
             f"| {x['variant']} | {x['script']} | {x['clients']} | {x['mode']} | "
             f"{x['direct_tps']:.0f} | {x['pgbouncer_tps']:.0f} | {x['regogate_tps']:.0f}"
             f" | {x['regogate_latency_ms']:.3f} | {x['vs_direct']:.2f} | "
-            f"{x['vs_pgbouncer']:.2f} |"
+            f"{x['vs_pgbouncer']:.2f} | {cpu_cell(x['cpu_us_per_tx'])} |"
         )
     lines.append("")
     lines.append(
-        "Peak RSS of the regogate process: "
+        "Peak RSS of regogate (gateway and recording writer): "
         + ", ".join(f"{k} {v} MiB" for k, v in machine["regogate_peak_rss_mib"].items())
     )
     for variant, st in stats.items():
@@ -421,6 +478,10 @@ def report(
         )
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def cpu_cell(cpu: dict[str, float]) -> str:
+    return " / ".join(f"{cpu[r]:.0f}" if r in cpu else "-" for r in ("gateway", "writer", "opa"))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import orjson
+
 from regogate.errors import PolicyDenied, PolicyUnavailable, RecordingUnavailable, RegogateError
 from regogate.policy.cache import LruCache
 from regogate.policy.catalog import parse_search_path
@@ -24,6 +26,7 @@ from regogate.policy.engine import Decided, PolicyEngine
 from regogate.policy.facts import Analysis, StatementFacts, synthetic_statement, to_input
 from regogate.proxy.deny import Denials
 from regogate.proxy.hooks import RecordSink, SessionContext
+from regogate.recording.core import prepared
 from regogate.wire.framing import Frame
 from regogate.wire.frontend import Parse, Query
 
@@ -48,7 +51,11 @@ def session_input(ctx: SessionContext) -> dict[str, object]:
 
 MEMO_SIZE = 256
 MEMO_TTL = 60.0
-_Memo = tuple[tuple[int, tuple[str, ...], str], Analysis, tuple["Decided", ...]]
+# (catalog generation, search_path, revision), analysis, decisions, and the stmt record
+# bodies of its replays by protocol, serialized once (recording.core.prepared).
+_Memo = tuple[
+    tuple[int, tuple[str, ...], str], Analysis, tuple["Decided", ...], dict[str, orjson.Fragment]
+]
 
 
 @dataclass
@@ -85,7 +92,7 @@ class PolicyGate:
             parse_search_path(start_path) if start_path is not None else None
         )
         self.prepared: dict[str, str] = {}
-        self._pending: dict[str, object] | None = None  # the stmt record being built
+        self._pending: dict[str, object] | orjson.Fragment | None = None  # the stmt record
         self.parsed: dict[str, str] = {}  # protocol-level prepared statements (recording)
         self.fresh: set[str] = set()
         self.catalog_stale = False
@@ -174,7 +181,7 @@ class PolicyGate:
             if memo_key is not None and engine.ready():
                 memo = self._memo.get(sql)
                 if memo is not None and memo[0] == memo_key:
-                    return self._replay(sql, protocol, memo[1], memo[2])
+                    return self._replay(sql, protocol, memo)
             analysis = engine.analyze(sql, catalog, generation, path, self.prepared)
         except RegogateError as exc:
             self._record_stmt(sql, protocol, "")
@@ -197,22 +204,29 @@ class PolicyGate:
                 decideds.append(decided)
         ttl = min((d.decision.ttl for d in decideds), default=0.0)
         if memo_key is not None and ttl > 0 and len(decideds) == len(statements):
-            self._memo.put(sql, (memo_key, analysis, tuple(decideds)), min(ttl, MEMO_TTL))
+            memo = (memo_key, analysis, tuple(decideds), {})
+            self._memo.put(sql, memo, min(ttl, MEMO_TTL))
         return _Verdict(analysis, None)
 
-    def _replay(
-        self, sql: str, protocol: str, analysis: Analysis, decideds: tuple[Decided, ...]
-    ) -> _Verdict:
+    def _replay(self, sql: str, protocol: str, memo: _Memo) -> _Verdict:
         """A statement text this session had allowed, same catalog, path and revision,
         within the decisions' ttl: the same verdict, recorded as cached decisions."""
         assert self.engine is not None
+        _, analysis, decideds, bodies = memo
         stats = self.engine.stats
         stats.decisions += len(decideds)
         stats.cache_hits += len(decideds)
-        statements = analysis.statements
-        self._record_stmt(sql, protocol, statements[0].fingerprint if statements else "")
-        for index, decided in enumerate(decideds):
-            self._record_decision(Decided(decided.decision, decided.input_sha256, True), index)
+        if self.redact is not None:
+            body = bodies.get(protocol)
+            if body is None:  # the first replay: build the record once
+                statements = analysis.statements
+                self._record_stmt(sql, protocol, statements[0].fingerprint if statements else "")
+                for index, decided in enumerate(decideds):
+                    cached = Decided(decided.decision, decided.input_sha256, True)
+                    self._record_decision(cached, index)
+                assert isinstance(self._pending, dict)
+                body = bodies[protocol] = prepared(self._pending)
+            self._pending = body
         return _Verdict(analysis, None)
 
     async def _decide(
@@ -318,7 +332,7 @@ class PolicyGate:
         self._pending = body
 
     def _add_decision(self, decision: dict[str, object]) -> None:
-        if self._pending is not None:
+        if isinstance(self._pending, dict):
             decisions = self._pending["decisions"]
             assert isinstance(decisions, list)
             decisions.append(decision)

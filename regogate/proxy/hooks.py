@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeAlias
+
+import orjson
 
 from regogate.config import ConnectionConfig
 from regogate.identity import ClientInfo, Identity
 from regogate.wire.framing import Frame
+
+# A record body: a mapping, or one serialized once (recording.core.prepared) and recorded
+# many times.
+RecordBody: TypeAlias = Mapping[str, object] | orjson.Fragment
 
 
 @dataclass(frozen=True)
@@ -67,22 +73,19 @@ class RecordSink(Protocol):
 
     @property
     def observes_results(self) -> bool:
-        """True if ``observe`` and ``backend`` must see the upstream's responses."""
+        """True if ``upstream`` must see the upstream's responses."""
         ...
 
-    def event(self, kind: str, body: Mapping[str, object]) -> None: ...
+    def event(self, kind: str, body: RecordBody) -> None: ...
 
     async def boundary(self) -> None: ...
 
     async def close(self, reason: str) -> None: ...
 
-    def observe(self, data: bytes) -> None:
-        """Bytes sent to the client."""
-        ...
-
-    def backend(self, tag: int, body: bytes) -> None:
-        """A CommandComplete, ErrorResponse, EmptyQueryResponse, PortalSuspended or
-        ReadyForQuery from the upstream."""
+    def upstream(self, data: bytes, messages: Sequence[tuple[int, bytes]]) -> None:
+        """``data``: bytes sent to the client; ``messages``: the CommandComplete,
+        ErrorResponse, EmptyQueryResponse, PortalSuspended and ReadyForQuery messages in
+        them (tag, body). One call per chunk: this runs for every response."""
         ...
 
 
@@ -116,13 +119,10 @@ class NullRecordSink:
     wants_boundaries = False
     observes_results = False
 
-    def observe(self, data: bytes) -> None:
+    def upstream(self, data: bytes, messages: Sequence[tuple[int, bytes]]) -> None:
         return None
 
-    def backend(self, tag: int, body: bytes) -> None:
-        return None
-
-    def event(self, kind: str, body: Mapping[str, object]) -> None:
+    def event(self, kind: str, body: RecordBody) -> None:
         return None
 
     async def boundary(self) -> None:

@@ -12,24 +12,18 @@ statements (RecordingUnavailable, SQLSTATE 58030); with ``"continue"`` it is log
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from regogate.errors import RecordingUnavailable
+from regogate.proxy.hooks import RecordBody
 from regogate.recording.writer import SessionLog
 
 log = logging.getLogger("regogate.recording")
 
 _C, _E, _I, _Z, _S = 0x43, 0x45, 0x49, 0x5A, 0x73
-
-
-def rows_of(tag: str) -> int | None:
-    """The row count of a CommandComplete tag ("SELECT 5", "INSERT 0 3"), if it has one."""
-    last = tag.rpartition(" ")[2]
-    return int(last) if last.isdigit() else None
 
 
 class SessionRecording:
@@ -61,7 +55,7 @@ class SessionRecording:
         self._suspended = False
 
     # -- records --------------------------------------------------------------------------
-    def event(self, kind: str, body: Mapping[str, object]) -> None:
+    def event(self, kind: str, body: RecordBody) -> None:
         if kind == "stmt" and self._started is None:
             self._started = self._clock()
         try:
@@ -69,9 +63,12 @@ class SessionRecording:
         except RecordingUnavailable:
             if self.on_error == "deny":
                 raise
-            if not self._warned:
-                self._warned = True
-                log.error("session %s: recording failed; continuing unrecorded", self.session.sid)
+            self._failed()
+
+    def _failed(self) -> None:
+        if not self._warned:
+            self._warned = True
+            log.error("session %s: recording failed; continuing unrecorded", self.session.sid)
 
     async def boundary(self) -> None:
         return None
@@ -84,40 +81,47 @@ class SessionRecording:
             log.error("session %s: could not record its close: %s", self.session.sid, exc)
 
     # -- result summaries (called by the upstream pump) --------------------------------------
-    def observe(self, data: bytes) -> None:
-        """Bytes sent to the client (after any rewriting)."""
+    def upstream(self, data: bytes, messages: Sequence[tuple[int, bytes]]) -> None:
+        """Bytes sent to the client (after any rewriting) and the messages that end
+        commands and cycles in them. Runs for every response: kept lean."""
         self._sha.update(data)
         self._sent += len(data)
-
-    def backend(self, tag: int, body: bytes) -> None:
-        if tag == _C:
-            text = body.rstrip(b"\x00").decode("utf-8", "replace")
-            self._tags.append(text)
-            self._rows += rows_of(text) or 0
-        elif tag == _E and self._error is None:
-            self._error = _sqlstate(body)
-        elif tag == _I:
-            self._tags.append("EMPTY")
-        elif tag == _S:
-            self._suspended = True
-        elif tag == _Z:
-            self._cycle_done()
+        for tag, body in messages:
+            if tag == _Z:
+                self._cycle_done()
+            elif tag == _C:
+                text = body.rstrip(b"\x00").decode("utf-8", "replace")
+                self._tags.append(text)
+                last = text.rpartition(" ")[2]
+                if last.isdigit():
+                    self._rows += int(last)
+            elif tag == _E:
+                if self._error is None:
+                    self._error = _sqlstate(body)
+            elif tag == _I:
+                self._tags.append("EMPTY")
+            elif tag == _S:
+                self._suspended = True
 
     def _cycle_done(self) -> None:
         if self._tags or self._error is not None or self._suspended:
-            elapsed = None if self._started is None else self._clock() - self._started
+            started = self._started
             body: dict[str, object] = {
                 "tags": self._tags,
                 "rows": self._rows,
                 "error": self._error,
                 "bytes": self._sent,
                 "digest": self._sha.hexdigest(),
-                "elapsed_us": None if elapsed is None else int(elapsed * 1_000_000),
+                "elapsed_us": None if started is None else int((self._clock() - started) * 1e6),
             }
             if self._suspended:
                 body["suspended"] = True
-            with contextlib.suppress(RecordingUnavailable):  # the gate refuses what follows
-                self.event("result", body)
+            try:
+                self.session.record("result", body)
+            except RecordingUnavailable:
+                if self.on_error != "deny":
+                    self._failed()
+                # with "deny", the gate refuses the statements that follow
         self._reset()
 
 

@@ -494,9 +494,7 @@ class Session:
                             out += f.encode()
                     data = bytes(out)
                 if observe:
-                    record.observe(data)
-                    for tag, body in messages:
-                        record.backend(tag, body)
+                    record.upstream(data, messages)
                 try:
                     await client.send(data)
                 except (

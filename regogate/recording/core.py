@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 import orjson
 
@@ -45,22 +45,40 @@ class RecordStore(Protocol):
     def append_checkpoint(self, note: str) -> None: ...
 
 
-def frame(
-    seq: int, ts: int, type: str, sid: str | None, n: int | None, body: Mapping[str, object]
-) -> bytes:
+# A record body: a mapping, or one serialized once by ``prepared`` (a body recorded many
+# times, e.g. the stmt record of a statement a session runs again and again).
+Body: TypeAlias = Mapping[str, object] | orjson.Fragment
+
+
+def prepared(body: Mapping[str, object]) -> orjson.Fragment:
+    """``body`` checked and serialized once, to be recorded any number of times."""
+    _check(body)
+    return orjson.Fragment(_dumps("a", body))
+
+
+def _check(body: Mapping[str, object]) -> None:
+    if not ENVELOPE.isdisjoint(body):
+        raise RecordError(
+            f"record body may not set envelope fields {sorted(ENVELOPE.intersection(body))}"
+        )
+
+
+def _dumps(type: str, value: object) -> bytes:
+    try:
+        return orjson.dumps(value, option=_OPTS)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise RecordError(f"{type} record: not canonicalizable JSON: {exc}") from None
+
+
+def frame(seq: int, ts: int, type: str, sid: str | None, n: int | None, body: Body) -> bytes:
     """One record as the event loop hands it on: compact JSON, one line, no envelope hashes.
 
     Raises ``RecordError`` for a body that has no JSON form or sets envelope fields.
     Non-finite floats have no JSON form either; orjson writes them as null.
     """
-    if not ENVELOPE.isdisjoint(body):
-        raise RecordError(
-            f"record body may not set envelope fields {sorted(ENVELOPE.intersection(body))}"
-        )
-    try:
-        return orjson.dumps((seq, ts, type, sid, n, body), option=_OPTS)
-    except (TypeError, orjson.JSONEncodeError) as exc:
-        raise RecordError(f"{type} record: not canonicalizable JSON: {exc}") from None
+    if not isinstance(body, orjson.Fragment):
+        _check(body)
+    return _dumps(type, (seq, ts, type, sid, n, body))
 
 
 @dataclass

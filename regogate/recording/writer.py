@@ -15,13 +15,12 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import anyio
 
 from regogate.errors import RecordingUnavailable
 from regogate.recording.backend import Backend, ThreadBackend, WriterProcess
-from regogate.recording.core import RecordStore, frame
+from regogate.recording.core import Body, RecordStore, frame
 from regogate.recording.note import Signer, Verifier
 from regogate.recording.records import (
     GATEWAY_TYPES,
@@ -37,16 +36,11 @@ log = logging.getLogger("regogate.recording")
 
 
 _CHAIN_ENDS = (RecordType.SESSION_OPEN, RecordType.SESSION_CLOSE)
+_EMPTY: Mapping[str, object] = {}
 
 
 def _now_micros() -> int:
     return time.time_ns() // 1000
-
-
-@dataclass(slots=True)
-class _Entry:
-    data: bytes  # core.frame()
-    signer: Signer | None = None  # key.rotate: seal up to here, then sign with this key
 
 
 class SessionLog:
@@ -65,9 +59,10 @@ class SessionLog:
     def __repr__(self) -> str:
         return f"SessionLog({self.sid!r}, n={self._n}, closed={self.closed})"
 
-    def record(self, type: str, body: Mapping[str, object] | None = None) -> int:
+    def record(self, type: str, body: Body | None = None) -> int:
         """Queue one record of this session; return its seq. Never blocks.
 
+        ``body``: a mapping, or ``core.prepared(mapping)`` for a body recorded many times.
         Raises ``RecordingUnavailable`` (fail closed) if the recorder has failed or
         stopped, or its queue is full; then nothing was recorded.
         """
@@ -75,11 +70,12 @@ class SessionLog:
             raise ValueError(f"{type} records are written by the recorder itself")
         return self._record(type, body)
 
-    def _record(self, type: str, body: Mapping[str, object] | None) -> int:
+    def _record(self, type: str, body: Body | None) -> int:
         if self.closed:
             raise RuntimeError(f"session {self.sid} is closed")
-        seq = self._recorder._append(type, self.sid, self._n + 1, body or {})
-        self._n, self._last_seq = self._n + 1, seq
+        n = self._n + 1
+        seq = self._last_seq = self._recorder._append(type, self.sid, n, body or _EMPTY)
+        self._n = n
         return seq
 
     def event(self, kind: str, body: Mapping[str, object]) -> None:
@@ -150,7 +146,9 @@ class Recorder:
         self._seal_target = 0
         self._force_seal = False
         self._draining = False
-        self._queue: deque[_Entry] = deque()
+        self._queue: deque[bytes] = deque()  # core.frame()s
+        self._rotations: dict[int, Signer] = {}  # seq of a key.rotate -> the new key
+        self._writer_idle = False  # the writer task waits for _wake
         self._pending_bytes = 0
         self._last_ts = 0
         self._sessions: dict[str, SessionLog] = {}
@@ -273,34 +271,39 @@ class Recorder:
         type: str,
         sid: str | None,
         n: int | None,
-        body: Mapping[str, object],
+        body: Body,
         signer: Signer | None = None,
     ) -> int:
+        # The hot path: every statement passes here twice (stmt, result).
         if not self._accepting or self._failure is not None:
             raise self._failure or RecordingUnavailable("the recorder is not running")
         ts = self._last_ts = max(self._clock(), self._last_ts)  # never back within a boot
         seq = self._size
         data = frame(seq, ts, type, sid, n, body)
-        if len(data) > self._max_record:
+        size = len(data)
+        if size > self._max_record:
             raise RecordingUnavailable(
-                f"a {type} record of {len(data)} bytes exceeds the {self._max_record}-byte limit"
+                f"a {type} record of {size} bytes exceeds the {self._max_record}-byte limit"
             )
-        full = self._pending_bytes + len(data) > self._max_pending
-        if full and self._queue and not self._draining:
+        if self._pending_bytes + size > self._max_pending and self._queue and not self._draining:
             raise RecordingUnavailable(
                 f"the recording queue is full ({self._pending_bytes} bytes not yet written):"
                 " the recording disk is too slow or stalled",
                 hint="statements resume when the writer catches up",
             )
-        self._size += 1
-        self._queue.append(_Entry(data, signer))
-        self._pending_bytes += len(data)
-        if not self._wake.is_set():
+        self._size = seq + 1
+        self._queue.append(data)
+        self._pending_bytes += size
+        if signer is not None:
+            self._rotations[seq] = signer
+        if self._writer_idle:
+            self._writer_idle = False
             self._wake.set()
         return seq
 
     def _request_seal(self, size: int) -> None:
         self._seal_target = max(self._seal_target, size)
+        self._writer_idle = False
         self._wake.set()
 
     async def _wait(self, done: Callable[[], bool]) -> None:
@@ -335,8 +338,10 @@ class Recorder:
                 wait = math.inf
                 if self._written > self._sealed:
                     wait = self._last_seal_time + self._interval - anyio.current_time()
+                self._writer_idle = True
                 with anyio.move_on_after(max(wait, 0)):
                     await self._wake.wait()
+                self._writer_idle = False
                 self._wake = anyio.Event()
                 continue
             if (
@@ -350,9 +355,9 @@ class Recorder:
             batch = self._take()
             end = self._written + len(batch)
             seal = self._seal_due(end)
-            rotate_to = batch[-1].signer if batch else None
+            rotate_to = self._rotations.pop(end - 1, None) if batch else None
             try:
-                size, note = await self._backend.commit([e.data for e in batch], seal, rotate_to)
+                size, note = await self._backend.commit(batch, seal, rotate_to)
             except Exception as exc:  # disk full, permissions, I/O error: fail closed
                 self._fail(exc)
                 return
@@ -360,7 +365,7 @@ class Recorder:
                 self._fail(RuntimeError(f"the writer's log has {size} records, expected {end}"))
                 return
             self._written = end
-            self._pending_bytes -= sum(len(e.data) for e in batch)
+            self._pending_bytes -= sum(map(len, batch))
             if note is not None:
                 self._sealed, self.latest_checkpoint, self._force_seal = end, note, False
                 self._last_seal_time = anyio.current_time()
@@ -368,15 +373,15 @@ class Recorder:
                 self._signer = rotate_to
             self._notify()
 
-    def _take(self) -> list[_Entry]:
+    def _take(self) -> list[bytes]:
         """Everything queued, up to and including a key rotation (sealed under the old key)."""
-        batch: list[_Entry] = []
-        while self._queue:
-            entry = self._queue.popleft()
-            batch.append(entry)
-            if entry.signer is not None:
-                break
-        return batch
+        queue = self._queue
+        if not self._rotations:
+            batch = list(queue)
+            queue.clear()
+            return batch
+        rotation = min(self._rotations) - self._written  # its index in the queue
+        return [queue.popleft() for _ in range(min(rotation + 1, len(queue)))]
 
     def _notify(self) -> None:
         progress, self._progress = self._progress, anyio.Event()
@@ -389,6 +394,7 @@ class Recorder:
         )
         self._accepting = False
         self._queue.clear()
+        self._rotations.clear()
         self._pending_bytes = 0
         self._notify()
 

@@ -108,7 +108,7 @@ def test_a_session_is_recorded_and_verifies(
         gw.pg.password,
         *(tok for tok, _ in TOKENS.values()),
         signer.skey(),
-        signer.skey().rsplit("+", 1)[1],
+        signer.skey().split("+", 4)[4],  # the key blob (base64 may contain "+")
         LITERAL,
         *(n for (n,) in names if len(n) >= 6),  # a one-letter name is in any log
     ]
@@ -196,3 +196,32 @@ def test_cancel_and_policy_revision_are_recorded(
     assert cancel["from"] == "127.0.0.1"
     results = [json.loads(r.data) for r in recs if r.type == "result"]
     assert any(r["error"] == "57014" for r in results)
+
+
+def test_a_statement_run_again_is_recorded_each_time(
+    recorded: tuple[GatewayFixture, Signer, Path],
+) -> None:
+    # The second and later runs replay the session's verdict memo: their stmt records
+    # are serialized once and reused (recording.core.prepared), and must still be
+    # complete, chained records that say the decision was cached.
+    gw, signer, rec_dir = recorded
+    sql = "select id from customers where id = %s"
+    with psycopg.connect(gw.dsn("analyst"), autocommit=True) as c:
+        rows = [c.execute(sql, (i,)).fetchall() for i in (1, 2, 3, 4)]
+    assert [len(r) for r in rows] == [1, 1, 1, 1]
+    assert gw.process is not None
+    assert gw.process.stop() == 0
+    assert verify_directory(rec_dir, [signer.verifier]).ok
+    recs = records(rec_dir)
+    stmts = [json.loads(r.data) for r in recs if r.type == "stmt"]
+    runs = [s for s in stmts if s["text"] == "select id from customers where id = $1"]
+    assert len(runs) == 4
+    assert [s["decisions"][0]["cached"] for s in runs][1:] == [True, True, True]
+    assert len({s["seq"] for s in runs}) == 4 and len({s["n"] for s in runs}) == 4
+    body = {k: v for k, v in runs[1].items() if k not in ("seq", "ts", "n", "prev")}
+    assert all(
+        {k: v for k, v in s.items() if k not in ("seq", "ts", "n", "prev")} == body
+        for s in runs[2:]
+    )
+    results = [json.loads(r.data) for r in recs if r.type == "result"]
+    assert sum(r["tags"] == ["SELECT 1"] and r["rows"] == 1 for r in results) >= 4

@@ -313,3 +313,29 @@ def test_store_lock_is_exclusive(tmp_path: Path) -> None:
     finally:
         store.close()
     SegmentStore.open(tmp_path).close()
+
+
+def test_a_prepared_body_is_recorded_like_its_mapping(
+    tmp_path: Path, signer: Signer, process: bool
+) -> None:
+    from regogate.recording.core import prepared
+
+    body = {"text": "SELECT $1", "decisions": [{"outcome": "allow", "cached": True}]}
+    once = prepared(body)
+
+    async def script(rec: Recorder) -> None:
+        s = rec.open_session({})
+        s.record("stmt", body)
+        s.record("stmt", once)
+        s.record("stmt", once)
+        await s.close("bye")
+
+    write_log(tmp_path, signer, script, process=process)
+    assert verify_directory(tmp_path, [signer.verifier]).ok
+    stmts = [r for r in records(tmp_path) if r.type == "stmt"]
+    assert [r.body for r in stmts] == [body, body, body]
+    assert len({r.prev for r in stmts}) == 3  # each one chained, none a copy
+    with pytest.raises(RecordError, match="envelope fields"):
+        prepared({"seq": 1})
+    with pytest.raises(RecordError, match="not canonicalizable"):
+        prepared({"x": object()})

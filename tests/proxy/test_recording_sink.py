@@ -1,0 +1,87 @@
+"""The per-session result summary (proxy.recording_sink) over a real Recorder and store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+
+from regogate.errors import RecordingUnavailable
+from regogate.proxy.recording_sink import SessionRecording
+from regogate.recording.core import prepared
+from regogate.recording.note import Signer
+from regogate.recording.records import GatewayInfo
+from regogate.recording.store import SegmentStore
+from regogate.recording.verify import verify_directory
+from regogate.recording.writer import Recorder
+
+C, E, EMPTY, S, Z = 0x43, 0x45, 0x49, 0x73, 0x5A
+
+
+def run(tmp_path: Path, script: object) -> list[dict[str, object]]:
+    signer = Signer.generate("test.example/sink")
+
+    async def main() -> None:
+        store = SegmentStore.open(tmp_path)
+        try:
+            rec = Recorder(store, signer, GatewayInfo.new("gw", "0"))
+            async with rec.running():
+                sink = SessionRecording(rec.open_session({}), clock=iter(range(100)).__next__)
+                script(sink)  # type: ignore[operator]
+                await sink.close("bye")
+        finally:
+            store.close()
+
+    anyio.run(main)
+    assert verify_directory(tmp_path, [signer.verifier]).ok
+    out = []
+    for seg in sorted(tmp_path.glob("seg-*.jsonl")):
+        out += [json.loads(line) for line in seg.read_bytes().splitlines()]
+    return out
+
+
+def test_each_cycle_is_summarized(tmp_path: Path) -> None:
+    chunks = [b"first-chunk", b"second", b"third"]
+
+    def script(sink: SessionRecording) -> None:
+        sink.event("stmt", prepared({"text": "select 1; select x"}))
+        sink.upstream(chunks[0], [(C, b"SELECT 1\x00")])
+        sink.upstream(chunks[1], [(E, b"SERROR\x00C42703\x00Mno x\x00\x00"), (Z, b"I")])
+        sink.event("stmt", {"text": "insert"})
+        sink.upstream(chunks[2], [(C, b"INSERT 0 3\x00"), (EMPTY, b""), (S, b""), (Z, b"I")])
+        sink.upstream(b"Z-only", [(Z, b"I")])  # a cycle with nothing in it: no record
+
+    recs = run(tmp_path, script)
+    assert [r["type"] for r in recs[2:-2]] == ["stmt", "result", "stmt", "result"]
+    first, second = recs[3], recs[5]
+    assert first["tags"] == ["SELECT 1"] and first["rows"] == 1
+    assert first["error"] == "42703" and first["bytes"] == len(chunks[0] + chunks[1])
+    assert first["digest"] == hashlib.sha256(chunks[0] + chunks[1]).hexdigest()
+    assert first["elapsed_us"] == 1_000_000 and "suspended" not in first
+    assert recs[2]["text"] == "select 1; select x"  # the prepared body, recorded as is
+    assert second["tags"] == ["INSERT 0 3", "EMPTY"] and second["rows"] == 3
+    assert second["suspended"] is True and second["error"] is None
+    assert second["digest"] == hashlib.sha256(chunks[2]).hexdigest()
+
+
+def test_a_failed_recorder_with_on_error_continue_keeps_the_session(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Failing:
+        sid = "s-1"
+
+        def record(self, kind: str, body: object) -> int:
+            raise RecordingUnavailable("recording failed: disk full")
+
+    sink = SessionRecording(Failing(), on_error="continue")  # type: ignore[arg-type]
+    sink.event("stmt", {})
+    sink.upstream(b"x", [(C, b"SELECT 1\x00"), (Z, b"I")])  # logged once, not raised
+    assert caplog.text.count("continuing unrecorded") == 1
+    strict = SessionRecording(Failing())  # type: ignore[arg-type]
+    with pytest.raises(RecordingUnavailable) as err:
+        strict.event("stmt", {})
+    assert err.value.sqlstate == "58030"
+    strict.upstream(b"x", [(C, b"SELECT 1\x00"), (Z, b"I")])  # the gate refuses what follows
