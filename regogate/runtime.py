@@ -250,7 +250,8 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
             try:
                 rt.recorder = await stack.enter_async_context(recorder.running())
             except RecordingUnavailable as exc:
-                raise ConfigError(f"recording directory {rec.dir}: {exc.message}") from None
+                where = "" if str(rec.dir) in exc.message else f"recording directory {rec.dir}: "
+                raise ConfigError(where + exc.message, hint=exc.hint) from None
             rt.redactor = Redactor(commitment_key(signer), commit_key_id(signer))
             if rt.engine is not None:
                 rt.record_policy(rt.engine.revision)

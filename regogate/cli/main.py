@@ -76,7 +76,27 @@ async def _serve(config: Config) -> None:
 
 
 def run_async(config: Config) -> None:
-    anyio.run(_serve, config, backend_options={"use_uvloop": True})
+    try:
+        anyio.run(_serve, config, backend_options={"use_uvloop": True})
+    except BaseExceptionGroup as group:  # task groups wrap a startup error (bad recording dir…)
+        error = _only_error(group)
+        if error is None:
+            raise
+        raise error from None
+
+
+def _only_error(group: BaseExceptionGroup[BaseException]) -> RegogateError | None:
+    """The RegogateError a task group wrapped, if that is all it holds."""
+    leaves: list[BaseException] = []
+    todo: list[BaseException] = [group]
+    while todo:
+        exc = todo.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            todo.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    errors = [e for e in leaves if isinstance(e, RegogateError)]
+    return errors[0] if errors and len(errors) == len(leaves) else None
 
 
 @app.command()

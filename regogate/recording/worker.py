@@ -78,6 +78,9 @@ def main() -> int:
         return serve(sys.stdin.buffer, sys.stdout.buffer)
     except BrokenPipeError:
         return 0  # the gateway is gone
+    except Exception as exc:  # a bug: one readable line, and the gateway fails closed
+        print(f"regogate recording writer: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

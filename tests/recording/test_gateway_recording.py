@@ -24,6 +24,7 @@ from regogate.recording.records import Record
 from regogate.recording.store import read_segments
 from regogate.recording.verify import verify_directory
 from tests.fix_gateway import TOKENS, GatewayFixture
+from tests.fix_pg import PgFixture
 from tests.policy.test_enforce_e2e import policy_dir, policy_section
 
 LITERAL = "Literal-Value-7731"
@@ -225,3 +226,34 @@ def test_a_statement_run_again_is_recorded_each_time(
     )
     results = [json.loads(r.data) for r in recs if r.type == "result"]
     assert sum(r["tags"] == ["SELECT 1"] and r["rows"] == 1 for r in results) >= 4
+
+
+def test_serve_refuses_a_recording_directory_in_use(pg: PgFixture, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from regogate.pgserver import free_port
+    from regogate.recording.store import SegmentStore
+    from tests.fix_gateway import gateway_config_text
+
+    section, signer, rec_dir = recording_setup(tmp_path)
+    cfg = tmp_path / "regogate.toml"
+    cfg.write_text(gateway_config_text(pg, free_port(), extra=section))
+    held = SegmentStore.open(rec_dir)  # another gateway's writer
+    try:
+        p = subprocess.run(
+            [sys.executable, "-m", "regogate", "serve", "-c", str(cfg)],
+            env={**os.environ, "RG_TEST_UPSTREAM_PASSWORD": pg.password},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        held.close()
+    assert p.returncode == 2, p.stderr
+    assert f"recording directory {rec_dir}" in p.stderr
+    assert "in use by another process" in p.stderr
+    assert "Traceback" not in p.stderr
+    assert signer.skey() not in p.stderr

@@ -140,3 +140,16 @@ def test_an_out_of_order_frame_is_an_error_not_a_gap(tmp_path: Path, signer: Sig
         not list(tmp_path.glob("seg-*.jsonl"))
         or verify_directory(tmp_path, [signer.verifier]).records == 0
     )
+
+
+def test_a_garbled_request_is_one_line_on_stderr_not_a_traceback(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "regogate.recording.worker"],
+        input=b"{not json\n",
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1 and done.stdout == b""
+    assert done.stderr.decode().startswith("regogate recording writer: ")
+    assert "Traceback" not in done.stderr.decode()
