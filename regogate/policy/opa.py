@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 import httpx
+import orjson
 
 from regogate.errors import PolicyUnavailable
 from regogate.policy.decision import Decision, parse_decision
@@ -20,6 +21,7 @@ from regogate.policy.opa_http import HttpPool
 log = logging.getLogger("regogate.opa")
 
 DECISION_PATH = "/v1/data/regogate/decision"
+UNIX_SCHEME = "unix://"  # unix:///path/to/opa.sock: the sidecar's own socket
 
 
 class DecisionSource(Protocol):
@@ -42,23 +44,30 @@ class OpaClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ):
         self.url = url.rstrip("/")
+        unix = self.url[len(UNIX_SCHEME) :] if self.url.startswith(UNIX_SCHEME) else None
+        lean = transport is None  # a caller's own transport is used for everything
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        if unix is not None and transport is None:
+            transport = httpx.AsyncHTTPTransport(uds=unix, limits=limits)
         self._client = httpx.AsyncClient(
-            base_url=self.url,
+            base_url="http://localhost" if unix is not None else self.url,
             timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            limits=limits,
             transport=transport,
             headers={"content-type": "application/json"},
         )
         self._metrics = metrics
         self._timeout = timeout
-        parsed = httpx.URL(self.url)
-        # Decisions to a plain-http OPA take the lean h11 path (decision 0005); the rest
-        # (policy pushes, health, https) goes through httpx.
-        self._fast: HttpPool | None = (
-            HttpPool(parsed.host, parsed.port or 80)
-            if parsed.scheme == "http" and transport is None and not parsed.path.strip("/")
-            else None
-        )
+        # Decisions to a plain-http OPA (or the sidecar's unix socket) take the lean
+        # HTTP/1.1 path of opa_http (decision 0005); the rest (policy pushes, health,
+        # https) goes through httpx.
+        self._fast: HttpPool | None = None
+        if lean and unix is not None:
+            self._fast = HttpPool("localhost", 0, unix=unix)
+        elif lean:
+            parsed = httpx.URL(self.url)
+            if parsed.scheme == "http" and not parsed.path.strip("/"):
+                self._fast = HttpPool(parsed.host, parsed.port or 80)
 
     async def aclose(self) -> None:
         if self._fast is not None:
@@ -75,7 +84,10 @@ class OpaClient:
         )
 
     async def decide(self, policy_input: Mapping[str, object], revision: str) -> Decision:
-        body = json.dumps({"input": policy_input}, separators=(",", ":")).encode()
+        try:
+            body = orjson.dumps({"input": policy_input})
+        except TypeError:  # what orjson refuses (an int beyond 64 bits...) json may take
+            body = json.dumps({"input": policy_input}, separators=(",", ":")).encode()
         if self._fast is not None:
             try:
                 status, content = await self._fast.post(DECISION_PATH, body, self._timeout)
@@ -96,7 +108,7 @@ class OpaClient:
         if status != 200:
             raise self._fail(f"HTTP {status}")
         try:
-            doc = json.loads(content)
+            doc = orjson.loads(content)
         except ValueError:
             raise self._fail("invalid JSON") from None
         if not isinstance(doc, dict) or "result" not in doc:

@@ -1,8 +1,9 @@
 """A lean keep-alive HTTP/1.1 client for decision requests to a plain-http OPA (the sidecar).
 
 h11 (the sans-IO HTTP/1.1 state machine httpx itself is built on) over the gateway's own
-byte streams: one pooled connection per concurrent request, no per-request client
-machinery. Measured against httpx in docs/decisions/0005-opa-decision-client.md.
+byte streams (loopback TCP) or a unix-domain socket (the sidecar's): one pooled connection
+per concurrent request, no per-request client machinery. Measured against httpx in
+docs/decisions/0005-opa-decision-client.md.
 Anything unusual (a closed connection, a protocol error, a timeout) raises OSError or
 TimeoutError; the caller turns that into a fail-closed denial.
 """
@@ -25,11 +26,12 @@ class _Conn:
 
 
 class HttpPool:
-    def __init__(self, host: str, port: int, *, max_idle: int = 64):
-        self.host, self.port = host, port
+    def __init__(self, host: str, port: int, *, unix: str | None = None, max_idle: int = 64):
+        self.host, self.port, self.unix = host, port, unix
         self._idle: list[_Conn] = []
         self._max_idle = max_idle
-        self._headers = [("Host", f"{host}:{port}"), ("Content-Type", "application/json")]
+        authority = host if unix is not None else f"{host}:{port}"
+        self._headers = [("Host", authority), ("Content-Type", "application/json")]
 
     async def aclose(self) -> None:
         while self._idle:
@@ -57,6 +59,8 @@ class HttpPool:
         raise OSError("unreachable")  # pragma: no cover
 
     async def _connect(self) -> _Conn:
+        if self.unix is not None:
+            return _Conn(await fastio.connect_unix(self.unix))
         return _Conn(await fastio.connect_tcp(self.host, self.port))
 
     async def _exchange(self, conn: _Conn, path: str, body: bytes) -> tuple[int, bytes]:
@@ -71,7 +75,11 @@ class HttpPool:
         while True:
             event = c.next_event()
             if event is h11.NEED_DATA:
-                c.receive_data(await conn.stream.receive(65536))
+                try:
+                    data = await conn.stream.receive(65536)
+                except anyio.EndOfStream:
+                    data = b""  # end of a close-delimited body (else h11 raises)
+                c.receive_data(data)
                 continue
             if isinstance(event, h11.Response):
                 status = event.status_code

@@ -155,6 +155,13 @@ async def connect_tcp(host: str, port: int) -> ProtocolStream:
     return ProtocolStream(transport, protocol)
 
 
+async def connect_unix(path: str) -> ProtocolStream:
+    """A unix-domain socket (the OPA sidecar's), as a ``ProtocolStream``."""
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_unix_connection(_Protocol, path)
+    return ProtocolStream(transport, protocol)
+
+
 @asynccontextmanager
 async def tcp_server(
     host: str, port: int

@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from regogate.errors import PolicyUnavailable
+from regogate.errors import ConfigError, PolicyUnavailable
 from regogate.policy.opa import OpaClient
 from regogate.policy.sidecar import OpaSidecar, PolicyLoader, find_opa
 
@@ -99,5 +99,23 @@ def test_unreachable_opa_is_policy_unavailable() -> None:
         with pytest.raises(PolicyUnavailable, match="policy engine is unavailable"):
             await client.decide(INPUT, "r")
         await client.aclose()
+
+    anyio.run(main)
+
+
+def test_a_failed_start_leaves_no_opa_and_no_socket(tmp_path: Path) -> None:
+    import psutil
+
+    policies = tmp_path / "rego"
+    (policies / "regogate").mkdir(parents=True)
+    (policies / "regogate" / "broken.rego").write_text("package regogate\nallow if {")
+
+    async def main() -> None:
+        sidecar = OpaSidecar(find_opa(), lambda c: PolicyLoader(c, policies, lambda _r: None))
+        assert sidecar.socket_path is not None
+        with pytest.raises(ConfigError, match="could not be loaded"):
+            await sidecar.run()
+        assert not [c for c in psutil.Process().children() if "opa" in c.name()]
+        assert not sidecar.socket_path.parent.exists()
 
     anyio.run(main)

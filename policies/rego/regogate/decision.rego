@@ -87,9 +87,11 @@ requirement_of(value) := value if {
 
 # -- merging ------------------------------------------------------------------------------
 
-# One spec per column. Usually a single package masks, and its mask is taken as it is;
-# rules that disagree about a column's mask get the strictest one, null.
-merged_masks(by) := m if {
+# One spec per column. Usually no package masks, or a single one whose mask is taken as
+# it is; rules that disagree about a column's mask get the strictest one, null.
+merged_masks(by) := {} if {
+	count(by) == 0
+} else := m if {
 	count(by) == 1
 	some m in by
 	is_object(m)
@@ -126,7 +128,22 @@ default what := "this statement"
 
 what := input.statement.verb
 
+# The usual statement: no package denies, masks or asks for approval. Then the decision
+# is made of the allows alone, without the merging of the general case below.
 decision := {
+	"allow": count(reasons) == 0,
+	"deny": reasons,
+	"mask": {},
+	"approval": default_decision.approval,
+	"ttl": ttl,
+	"rules": sort({rule_id(name) | some name in allowed_by}),
+	"upstream_role": default_decision.upstream_role,
+} if {
+	count(deny_by) == 0
+	count(mask_by) == 0
+	count(approvals) == 0
+	reasons := reasons_of(set())
+} else := {
 	"allow": count(reasons) == 0,
 	"deny": reasons,
 	"mask": mask,
@@ -144,17 +161,21 @@ decision := {
 
 	mask := merged_masks(mask_by)
 
-	# A mask the gateway cannot apply denies the statement here, with a message that says
-	# why, rather than failing closed later as a malformed decision.
-	valid := {column | some column, spec in mask; mask_methods[spec.method]}
-	bad_masks := {sprintf("policy error: the mask of %s is not an object with a known method (%s)", [column, concat(", ", sort(mask_methods))]) |
-		some column, _ in mask
-		not valid[column]
-	}
-
-	reasons := reasons_of({text | some texts in denials; some text in texts} | bad_masks)
+	reasons := reasons_of({text | some texts in denials; some text in texts} | mask_errors(mask))
 
 	# The packages that allowed, denied, masked or asked for approval.
 	masked_by := {name | some name, m in mask_by; some _ in m}
-	contributors := ((allowed_by | {name | some name, _ in denials}) | masked_by) | {name | some [name, _] in approvals}
+	contributors := ((allowed_by | object.keys(denials)) | masked_by) | {name | some [name, _] in approvals}
 }
+
+# A mask the gateway cannot apply denies the statement here, with a message that says
+# why, rather than failing closed later as a malformed decision. Nothing to look at when
+# nothing is masked (the usual case).
+mask_errors(mask) := set() if {
+	count(mask) == 0
+} else := {sprintf("policy error: the mask of %s is not an object with a known method (%s)", [column, concat(", ", sort(mask_methods))]) |
+	some column, spec in mask
+	not valid_mask(spec)
+}
+
+valid_mask(spec) if mask_methods[spec.method]

@@ -128,7 +128,13 @@ listing(items) := concat(", ", sort(items)) if {
 	count(items) > 0
 } else := "none"
 
-# A rule package's id: the custom.id of its METADATA (pass rego.metadata.chain()).
-annotated_id(chain) := [id | some entry in chain; id := entry.annotations.custom.id][0]
+# A rule package's id: the custom.id of its METADATA (pass rego.metadata.chain()), the
+# first one along the chain. In a rule package's `id` rule the chain is [the rule, its
+# package]: the first two entries are looked at directly, without building a list.
+annotated_id(chain) := id if {
+	id := chain[0].annotations.custom.id
+} else := id if {
+	id := chain[1].annotations.custom.id
+} else := [id | some entry in chain; id := entry.annotations.custom.id][0]
 
 approval(reason) := {"approvers": data.regogate.config.approval.approvers, "reason": reason}

@@ -95,3 +95,12 @@ test_writes_or_alters_a_table if {
 	not lib.writes_or_alters_a_table with input as testing.dba("select_customers")
 	lib.tables_with("write") == {"public.accounts"} with input as testing.dba("update_account")
 }
+
+test_annotated_id_is_the_first_custom_id_along_the_chain if {
+	rule := {"path": ["regogate", "rules", "x", "id"]}
+	pkg := {"path": ["regogate", "rules", "x"], "annotations": {"custom": {"id": "from-package"}}}
+	lib.annotated_id([rule, pkg]) == "from-package"
+	lib.annotated_id([{"path": ["p"], "annotations": {"custom": {"id": "own"}}}, pkg]) == "own"
+	lib.annotated_id([rule, {"path": ["regogate", "rules"]}, pkg]) == "from-package"
+	not lib.annotated_id([rule, {"path": ["regogate", "rules"]}])
+}
