@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -122,6 +124,23 @@ class PolicyLoader:
         return True
 
 
+# Linux: a child that gets SIGKILL when the gateway dies, even by kill -9 (PR_SET_PDEATHSIG
+# survives the exec). A tiny interpreter sets it and execs the real command.
+_PDEATHSIG = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)\n"
+    "if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"  # the parent already died
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def die_with_parent(cmd: list[str]) -> list[str]:
+    """``cmd``, run so that it cannot outlive this process (where the OS allows)."""
+    if not sys.platform.startswith("linux"):
+        return cmd
+    return [sys.executable, "-c", _PDEATHSIG, str(os.getpid()), *cmd]
+
+
 class OpaSidecar:
     """Runs `opa run --server` as a child process and restarts it if it dies.
 
@@ -176,7 +195,9 @@ class OpaSidecar:
             "--skip-version-check",
             "--log-level=error",
         ]
-        proc = await anyio.open_process(cmd, stdout=subprocess.DEVNULL, stderr=None)
+        proc = await anyio.open_process(
+            die_with_parent(cmd), stdout=subprocess.DEVNULL, stderr=None
+        )
         try:
             with anyio.move_on_after(30):
                 while not await self.client.healthy():

@@ -54,10 +54,41 @@ def close_after_each(n: int) -> list[bytes]:
     return [*content_length(n), b""]
 
 
-async def serve(respond: Responder, requests: list[bytes], unix: Path | None) -> asyncio.Server:
+class Server:
+    """asyncio server whose handlers and transports are all gone after ``stop()``.
+
+    (Left pending, their finalizers run during some later test's import and trip a
+    CPython 3.11 AST bug: "AST constructor recursion depth mismatch".)
+    """
+
+    def __init__(self, server: asyncio.Server, handlers: set[asyncio.Task[None]]):
+        self.server, self.handlers = server, handlers
+        self.sockets = server.sockets
+
+    async def stop(self) -> None:
+        self.server.close()
+        for task in list(self.handlers):
+            task.cancel()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
+        await self.server.wait_closed()
+
+
+async def serve(respond: Responder, requests: list[bytes], unix: Path | None) -> Server:
     count = 0
+    handlers: set[asyncio.Task[None]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal count
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        try:
+            await _handle(reader, writer)
+        finally:
+            writer.close()
+            handlers.discard(task)
+
+    async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal count
         try:
             while True:
@@ -80,8 +111,8 @@ async def serve(respond: Responder, requests: list[bytes], unix: Path | None) ->
             writer.close()
 
     if unix is not None:
-        return await asyncio.start_unix_server(handle, str(unix))
-    return await asyncio.start_server(handle, "127.0.0.1", 0)
+        return Server(await asyncio.start_unix_server(handle, str(unix)), handlers)
+    return Server(await asyncio.start_server(handle, "127.0.0.1", 0), handlers)
 
 
 def run(respond: Responder, tmp_path: Path, *, unix: bool = False, n: int = 3) -> list[bytes]:
@@ -98,7 +129,7 @@ def run(respond: Responder, tmp_path: Path, *, unix: bool = False, n: int = 3) -
                 assert decision.allow and decision.rules == ("read_only",)
         finally:
             await client.aclose()
-            server.close()
+            await server.stop()
 
     anyio.run(main)
     return requests
@@ -144,7 +175,7 @@ def test_silence_times_out_closed(tmp_path: Path) -> None:
         with pytest.raises(PolicyUnavailable, match="timed out"):
             await client.decide(INPUT, "rev")
         await client.aclose()
-        server.close()
+        await server.stop()
 
     anyio.run(main)
 

@@ -134,8 +134,16 @@ def test_kill_9_leaves_a_verifiable_log_with_a_named_unsealed_tail(
             c.execute("select id from customers where id = %s", (i,))
         time.sleep(0.3)  # the writer flushes in the background
         assert gw.process is not None
+        import psutil
+
+        children = psutil.Process(gw.process.proc.pid).children(recursive=True)
+        names = sorted(" ".join(c.cmdline()[-6:]) for c in children)
+        assert any("opa" in n for n in names) and any("recording.worker" in n for n in names)
         gw.process.proc.send_signal(signal.SIGKILL)
         gw.process.proc.wait(10)
+        # Its OPA sidecar and recording writer do not outlive it.
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert not alive, [c.cmdline() for c in alive]
     verdict = verify_directory(rec_dir, [signer.verifier])
     assert verdict.ok, [str(f) for f in verdict.findings]
     assert not verdict.sealed
