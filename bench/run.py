@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,7 @@ class Result:
     # CPU time per transaction (user + system, µs) of the gateway process and of its
     # children by role (the recording writer, the OPA sidecar); regogate runs only.
     cpu_us_per_tx: dict[str, float] | None = None
+    rep: int = 0  # which repetition (--repeat)
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 30) -> None:
@@ -337,6 +339,12 @@ def main() -> int:
     ap.add_argument("--scripts", default="select-only,tpcb-like")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run every variant and cell N times (alternating); report medians",
+    )
     a = ap.parse_args()
     seconds = 3 if a.quick else a.seconds
     base = Path(tempfile.mkdtemp(prefix="regogate-bench-"))
@@ -347,7 +355,8 @@ def main() -> int:
     try:
         with postgres(base) as pg, pgbouncer(base, pg) as bouncer_port:
             pg_version = pg.psql("show server_version").strip()
-            for variant in a.variants.split(","):
+            runs = [(rep, v) for rep in range(a.repeat) for v in a.variants.split(",")]
+            for rep, variant in runs:
                 with regogate(base, pg, variant, stats) as (gw_port, rss):
                     targets = [
                         ("direct", pg.port, PASSWORD),
@@ -366,6 +375,7 @@ def main() -> int:
                                         and r.script == script
                                         and r.clients == clients
                                         and r.mode == mode
+                                        and r.rep == rep
                                         for r in results
                                     ):
                                         continue
@@ -397,9 +407,10 @@ def main() -> int:
                                             tps,
                                             lat,
                                             cpu,
+                                            rep,
                                         )
                                     )
-                    peaks[variant] = rss.stop()
+                    peaks[variant] = max(peaks.get(variant, 0), rss.stop())
     finally:
         shutil.rmtree(base, ignore_errors=True)
     report(results, peaks, stats, seconds, pg_version, a.out)
@@ -415,9 +426,9 @@ def report(
     out: Path,
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    by = {(r.target, r.variant, r.script, r.clients, r.mode): r for r in results}
+    by = medians(results)
     rows = []
-    for r in results:
+    for r in by.values():
         if r.target != "regogate":
             continue
         d = by[("direct", "-", r.script, r.clients, r.mode)]
@@ -435,15 +446,18 @@ def report(
                 "vs_direct": r.tps / d.tps,
                 "vs_pgbouncer": r.tps / b.tps,
                 "cpu_us_per_tx": r.cpu_us_per_tx or {},
+                "runs": r.rep,  # medians() keeps the number of runs here
             }
         )
+    rss_mib = {k: round(v / 2**20, 1) for k, v in peaks.items()}
+    runs = max((r.rep for r in by.values()), default=1)
     machine = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(),
         "python": platform.python_version(),
         "postgresql": pg_version,
         "seconds_per_run": seconds,
-        "regogate_peak_rss_mib": {k: round(v / 2**20, 1) for k, v in peaks.items()},
+        "regogate_peak_rss_mib": rss_mib,
         "opa": stats,
     }
     (out / "results.json").write_text(
@@ -453,7 +467,8 @@ def report(
     )
     lines = [
         f"Machine: {machine['nproc']} cores, Python {machine['python']}, PostgreSQL "
-        f"{pg_version}, {seconds} s per run, {machine['date']}.",
+        f"{pg_version}, {seconds} s per run, {runs} run(s) per cell (medians), "
+        f"{machine['date']}.",
         "",
         "| variant | script | clients | mode | direct TPS | pgbouncer TPS | regogate TPS "
         "| regogate latency ms | x direct | x pgbouncer | CPU µs/tx (gateway, writer, opa) |",
@@ -464,12 +479,20 @@ def report(
             f"| {x['variant']} | {x['script']} | {x['clients']} | {x['mode']} | "
             f"{x['direct_tps']:.0f} | {x['pgbouncer_tps']:.0f} | {x['regogate_tps']:.0f}"
             f" | {x['regogate_latency_ms']:.3f} | {x['vs_direct']:.2f} | "
-            f"{x['vs_pgbouncer']:.2f} | {cpu_cell(x['cpu_us_per_tx'])} |"
+            f"{x['vs_pgbouncer']:.2f} | {cpu_cell(x['cpu_us_per_tx'])} |"  # type: ignore[arg-type]
         )
     lines.append("")
+    costs = recording_costs(results)
+    if costs:
+        lines.append(
+            "Recording cost (1 - TPS with recording / TPS without, same repetition; "
+            "median and each repetition):"
+        )
+        lines += costs
+        lines.append("")
     lines.append(
         "Peak RSS of regogate (gateway and recording writer): "
-        + ", ".join(f"{k} {v} MiB" for k, v in machine["regogate_peak_rss_mib"].items())
+        + ", ".join(f"{k} {v} MiB" for k, v in rss_mib.items())
     )
     for variant, st in stats.items():
         lines.append(
@@ -478,6 +501,58 @@ def report(
         )
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+Key = tuple[str, str, str, int, str]
+
+
+def medians(results: list[Result]) -> dict[Key, Result]:
+    """One Result per (target, variant, script, clients, mode): the median of its runs
+    (TPS, latency and CPU each; ``rep`` holds the number of runs)."""
+    groups: dict[Key, list[Result]] = {}
+    for r in results:
+        groups.setdefault((r.target, r.variant, r.script, r.clients, r.mode), []).append(r)
+    out: dict[Key, Result] = {}
+    for key, rs in groups.items():
+        cpu: dict[str, float] | None = None
+        if rs[0].cpu_us_per_tx is not None:
+            roles = {k for r in rs for k in r.cpu_us_per_tx or {}}
+            cpu = {
+                k: round(statistics.median((r.cpu_us_per_tx or {}).get(k, 0.0) for r in rs), 1)
+                for k in sorted(roles)
+            }
+        out[key] = Result(
+            *key,
+            tps=statistics.median(r.tps for r in rs),
+            latency_ms=statistics.median(r.latency_ms for r in rs),
+            cpu_us_per_tx=cpu,
+            rep=len(rs),
+        )
+    return out
+
+
+def recording_costs(results: list[Result]) -> list[str]:
+    """For each variant V+recording run beside V: its TPS cost, per repetition and median."""
+    lines = []
+    tps = {(r.variant, r.script, r.clients, r.mode, r.rep): r.tps for r in results}
+    cells = sorted({(r.variant, r.script, r.clients, r.mode) for r in results})
+    for variant, script, clients, mode in cells:
+        base = variant.removesuffix("+recording")
+        if base == variant:
+            continue
+        costs = [
+            1 - tps[(variant, script, clients, mode, rep)] / tps[(base, script, clients, mode, rep)]
+            for rep in sorted({r.rep for r in results})
+            if (variant, script, clients, mode, rep) in tps
+            and (base, script, clients, mode, rep) in tps
+        ]
+        if costs:
+            each = ", ".join(f"{c:.0%}" for c in costs)
+            lines.append(
+                f"- {variant} vs {base}, {script} c={clients} {mode}: "
+                f"{statistics.median(costs):.0%} ({each})"
+            )
+    return lines
 
 
 def cpu_cell(cpu: dict[str, float]) -> str:
