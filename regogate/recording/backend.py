@@ -9,6 +9,7 @@ gateway's event-loop time nor its GIL (docs/decisions/0007-recording-writer-proc
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -180,7 +181,8 @@ class ProcessBackend:
             return
         with anyio.CancelScope(shield=True):
             if proc.stdin is not None:
-                await proc.stdin.aclose()
+                with contextlib.suppress(OSError, anyio.BrokenResourceError):
+                    await proc.stdin.aclose()  # the writer may be gone already
             with anyio.move_on_after(self.spec.stop_timeout):
                 await proc.wait()
             if proc.returncode is None:
