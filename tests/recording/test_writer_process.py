@@ -84,26 +84,36 @@ def test_a_write_error_in_the_writer_fails_closed(tmp_path: Path, signer: Signer
     assert verify_directory(tmp_path, [signer.verifier]).ok
 
 
-def test_the_writer_process_exits_on_end_of_input_without_sealing(
-    tmp_path: Path, signer: Signer
-) -> None:
+def init_line(directory: Path, signer: Signer) -> bytes:
+    """The gateway's first message to the writer (recording.worker)."""
     init = {
-        "dir": str(tmp_path),
+        "dir": str(directory),
         "segment_bytes": 1 << 20,
         "fsync": FsyncPolicy.NEVER.value,
         "skey": signer.skey(),
         "gw": GatewayInfo.new("gw-test", "0.1.0").to_json(),
         "origin": signer.name,
     }
-    frame = orjson.dumps((0, 1_000_000, "policy.load", None, None, {"k": 1}))
-    batch = b"\n".join([orjson.dumps(init), b"[1, false, null]", frame]) + b"\n"
-    done = subprocess.run(
+    return orjson.dumps(init)
+
+
+def run_worker(data: bytes) -> subprocess.CompletedProcess[bytes]:
+    """``python -m regogate.recording.worker`` fed ``data`` on stdin, to its exit."""
+    return subprocess.run(
         [sys.executable, "-m", "regogate.recording.worker"],
-        input=batch + b"[2, false, null]\n" + frame,  # the gateway died mid-batch
+        input=data,
         capture_output=True,
         timeout=30,
         check=False,
     )
+
+
+def test_the_writer_process_exits_on_end_of_input_without_sealing(
+    tmp_path: Path, signer: Signer
+) -> None:
+    frame = orjson.dumps((0, 1_000_000, "policy.load", None, None, {"k": 1}))
+    batch = b"\n".join([init_line(tmp_path, signer), b"[1, false, null]", frame]) + b"\n"
+    done = run_worker(batch + b"[2, false, null]\n" + frame)  # the gateway died mid-batch
     assert done.returncode == 0, done.stderr
     replies = [orjson.loads(x) for x in done.stdout.splitlines()]
     assert replies[0]["ok"]["size"] == 0
@@ -117,22 +127,8 @@ def test_the_writer_process_exits_on_end_of_input_without_sealing(
 
 
 def test_an_out_of_order_frame_is_an_error_not_a_gap(tmp_path: Path, signer: Signer) -> None:
-    init = {
-        "dir": str(tmp_path),
-        "segment_bytes": 1 << 20,
-        "fsync": FsyncPolicy.NEVER.value,
-        "skey": signer.skey(),
-        "gw": GatewayInfo.new("gw-test", "0.1.0").to_json(),
-        "origin": signer.name,
-    }
     frame = orjson.dumps((5, 1_000_000, "policy.load", None, None, {}))
-    done = subprocess.run(
-        [sys.executable, "-m", "regogate.recording.worker"],
-        input=b"\n".join([orjson.dumps(init), b"[1, true, null]", frame]) + b"\n",
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
+    done = run_worker(b"\n".join([init_line(tmp_path, signer), b"[1, true, null]", frame]) + b"\n")
     assert done.returncode == 1
     reply = orjson.loads(done.stdout.splitlines()[1])
     assert "out of order" in reply["error"]
@@ -143,13 +139,7 @@ def test_an_out_of_order_frame_is_an_error_not_a_gap(tmp_path: Path, signer: Sig
 
 
 def test_a_garbled_request_is_one_line_on_stderr_not_a_traceback(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "regogate.recording.worker"],
-        input=b"{not json\n",
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
+    done = run_worker(b"{not json\n")
     assert done.returncode == 1 and done.stdout == b""
     assert done.stderr.decode().startswith("regogate recording writer: ")
     assert "Traceback" not in done.stderr.decode()
