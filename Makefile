@@ -1,9 +1,9 @@
 # regogate: the two commands of the README are `make demo` and `make test`.
 SHELL := /bin/bash
 GOBIN := $(shell go env GOPATH 2>/dev/null || echo $(HOME)/go)/bin
-export PATH := $(CURDIR)/.venv/bin:$(GOBIN):$(PATH)
+export PATH := $(CURDIR)/.venv/bin:$(GOBIN):$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: setup demo test lint policy-check pytest bench
+.PHONY: setup demo test lint native-check policy-check pytest bench
 
 setup:
 	@scripts/setup.sh
@@ -16,6 +16,10 @@ lint:
 	ruff format --check regogate tests bench
 	mypy
 
+native-check:
+	cargo fmt --check --manifest-path native/writer/Cargo.toml
+	cargo test --quiet --release --locked --manifest-path native/writer/Cargo.toml
+
 policy-check:
 	opa fmt --list --fail policies/rego
 	opa check --strict policies/rego
@@ -24,7 +28,7 @@ policy-check:
 pytest:
 	pytest -q $(PYTEST_ARGS)
 
-test: setup lint policy-check pytest
+test: setup lint native-check policy-check pytest
 
 bench: setup
 	REGOGATE_WITH_PGBOUNCER=1 scripts/setup.sh

@@ -153,7 +153,7 @@ def role(proc: psutil.Process, root: int) -> str:
         cmd = " ".join(proc.cmdline())
     except psutil.Error:
         return "other"
-    if "regogate.recording.worker" in cmd:
+    if "regogate.recording.worker" in cmd or "regogate-writer" in cmd:
         return "writer"
     return "opa" if "opa" in Path(cmd.split(" ")[0]).name else "other"
 

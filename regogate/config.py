@@ -103,6 +103,7 @@ class RecordingConfig:
     checkpoint_interval: float = 10.0
     segment_bytes: int = 64 * 1024 * 1024
     fsync: str = "always"  # always | checkpoint | never (recording.store.FsyncPolicy)
+    writer: str = "auto"  # auto | native | python (recording.worker)
 
 
 @dataclass(frozen=True)
@@ -409,6 +410,7 @@ def _recording(r: _Reader, data: Mapping[str, object]) -> RecordingConfig:
             "checkpoint_interval",
             "segment_bytes",
             "fsync",
+            "writer",
             "signing_key",
             "key",
         },
@@ -444,6 +446,7 @@ def _recording(r: _Reader, data: Mapping[str, object]) -> RecordingConfig:
         checkpoint_interval=interval,
         segment_bytes=segment,
         fsync=r.choice(p, "fsync", "recording", ("always", "checkpoint", "never"), "always"),
+        writer=r.choice(p, "writer", "recording", ("auto", "native", "python"), "auto"),
     )
 
 

@@ -238,7 +238,10 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
             assert rec.dir is not None
             signer = load_signing_key(config)
             writer = WriterProcess(
-                rec.dir, segment_bytes=rec.segment_bytes, fsync=FsyncPolicy(rec.fsync)
+                rec.dir,
+                segment_bytes=rec.segment_bytes,
+                fsync=FsyncPolicy(rec.fsync),
+                writer=rec.writer,
             )
             recorder = Recorder(
                 writer,
@@ -255,7 +258,12 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
             rt.redactor = Redactor(commitment_key(signer), commit_key_id(signer))
             if rt.engine is not None:
                 rt.record_policy(rt.engine.revision)
-            log.info("recording to %s (origin %s)", rec.dir, recorder.origin)
+            log.info(
+                "recording to %s (origin %s, %s writer)",
+                rec.dir,
+                recorder.origin,
+                recorder.writer_engine,
+            )
         stack.callback(log_stats, rt)
         _register_metrics(rt)
         if config.server.metrics_listen is not None:

@@ -3,6 +3,7 @@
 #   - PostgreSQL server + client binaries (Debian packages)
 #   - the real `opa` binary, built with `go install` at a pinned v1 release (reused when built)
 #   - the Python virtualenv (.venv) with regogate and its test dependencies
+#   - the native recording writer (native/writer, Rust: cargo from crates.io)
 #   - node-postgres and the npm PostgreSQL MCP server for the client tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,9 @@ command -v pgbench >/dev/null || need_apt+=(postgresql-contrib)
 if [ "${REGOGATE_WITH_PGBOUNCER:-0}" = 1 ]; then
   command -v pgbouncer >/dev/null || need_apt+=(pgbouncer)
 fi
+# rustup's toolchain when there is one (a non-login shell may not have it on PATH)
+if [ -x "$HOME/.cargo/bin/cargo" ]; then export PATH="$HOME/.cargo/bin:$PATH"; fi
+command -v cargo >/dev/null || need_apt+=(cargo)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   $SUDO apt-get update -qq
@@ -40,6 +44,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q -e '.[test]'
   touch "$stamp"
 fi
+
+# The recording writer's native steady state (docs/decisions/0008); cargo is quick when
+# nothing changed.
+echo "setup: building the native recording writer (cargo build --release)"
+cargo build --quiet --release --locked --manifest-path native/writer/Cargo.toml
 
 if [ -f tests/clients/package.json ]; then
   if [ ! -d tests/clients/node_modules ] || [ tests/clients/package.json -nt tests/clients/node_modules ]; then

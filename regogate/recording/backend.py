@@ -35,6 +35,8 @@ class WriterError(RuntimeError):
 
 
 class Backend(Protocol):
+    engine: str | None  # what writes: "thread", "python" or "native" (once started)
+
     @property
     def pid(self) -> int | None:
         """The writer process's pid (None: no process)."""
@@ -54,6 +56,7 @@ class ThreadBackend:
 
     def __init__(self, store: RecordStore):
         self.store = store
+        self.engine: str | None = "thread"
         self._core: LogCore | None = None
 
     def __repr__(self) -> str:
@@ -91,6 +94,7 @@ class WriterProcess:
     segment_bytes: int = DEFAULT_SEGMENT_BYTES
     fsync: FsyncPolicy = FsyncPolicy.ALWAYS
     stop_timeout: float = 10.0
+    writer: str = "auto"  # "native", "python", or "auto": native if it is built
 
     def backend(self) -> ProcessBackend:
         return ProcessBackend(self)
@@ -101,6 +105,7 @@ class ProcessBackend:
         self.spec = spec
         self._proc: anyio.abc.Process | None = None
         self._replies: BufferedByteReceiveStream | None = None
+        self.engine: str | None = None  # which writer runs: "native" or "python"
 
     def __repr__(self) -> str:
         return f"ProcessBackend({str(self.spec.directory)!r}, pid={self.pid})"
@@ -125,6 +130,7 @@ class ProcessBackend:
             "skey": signer.skey(),
             "gw": dict(gw),
             "origin": origin,
+            "writer": self.spec.writer,
         }
         try:
             await self._send([orjson.dumps(init)])
@@ -137,6 +143,7 @@ class ProcessBackend:
             error = reply.get("error") if isinstance(reply, dict) else reply
             raise RecordingUnavailable(str(error))
         ok = reply["ok"]
+        self.engine = str(reply.get("writer", "python"))
         return StoreSummary(ok["size"], ok["sealed"], ok["last_boot"], ok["recovered"])
 
     async def commit(

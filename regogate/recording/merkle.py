@@ -145,6 +145,11 @@ class CompactTree:
         self._stack.append(h)
         self.size += 1
 
+    @property
+    def frontier(self) -> tuple[Hash, ...]:
+        """The roots of its perfect subtrees, largest first (what a writer continues from)."""
+        return tuple(self._stack)
+
     def root(self) -> Hash:
         if not self._stack:
             return EMPTY_ROOT

@@ -208,6 +208,14 @@ class SegmentStore:
             os.close(fd)
 
     @property
+    def segment_number(self) -> int:
+        return self._seg_number
+
+    def keep_lock_across_exec(self) -> None:
+        """Let the directory's lock pass to a program this process execs (the native writer)."""
+        os.set_inheritable(self._lock_fd, True)
+
+    @property
     def segment(self) -> str:
         """The segment being appended to."""
         return segment_name(self._seg_number)

@@ -3,20 +3,29 @@
 It owns the recording directory (its flock) and runs ``core.LogCore``. It talks to the
 gateway over its stdin and stdout only, one JSON value per line:
 
-    gateway -> worker   {"dir", "segment_bytes", "fsync", "skey", "gw", "origin"}   once
-    worker -> gateway   {"ok": StoreSummary} | {"error": message}
+    gateway -> worker   {"dir", "segment_bytes", "fsync", "skey", "gw", "origin", "writer"}
+    worker -> gateway   {"ok": StoreSummary, "writer": "native" | "python"} | {"error": message}
     gateway -> worker   [count, seal, rotate_skey | null]  then ``count`` frame lines
     worker -> gateway   [tree size, checkpoint note | null] | {"error": message}
 
 The signing key arrives on the pipe (never in argv or the environment). End of input
 means the gateway is gone: whatever was committed stays, nothing more is sealed. SIGINT
 and SIGTERM are ignored: the gateway drains and seals first, then closes the pipe.
+
+This process opens the directory (lock, scan, recovery, the check against the last
+checkpoint). Then, unless ``writer`` is "python", it execs the native writer
+(``native/writer``, docs/decisions/0008) with the log's state on an inherited pipe; the
+native writer speaks the batch protocol from there on and writes the same bytes
+``LogCore`` would. Without a built native writer ("auto") ``LogCore`` runs here.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,12 +42,83 @@ def _reply(out: BinaryIO, value: object) -> None:
     out.flush()
 
 
-def serve(inp: BinaryIO, out: BinaryIO) -> int:
-    """Run the protocol above until end of input; the exit status."""
-    first = inp.readline()
+NATIVE_ENV = "REGOGATE_NATIVE_WRITER"
+_BUILT = Path(__file__).resolve().parents[2] / "native/writer/target/release/regogate-writer"
+
+
+def native_writer() -> str | None:
+    """The native writer's executable: $REGOGATE_NATIVE_WRITER, else the one
+    ``scripts/setup.sh`` builds in the source tree, else ``regogate-writer`` on PATH."""
+    configured = os.environ.get(NATIVE_ENV)
+    if configured:
+        return configured if os.access(configured, os.X_OK) else None
+    if os.access(_BUILT, os.X_OK):
+        return str(_BUILT)
+    return shutil.which("regogate-writer")
+
+
+def _read_line(fd: int) -> bytes:
+    """One line from ``fd`` without reading past it: what follows is the native writer's."""
+    data = bytearray()
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+def _exec_native(binary: str, store: SegmentStore, init: Mapping[str, object]) -> OSError:
+    """Hand the open log to the native writer (replaces this process); the error if not."""
+    tree = store.state.tree
+    state = {
+        "dir": init["dir"],
+        "segment_bytes": store.segment_bytes,
+        "fsync": store.fsync.value,
+        "skey": init["skey"],
+        "gw": init["gw"],
+        "origin": init["origin"],
+        "size": tree.size,
+        "frontier": [h.hex() for h in tree.frontier],
+        "segment": store.segment_number,
+    }
+    view = memoryview(orjson.dumps(state))
+    r, w = os.pipe()  # a few kB: fits the pipe's buffer, read after the exec
+    try:
+        try:
+            while view:
+                view = view[os.write(w, view) :]
+        finally:
+            os.close(w)
+        os.set_inheritable(r, True)
+        store.keep_lock_across_exec()
+        os.execv(binary, [binary, "--state-fd", str(r)])
+    except OSError as exc:
+        os.close(r)
+        return exc
+
+
+def serve(inp: BinaryIO, out: BinaryIO, first: bytes | None = None) -> int:
+    """Run the protocol above until end of input; the exit status.
+
+    ``first``: the init line, if the caller read it already (unbuffered, so that the
+    native writer finds the batches that follow it on stdin).
+    """
+    first = inp.readline() if first is None else first
     if not first:
         return 0
     init = orjson.loads(first)
+    engine = init.get("writer", "auto")
+    binary = None if engine == "python" else native_writer()
+    if engine == "native" and binary is None:
+        _reply(
+            out,
+            {
+                "error": "the native recording writer is not built: run scripts/setup.sh"
+                f' (or set ${NATIVE_ENV}), or set [recording] writer = "auto"'
+            },
+        )
+        return 1
     try:
         store = SegmentStore.open(
             Path(init["dir"]),
@@ -54,7 +134,15 @@ def serve(inp: BinaryIO, out: BinaryIO) -> int:
     try:
         signer = Signer.parse(init["skey"])
         core = LogCore(store, signer, init["gw"], init["origin"])
-        _reply(out, {"ok": StoreSummary.of(store.state).__dict__})
+        summary = StoreSummary.of(store.state).__dict__
+        _reply(out, {"ok": summary, "writer": "python" if binary is None else "native"})
+        if binary is not None:
+            error = _exec_native(binary, store, init)  # returns only if the exec failed
+            print(
+                f"regogate recording writer: could not start {binary}: {error};"
+                " writing with the Python writer",
+                file=sys.stderr,
+            )
         while header := inp.readline():
             count, seal, rotate = orjson.loads(header)
             frames = [inp.readline().rstrip(b"\n") for _ in range(count)]
@@ -75,7 +163,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        return serve(sys.stdin.buffer, sys.stdout.buffer)
+        return serve(sys.stdin.buffer, sys.stdout.buffer, _read_line(sys.stdin.fileno()))
     except BrokenPipeError:
         return 0  # the gateway is gone
     except Exception as exc:  # a bug: one readable line, and the gateway fails closed

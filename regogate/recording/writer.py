@@ -175,6 +175,11 @@ class Recorder:
         return self._signer.verifier
 
     @property
+    def writer_engine(self) -> str | None:
+        """What writes the log: "native" or "python" (a writer process), "thread"."""
+        return self._backend.engine
+
+    @property
     def writer_pid(self) -> int | None:
         """The writer process's pid while running (None for a thread writer)."""
         return self._backend.pid

@@ -13,6 +13,7 @@ from regogate.recording.note import Signer, Verifier
 from regogate.recording.records import GatewayInfo
 from regogate.recording.store import FsyncPolicy, SegmentStore, read_checkpoints, read_segments
 from regogate.recording.verify import Verdict, verify_log
+from regogate.recording.worker import native_writer
 from regogate.recording.writer import Recorder, SessionLog, WriterProcess
 
 ORIGIN = "bank.example/regogate/test"
@@ -26,17 +27,20 @@ def write_log(
     *,
     segment_bytes: int = 1 << 20,
     fsync: FsyncPolicy = FsyncPolicy.NEVER,
-    process: bool = False,
+    process: str | None = None,
     **recorder: object,
 ) -> None:
     """Run one gateway boot that writes into ``directory``.
 
-    ``process``: through a writer process (as ``regogate serve`` does), else a thread.
+    ``process``: through a writer process (as ``regogate serve`` does) running this
+    writer ("python", "native"), else a thread.
     """
 
     async def main() -> None:
         if process:
-            spec = WriterProcess(directory, segment_bytes=segment_bytes, fsync=fsync)
+            spec = WriterProcess(
+                directory, segment_bytes=segment_bytes, fsync=fsync, writer=process
+            )
             rec = Recorder(spec, signer, GatewayInfo.new("gw-test", "0.1.0"), **recorder)  # type: ignore[arg-type]
             async with rec.running():
                 await script(rec)
@@ -107,10 +111,13 @@ def check(
     return verify_log(segments, checkpoints, trusted, **kw)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["thread", "process"])
-def process(request: pytest.FixtureRequest) -> bool:
-    """Run a test with the writer in a worker thread and in a writer process."""
-    return bool(request.param == "process")
+@pytest.fixture(params=["thread", "python", "native"])
+def process(request: pytest.FixtureRequest) -> str | None:
+    """Run a test with the writer in a worker thread, and in a writer process that runs
+    the Python writer or execs the native one."""
+    if request.param == "native" and native_writer() is None:
+        pytest.fail("the native writer is not built: run scripts/setup.sh")
+    return None if request.param == "thread" else str(request.param)
 
 
 @pytest.fixture

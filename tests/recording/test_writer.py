@@ -30,7 +30,9 @@ def records(directory: Path) -> list[Record]:
     return out
 
 
-def test_a_full_log_verifies_and_is_sealed(tmp_path: Path, signer: Signer, process: bool) -> None:
+def test_a_full_log_verifies_and_is_sealed(
+    tmp_path: Path, signer: Signer, process: str | None
+) -> None:
     write_log(tmp_path, signer, everything(), fsync=FsyncPolicy.ALWAYS, process=process)
     verdict = verify_directory(tmp_path, [signer.verifier])
     assert verdict.ok and verdict.sealed, verdict.findings
@@ -42,7 +44,7 @@ def test_a_full_log_verifies_and_is_sealed(tmp_path: Path, signer: Signer, proce
     assert verdict.sessions == 3 and verdict.origin == ORIGIN
 
 
-def test_session_chain_fields(tmp_path: Path, signer: Signer, process: bool) -> None:
+def test_session_chain_fields(tmp_path: Path, signer: Signer, process: str | None) -> None:
     write_log(tmp_path, signer, everything(), process=process)
     recs = records(tmp_path)
     sid = next(r.sid for r in recs if r.type == "session.open")
@@ -60,7 +62,7 @@ def test_session_chain_fields(tmp_path: Path, signer: Signer, process: bool) -> 
     assert start["vkey"] == signer.verifier.vkey() and start["recovered"] == []
 
 
-def test_flush_means_written(tmp_path: Path, signer: Signer, process: bool) -> None:
+def test_flush_means_written(tmp_path: Path, signer: Signer, process: str | None) -> None:
     async def script(rec: Recorder) -> None:
         s = rec.open_session({})
         seq = s.record("stmt", {"q": {"norm": "SELECT 1"}})
@@ -92,7 +94,7 @@ def test_checkpoints_every_n_records_and_every_t_seconds(tmp_path: Path, signer:
 
 
 def test_close_seals_and_checkpoint_returns_a_signed_note(
-    tmp_path: Path, signer: Signer, process: bool
+    tmp_path: Path, signer: Signer, process: str | None
 ) -> None:
     async def script(rec: Recorder) -> None:
         s = rec.open_session({})
@@ -174,7 +176,7 @@ def test_write_error_marks_the_recorder_failed(signer: Signer) -> None:
 
 
 def test_an_exception_in_the_body_propagates_unwrapped(
-    tmp_path: Path, signer: Signer, process: bool
+    tmp_path: Path, signer: Signer, process: str | None
 ) -> None:
     async def script(rec: Recorder) -> None:
         rec.open_session({})
@@ -187,7 +189,7 @@ def test_an_exception_in_the_body_propagates_unwrapped(
     assert records(tmp_path)[-2].body["reason"] == "gateway.stop"
 
 
-def test_restart_continues_the_log(tmp_path: Path, signer: Signer, process: bool) -> None:
+def test_restart_continues_the_log(tmp_path: Path, signer: Signer, process: str | None) -> None:
     write_log(tmp_path, signer, everything(), process=process)
     first = records(tmp_path)
     write_log(tmp_path, signer, everything(), process=process)
@@ -218,7 +220,7 @@ def test_ts_never_goes_back_within_a_boot(tmp_path: Path, signer: Signer) -> Non
     ]
 
 
-def test_misuse_is_refused(tmp_path: Path, signer: Signer, process: bool) -> None:
+def test_misuse_is_refused(tmp_path: Path, signer: Signer, process: str | None) -> None:
     nan_seq: list[int] = []
 
     async def script(rec: Recorder) -> None:
@@ -270,7 +272,7 @@ def test_session_log_is_a_record_sink(tmp_path: Path, signer: Signer) -> None:
     assert [r.type for r in records(tmp_path)][1:4] == ["session.open", "stmt", "session.close"]
 
 
-def test_key_rotation(tmp_path: Path, signer: Signer, process: bool) -> None:
+def test_key_rotation(tmp_path: Path, signer: Signer, process: str | None) -> None:
     history, key_file = tmp_path / "keys.vkeys", tmp_path / "signing.key"
     keys.install_signer(key_file, signer)
     keys.record_activation(history, signer.verifier, "2026-01-01T00:00:00.000000Z")
@@ -316,7 +318,7 @@ def test_store_lock_is_exclusive(tmp_path: Path) -> None:
 
 
 def test_a_prepared_body_is_recorded_like_its_mapping(
-    tmp_path: Path, signer: Signer, process: bool
+    tmp_path: Path, signer: Signer, process: str | None
 ) -> None:
     from regogate.recording.core import prepared
 
