@@ -17,6 +17,8 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+import orjson
+
 from regogate.errors import RecordingUnavailable
 from regogate.proxy.hooks import RecordBody
 from regogate.recording.writer import SessionLog
@@ -24,6 +26,7 @@ from regogate.recording.writer import SessionLog
 log = logging.getLogger("regogate.recording")
 
 _C, _E, _I, _Z, _S = 0x43, 0x45, 0x49, 0x5A, 0x73
+_RESULT = b'{"tags":%b,"rows":%d,"error":%b,"bytes":%d,"digest":"%b","elapsed_us":%b%b}'
 
 
 class SessionRecording:
@@ -46,7 +49,10 @@ class SessionRecording:
         self._reset()
 
     def _reset(self) -> None:
-        self._sha = hashlib.sha256()
+        # The digest of a cycle's bytes: most responses arrive in one chunk, hashed once
+        # at the end of the cycle; a hash object only for longer ones (memory stays flat).
+        self._first: bytes | None = None
+        self._sha: hashlib._Hash | None = None
         self._sent = 0
         self._tags: list[str] = []
         self._rows = 0
@@ -84,7 +90,13 @@ class SessionRecording:
     def upstream(self, data: bytes, messages: Sequence[tuple[int, bytes]]) -> None:
         """Bytes sent to the client (after any rewriting) and the messages that end
         commands and cycles in them. Runs for every response: kept lean."""
-        self._sha.update(data)
+        if self._first is None:
+            self._first = data
+        elif self._sha is None:
+            self._sha = hashlib.sha256(self._first)
+            self._sha.update(data)
+        else:
+            self._sha.update(data)
         self._sent += len(data)
         for tag, body in messages:
             if tag == _Z:
@@ -106,18 +118,25 @@ class SessionRecording:
     def _cycle_done(self) -> None:
         if self._tags or self._error is not None or self._suspended:
             started = self._started
-            body: dict[str, object] = {
-                "tags": self._tags,
-                "rows": self._rows,
-                "error": self._error,
-                "bytes": self._sent,
-                "digest": self._sha.hexdigest(),
-                "elapsed_us": None if started is None else int((self._clock() - started) * 1e6),
-            }
-            if self._suspended:
-                body["suspended"] = True
+            sha = self._sha
+            digest = (
+                sha.hexdigest()
+                if sha is not None
+                else hashlib.sha256(self._first or b"").hexdigest()
+            )
+            elapsed = None if started is None else int((self._clock() - started) * 1e6)
+            # serialized here, once: the recorder frames it as it is (core.prepared's form)
+            body = _RESULT % (
+                orjson.dumps(self._tags),
+                self._rows,
+                orjson.dumps(self._error),
+                self._sent,
+                digest.encode(),
+                b"null" if elapsed is None else b"%d" % elapsed,
+                b',"suspended":true' if self._suspended else b"",
+            )
             try:
-                self.session.record("result", body)
+                self.session.record("result", orjson.Fragment(body))
             except RecordingUnavailable:
                 if self.on_error != "deny":
                     self._failed()

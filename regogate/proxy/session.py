@@ -493,8 +493,6 @@ class Session:
                         for f in results.on_backend(frame):
                             out += f.encode()
                     data = bytes(out)
-                if observe:
-                    record.upstream(data, messages)
                 try:
                     await client.send(data)
                 except (
@@ -503,7 +501,11 @@ class Session:
                     OSError,
                     ssl.SSLError,
                 ):
+                    if observe:
+                        record.upstream(data, messages)
                     break
+                if observe:  # after the send: the client need not wait for the summary
+                    record.upstream(data, messages)
                 if boundary and wants_boundaries:
                     await record.boundary()
         except ProtocolViolation as exc:

@@ -8,6 +8,7 @@ deterministic) and every reply must be byte for byte the same.
 from __future__ import annotations
 
 import math
+import os
 import random
 import struct
 import subprocess
@@ -21,7 +22,7 @@ from regogate.recording.core import frame
 from regogate.recording.note import Signer
 from regogate.recording.records import GatewayInfo
 from regogate.recording.verify import verify_directory
-from regogate.recording.worker import native_writer
+from regogate.recording.worker import NATIVE_ENV, native_writer
 
 
 @pytest.fixture(autouse=True)
@@ -218,3 +219,64 @@ def test_a_refused_frame_writes_nothing_and_fails_closed(
         assert len(lines) == 3 and "error" in orjson.loads(lines[2]), (writer, lines)
     assert files(tmp_path / "python") == files(tmp_path / "native")
     assert verify_directory(tmp_path / "native", [signer.verifier]).records == 1
+
+
+def _worker(
+    tmp_path: Path, signer: Signer, writer: str, native: str
+) -> tuple[int, list[object], str]:
+    """The worker with ``$REGOGATE_NATIVE_WRITER`` set to ``native``, one sealed batch."""
+    init = {
+        "dir": str(tmp_path / "log"),
+        "segment_bytes": 1 << 20,
+        "fsync": "never",
+        "skey": signer.skey(),
+        "gw": GW,
+        "origin": signer.name,
+        "writer": writer,
+    }
+    good = frame(0, 1_000_000, "policy.load", None, None, {"ok": 1})
+    done = subprocess.run(
+        [sys.executable, "-m", "regogate.recording.worker"],
+        input=orjson.dumps(init) + b"\n[1, true, null]\n" + good + b"\n",
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, NATIVE_ENV: native},
+    )
+    return (
+        done.returncode,
+        [orjson.loads(x) for x in done.stdout.splitlines()],
+        done.stderr.decode(),
+    )
+
+
+def test_writer_native_refuses_to_start_without_the_native_writer(
+    tmp_path: Path, signer: Signer
+) -> None:
+    status, replies, _ = _worker(tmp_path, signer, "native", str(tmp_path / "missing"))
+    assert status == 1
+    assert replies == [{"error": replies[0]["error"]}]  # type: ignore[index]
+    assert "native recording writer is not built" in replies[0]["error"]  # type: ignore[index]
+
+
+def test_writer_auto_falls_back_to_python_when_it_is_not_built(
+    tmp_path: Path, signer: Signer
+) -> None:
+    status, replies, _ = _worker(tmp_path, signer, "auto", str(tmp_path / "missing"))
+    assert status == 0
+    assert replies[0]["writer"] == "python"  # type: ignore[index]
+    assert replies[1][0] == 1 and replies[1][1]  # type: ignore[index]
+    assert verify_directory(tmp_path / "log", [signer.verifier]).records == 1
+
+
+def test_an_executable_that_cannot_run_leaves_the_python_writer_on(
+    tmp_path: Path, signer: Signer
+) -> None:
+    broken = tmp_path / "regogate-writer"
+    broken.write_bytes(b"\x7fELF not really")
+    broken.chmod(0o755)
+    status, replies, stderr = _worker(tmp_path, signer, "auto", str(broken))
+    assert status == 0
+    assert "could not start" in stderr and "Python writer" in stderr
+    assert replies[1][0] == 1 and replies[1][1]  # type: ignore[index]
+    assert verify_directory(tmp_path / "log", [signer.verifier]).records == 1
