@@ -26,17 +26,27 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), String> {
         Value::Object(map) => {
             out.push(b'{');
             for (i, (key, item)) in sorted(map).into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(out, key);
-                out.push(b':');
-                write_value(out, item)?;
+                write_member(out, i == 0, key, item)?;
             }
             out.push(b'}');
         }
     }
     Ok(())
+}
+
+/// ``,"key":value`` (no comma before the ``first`` member of an object).
+pub fn write_member(
+    out: &mut Vec<u8>,
+    first: bool,
+    key: &str,
+    value: &Value,
+) -> Result<(), String> {
+    if !first {
+        out.push(b',');
+    }
+    write_str(out, key);
+    out.push(b':');
+    write_value(out, value)
 }
 
 /// The entries of an object in JCS order. serde_json's map is ordered by UTF-8 bytes,

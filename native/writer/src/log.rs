@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{Map, Value};
 
-use crate::canonical::{sorted, write_str, write_uint, write_value};
+use crate::canonical::{sorted, write_member, write_str, write_uint, write_value};
 use crate::note::Signer;
 use crate::tree::{leaf_hash, CompactTree, Hash};
 
@@ -280,13 +280,8 @@ impl Log {
         let mut first = true;
         for key in ENVELOPE {
             while let Some((k, v)) = rest.next_if(|(k, _)| k.as_str() < key) {
-                if !first {
-                    out.push(b',');
-                }
+                write_member(out, first, k, v)?;
                 first = false;
-                write_str(out, k);
-                out.push(b':');
-                write_value(out, v)?;
             }
             if !first {
                 out.push(b',');
@@ -324,17 +319,15 @@ impl Log {
             }
         }
         for (k, v) in rest {
-            out.push(b',');
-            write_str(out, k);
-            out.push(b':');
-            write_value(out, v)?;
+            write_member(out, false, k, v)?;
         }
         out.push(b'}');
         Ok(())
     }
 
-    /// RFC 3339 UTC with six fractional digits (``records.format_ts``).
-    fn format_ts(&mut self, micros: u64) -> Vec<u8> {
+    /// RFC 3339 UTC with six fractional digits (``records.format_ts``); the date part
+    /// is formatted once per second.
+    fn format_ts(&mut self, micros: u64) -> [u8; 27] {
         let (secs, frac) = (micros / 1_000_000, micros % 1_000_000);
         if self.ts_cache.0 != secs {
             let days = (secs / 86_400) as i64;
@@ -350,9 +343,15 @@ impl Log {
             stamp.copy_from_slice(&text.as_bytes()[..19]);
             self.ts_cache = (secs, stamp);
         }
-        let mut out = Vec::with_capacity(27);
-        out.extend_from_slice(&self.ts_cache.1);
-        out.extend_from_slice(format!(".{frac:06}Z").as_bytes());
+        let mut out = [0u8; 27];
+        out[..19].copy_from_slice(&self.ts_cache.1);
+        out[19] = b'.';
+        let mut f = frac;
+        for digit in out[20..26].iter_mut().rev() {
+            *digit = b'0' + (f % 10) as u8;
+            f /= 10;
+        }
+        out[26] = b'Z';
         out
     }
 

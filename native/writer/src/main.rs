@@ -95,21 +95,19 @@ fn run(state_fd: i32) -> Result<(), Failure> {
             return Ok(()); // end of input: the gateway is gone or done
         }
         let (count, seal, rotate) = parse_header(&header).map_err(Failure::Request)?;
-        frames.truncate(count);
-        for i in 0..count {
-            if i == frames.len() {
-                frames.push(Vec::new());
-            }
-            let frame = &mut frames[i];
-            frame.clear();
-            let got = input.read_until(b'\n', frame).map_err(|_| Failure::Gone)?;
-            if got == 0 || frame.last() != Some(&b'\n') {
+        frames.clear();
+        for _ in 0..count {
+            let mut frame = Vec::new();
+            let got = input
+                .read_until(b'\n', &mut frame)
+                .map_err(|_| Failure::Gone)?;
+            if got == 0 || frame.pop() != Some(b'\n') {
                 return Err(Failure::Gone); // died mid-batch: keep what is committed
             }
-            frame.pop();
+            frames.push(frame);
         }
         let note = log
-            .commit(&frames[..count], seal, rotate.as_deref())
+            .commit(&frames, seal, rotate.as_deref())
             .map_err(Failure::Reply)?;
         let answer = serde_json::json!([log.size(), note]);
         if reply(&answer).is_err() {
