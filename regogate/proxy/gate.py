@@ -94,6 +94,7 @@ class PolicyGate:
         self.prepared: dict[str, str] = {}
         self._pending: dict[str, object] | orjson.Fragment | None = None  # the stmt record
         self.parsed: dict[str, str] = {}  # protocol-level prepared statements (recording)
+        self._bind_bodies: dict[str, orjson.Fragment] = {}  # their stmt records, serialized
         self.fresh: set[str] = set()
         self.catalog_stale = False
         # Per-session verdict memo: statement text -> (catalog generation, search_path,
@@ -140,10 +141,12 @@ class PolicyGate:
             verdict = await self._verdict(parse.query, "extended")
             if verdict.refusal is not None:
                 self.parsed.pop(parse.name, None)
+                self._bind_bodies.pop(parse.name, None)
                 return (self.denials.parse(parse.name, verdict.refusal),)
             self._apply(verdict.analysis)
             if self.redact is not None:
                 self.parsed[parse.name] = parse.query
+                self._bind_bodies.pop(parse.name, None)
                 self.fresh.add(parse.name)
             return (frame,)
         if tag == b"B" and self.redact is not None:
@@ -153,7 +156,12 @@ class PolicyGate:
             if name in self.fresh:
                 self.fresh.discard(name)
             elif name in self.parsed:
-                self._record_stmt(self.parsed[name], "bind", "", prepared=name or None)
+                body = self._bind_bodies.get(name)
+                if body is None:  # its first re-run: the record is built once
+                    self._record_stmt(self.parsed[name], "bind", "", prepared=name or None)
+                    assert isinstance(self._pending, dict)
+                    body = self._bind_bodies[name] = prepared(self._pending)
+                self._pending = body
             return (frame,)
         if tag == b"F":
             refusal = await self._function_call()

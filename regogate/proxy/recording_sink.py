@@ -119,20 +119,15 @@ class SessionRecording:
         if self._tags or self._error is not None or self._suspended:
             started = self._started
             sha = self._sha
-            digest = (
-                sha.hexdigest()
-                if sha is not None
-                else hashlib.sha256(self._first or b"").hexdigest()
-            )
-            elapsed = None if started is None else int((self._clock() - started) * 1e6)
+            digest = (sha or hashlib.sha256(self._first or b"")).hexdigest()
             # serialized here, once: the recorder frames it as it is (core.prepared's form)
             body = _RESULT % (
                 orjson.dumps(self._tags),
                 self._rows,
-                orjson.dumps(self._error),
+                b"null" if self._error is None else orjson.dumps(self._error),
                 self._sent,
                 digest.encode(),
-                b"null" if elapsed is None else b"%d" % elapsed,
+                b"null" if started is None else b"%d" % ((self._clock() - started) * 1e6),
                 b',"suspended":true' if self._suspended else b"",
             )
             try:

@@ -9,18 +9,18 @@ gateway's event-loop time nor its GIL (docs/decisions/0007-recording-writer-proc
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import subprocess
 import sys
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import anyio
-import anyio.abc
 import orjson
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from regogate.errors import RecordingUnavailable
 from regogate.recording.core import LogCore, RecordStore, StoreSummary
@@ -100,11 +100,53 @@ class WriterProcess:
         return ProcessBackend(self)
 
 
+class _WriterPipes(asyncio.SubprocessProtocol):
+    """The writer process's pipes as asyncio sees them: replies are lines on its stdout.
+
+    Plain protocol callbacks, no stream wrappers: a batch costs one pipe write and one
+    read callback on the event loop (docs/decisions/0007).
+    """
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.replies: deque[bytes] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.exited = False
+        self.oversized = False
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if fd != 1:
+            return
+        buffer = self.buffer
+        buffer += data
+        while (end := buffer.find(b"\n")) >= 0:
+            self.replies.append(bytes(buffer[:end]))
+            del buffer[: end + 1]
+        if len(buffer) > _MAX_REPLY:
+            self.oversized = True
+        if self.replies or self.oversized:
+            self._wake()
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 1:
+            self.exited = True
+            self._wake()
+
+    def process_exited(self) -> None:
+        return None  # its last reply may still be in the pipe: EOF on stdout decides
+
+
 class ProcessBackend:
     def __init__(self, spec: WriterProcess):
         self.spec = spec
-        self._proc: anyio.abc.Process | None = None
-        self._replies: BufferedByteReceiveStream | None = None
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._stdin: asyncio.WriteTransport | None = None
+        self._pipes: _WriterPipes | None = None
         self.engine: str | None = None  # which writer runs: "native" or "python"
 
     def __repr__(self) -> str:
@@ -112,17 +154,21 @@ class ProcessBackend:
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        return self._transport.get_pid() if self._transport is not None else None
 
     async def start(self, signer: Signer, gw: Mapping[str, str], origin: str) -> StoreSummary:
-        self._proc = await anyio.open_process(
-            [sys.executable, "-m", "regogate.recording.worker"],
+        loop = asyncio.get_running_loop()
+        transport, pipes = await loop.subprocess_exec(
+            _WriterPipes,
+            sys.executable,
+            "-m",
+            "regogate.recording.worker",
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,  # the worker's own log lines go where the gateway's go
         )
-        assert self._proc.stdout is not None
-        self._replies = BufferedByteReceiveStream(self._proc.stdout)
+        self._transport, self._pipes = transport, pipes
+        self._stdin = cast(asyncio.WriteTransport, transport.get_pipe_transport(0))
         init = {
             "dir": str(self.spec.directory),
             "segment_bytes": self.spec.segment_bytes,
@@ -133,7 +179,7 @@ class ProcessBackend:
             "writer": self.spec.writer,
         }
         try:
-            await self._send([orjson.dumps(init)])
+            self._send([orjson.dumps(init)])
             reply = await self._reply()
         except WriterError as exc:
             await self.stop()
@@ -150,50 +196,63 @@ class ProcessBackend:
         self, frames: Sequence[bytes], seal: bool, rotate_to: Signer | None
     ) -> tuple[int, str | None]:
         header = orjson.dumps([len(frames), seal, rotate_to.skey() if rotate_to else None])
-        await self._send([header, *frames])
+        self._send([header, *frames])
         reply = await self._reply()
         if isinstance(reply, list) and len(reply) == 2:
             return int(reply[0]), reply[1]
         error = reply.get("error") if isinstance(reply, dict) else None
         raise WriterError(str(error or f"unexpected reply from the writer: {reply!r:.200}"))
 
-    async def _send(self, lines: Sequence[bytes]) -> None:
-        assert self._proc is not None
-        assert self._proc.stdin is not None
-        try:
-            await self._proc.stdin.send(b"\n".join(lines) + b"\n")
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            raise WriterError(await self._exited()) from None
+    def _send(self, lines: Sequence[bytes]) -> None:
+        """Hand a batch to the pipe: written now, or buffered by the transport (the
+        recorder bounds what is in flight: one batch, under its pending-bytes limit)."""
+        stdin, pipes = self._stdin, self._pipes
+        assert stdin is not None
+        assert pipes is not None
+        if pipes.exited or stdin.is_closing():
+            raise WriterError(self._exited())
+        lines = list(lines)
+        lines.append(b"")
+        stdin.write(b"\n".join(lines))
 
     async def _reply(self) -> object:
-        assert self._replies is not None
-        try:
-            line = await self._replies.receive_until(b"\n", _MAX_REPLY)
-        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, OSError):
-            raise WriterError(await self._exited()) from None
-        except anyio.DelimiterNotFound:
-            raise WriterError("the writer process sent an oversized reply") from None
-        return orjson.loads(line)
+        pipes = self._pipes
+        assert pipes is not None
+        while not pipes.replies:
+            if pipes.oversized:
+                raise WriterError("the writer process sent an oversized reply")
+            if pipes.exited:
+                raise WriterError(self._exited())
+            pipes.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await pipes.waiter
+            finally:
+                pipes.waiter = None
+        return orjson.loads(pipes.replies.popleft())
 
-    async def _exited(self) -> str:
-        assert self._proc is not None
-        with anyio.move_on_after(1):
-            await self._proc.wait()
-        return f"the recording writer process exited (status {self._proc.returncode})"
+    def _exited(self) -> str:
+        code = self._transport.get_returncode() if self._transport is not None else None
+        if code is None:
+            return "the recording writer process closed its pipe"
+        return f"the recording writer process exited (status {code})"
 
     async def stop(self) -> None:
         """Close its input (it exits after the batch at hand) and wait; kill if it hangs."""
-        proc, self._proc = self._proc, None
-        if proc is None:
+        transport, self._transport = self._transport, None
+        if transport is None:
             return
         with anyio.CancelScope(shield=True):
-            if proc.stdin is not None:
-                with contextlib.suppress(OSError, anyio.BrokenResourceError):
-                    await proc.stdin.aclose()  # the writer may be gone already
+            if self._stdin is not None:
+                self._stdin.close()  # the writer may be gone already: closing cannot fail
             with anyio.move_on_after(self.spec.stop_timeout):
-                await proc.wait()
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-            if proc.stdout is not None:
-                await proc.stdout.aclose()
+                await _wait_exit(transport)
+            if transport.get_returncode() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    transport.kill()
+                await _wait_exit(transport)
+            transport.close()
+
+
+async def _wait_exit(transport: asyncio.SubprocessTransport) -> None:
+    while transport.get_returncode() is None:
+        await anyio.sleep(0.005)

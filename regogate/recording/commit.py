@@ -44,7 +44,7 @@ class Redactor:
     """sql -> {text, literals, literals_commitment}; cached per distinct text."""
 
     def __init__(self, key: bytes, key_id: str = "", cache_size: int = 4096):
-        self._key = key
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)  # keyed once, copied per use
         self.key_id = key_id  # which signing key the commitment key was derived from
         self._cache: LruCache[str, Mapping[str, object]] = LruCache(cache_size)
 
@@ -59,7 +59,13 @@ class Redactor:
         body: Mapping[str, object] = {
             "text": red.text,
             "literals": len(red.literals),
-            "literals_commitment": commit(self._key, red.literals) if red.literals else None,
+            "literals_commitment": self._commit(red.literals) if red.literals else None,
         }
         self._cache.put(sql, body)
         return body
+
+    def _commit(self, literals: tuple[str, ...]) -> str:
+        """``commit(key, literals)``, from the keyed state (literals are strings: no floats)."""
+        mac = self._mac.copy()
+        mac.update(jcs.dumps(list(literals), floats_in=()))
+        return mac.hexdigest()

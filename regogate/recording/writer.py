@@ -35,7 +35,8 @@ __all__ = ["RecordStore", "Recorder", "SessionLog", "WriterProcess"]
 log = logging.getLogger("regogate.recording")
 
 
-_CHAIN_ENDS = (RecordType.SESSION_OPEN, RecordType.SESSION_CLOSE)
+_CHAIN_ENDS = frozenset({RecordType.SESSION_OPEN.value, RecordType.SESSION_CLOSE.value})
+_NOT_BY_SESSIONS = GATEWAY_TYPES | _CHAIN_ENDS
 _EMPTY: Mapping[str, object] = {}
 
 
@@ -66,7 +67,7 @@ class SessionLog:
         Raises ``RecordingUnavailable`` (fail closed) if the recorder has failed or
         stopped, or its queue is full; then nothing was recorded.
         """
-        if type in GATEWAY_TYPES or type in _CHAIN_ENDS:
+        if type in _NOT_BY_SESSIONS:
             raise ValueError(f"{type} records are written by the recorder itself")
         return self._record(type, body)
 
@@ -157,6 +158,7 @@ class Recorder:
         self._failure: RecordingUnavailable | None = None
         self._wake = anyio.Event()
         self._progress = anyio.Event()
+        self._waiters = 0  # tasks in _wait
         self._last_seal_time = 0.0
         self.latest_checkpoint: str | None = None
 
@@ -315,7 +317,11 @@ class Recorder:
         while not done():
             if self._failure is not None:
                 raise self._failure
-            await self._progress.wait()
+            self._waiters += 1
+            try:
+                await self._progress.wait()
+            finally:
+                self._waiters -= 1
 
     async def _wait_written(self, size: int) -> None:
         await self._wait(lambda: self._written >= size)
@@ -336,10 +342,17 @@ class Recorder:
         )
 
     async def _run(self) -> None:
+        busy = False  # the last turn wrote a batch
         while True:
             if not self._queue and not self._seal_due(self._written):
                 if self._stopping:
                     return
+                if busy and self._linger > 0:
+                    # Under load the next records are on their way: one more linger
+                    # instead of an idle round trip (producers need not wake the task).
+                    busy = False
+                    await anyio.sleep(self._linger)
+                    continue
                 wait = math.inf
                 if self._written > self._sealed:
                     wait = self._last_seal_time + self._interval - anyio.current_time()
@@ -369,6 +382,7 @@ class Recorder:
             if size != end:
                 self._fail(RuntimeError(f"the writer's log has {size} records, expected {end}"))
                 return
+            busy = True
             self._written = end
             self._pending_bytes -= sum(map(len, batch))
             if note is not None:
@@ -389,8 +403,9 @@ class Recorder:
         return [queue.popleft() for _ in range(min(rotation + 1, len(queue)))]
 
     def _notify(self) -> None:
-        progress, self._progress = self._progress, anyio.Event()
-        progress.set()
+        if self._waiters:  # most batches: nobody waits (flush, checkpoint, stop do)
+            progress, self._progress = self._progress, anyio.Event()
+            progress.set()
 
     def _fail(self, exc: Exception) -> None:
         log.error("recording failed, refusing new statements: %s", exc)

@@ -266,3 +266,37 @@ def test_serve_refuses_a_recording_directory_in_use(pg: PgFixture, tmp_path: Pat
     assert "in use by another process" in p.stderr
     assert "Traceback" not in p.stderr
     assert signer.skey() not in p.stderr
+
+
+def test_each_run_of_a_named_prepared_statement_is_recorded_with_its_text(
+    recorded: tuple[GatewayFixture, Signer, Path],
+) -> None:
+    # Binds of a protocol-level prepared statement reuse its serialized stmt record; a
+    # new Parse under the same name (after DEALLOCATE) must record the new text.
+    gw, signer, rec_dir = recorded
+    first = b"select id from customers where id = $1"
+    second = b"select id, id * id from customers where id = $1"
+    with psycopg.connect(gw.dsn("dba"), autocommit=True) as c:
+        pq = c.pgconn
+        assert pq.prepare(b"s1", first).status == psycopg.pq.ExecStatus.COMMAND_OK
+        for i in (b"1", b"2", b"3"):
+            assert pq.exec_prepared(b"s1", [i]).ntuples == 1
+        assert pq.exec_(b"deallocate s1").status == psycopg.pq.ExecStatus.COMMAND_OK
+        res = pq.prepare(b"s1", second)
+        assert res.status == psycopg.pq.ExecStatus.COMMAND_OK, res.error_message
+        for i in (b"4", b"5"):
+            assert pq.exec_prepared(b"s1", [i]).ntuples == 1
+    assert gw.process is not None
+    assert gw.process.stop() == 0
+    assert verify_directory(rec_dir, [signer.verifier]).ok
+    stmts = [json.loads(r.data) for r in records(rec_dir) if r.type == "stmt"]
+    runs = [(s["protocol"], s["text"], s.get("prepared")) for s in stmts]
+    a, b = first.decode(), second.decode()
+    # the Parse is recorded (and covers the first Bind); each later Bind is a record
+    assert runs.count(("extended", a, None)) == 1
+    assert runs.count(("bind", a, "s1")) == 2
+    assert runs.count(("extended", b, None)) == 1
+    assert runs.count(("bind", b, "s1")) == 1
+    binds = [s for s in stmts if s["protocol"] == "bind"]
+    assert [s["text"] for s in binds] == [a, a, b]
+    assert len({s["seq"] for s in binds}) == 3
