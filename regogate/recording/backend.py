@@ -222,6 +222,8 @@ class ProcessBackend:
             if pipes.oversized:
                 raise WriterError("the writer process sent an oversized reply")
             if pipes.exited:
+                with anyio.move_on_after(1):  # for its exit status
+                    await _wait_exit(self._transport)
                 raise WriterError(self._exited())
             pipes.waiter = asyncio.get_running_loop().create_future()
             try:
@@ -253,6 +255,6 @@ class ProcessBackend:
             transport.close()
 
 
-async def _wait_exit(transport: asyncio.SubprocessTransport) -> None:
-    while transport.get_returncode() is None:
+async def _wait_exit(transport: asyncio.SubprocessTransport | None) -> None:
+    while transport is not None and transport.get_returncode() is None:
         await anyio.sleep(0.005)

@@ -343,6 +343,7 @@ class Recorder:
 
     async def _run(self) -> None:
         busy = False  # the last turn wrote a batch
+        lingered = False  # the records queued now have had their linger
         while True:
             if not self._queue and not self._seal_due(self._written):
                 if self._stopping:
@@ -352,7 +353,9 @@ class Recorder:
                     # instead of an idle round trip (producers need not wake the task).
                     busy = False
                     await anyio.sleep(self._linger)
+                    lingered = True
                     continue
+                lingered = False
                 wait = math.inf
                 if self._written > self._sealed:
                     wait = self._last_seal_time + self._interval - anyio.current_time()
@@ -364,12 +367,14 @@ class Recorder:
                 continue
             if (
                 self._linger > 0
+                and not lingered
                 and not self._stopping
                 and not self._draining
                 and not self._force_seal
                 and len(self._queue) < self._batch_records
             ):
                 await anyio.sleep(self._linger)
+            lingered = False
             batch = self._take()
             end = self._written + len(batch)
             seal = self._seal_due(end)
