@@ -105,7 +105,7 @@ class SessionRecording:
                 text = body.rstrip(b"\x00").decode("utf-8", "replace")
                 self._tags.append(text)
                 last = text.rpartition(" ")[2]
-                if last.isdigit():
+                if last.isascii() and last.isdigit():  # int() refuses "²"
                     self._rows += int(last)
             elif tag == _E:
                 if self._error is None:

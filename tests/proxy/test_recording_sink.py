@@ -85,3 +85,15 @@ def test_a_failed_recorder_with_on_error_continue_keeps_the_session(
         strict.event("stmt", {})
     assert err.value.sqlstate == "58030"
     strict.upstream(b"x", [(C, b"SELECT 1\x00"), (Z, b"I")])  # the gate refuses what follows
+
+
+def test_a_command_tag_with_non_ascii_digits_counts_no_rows(tmp_path: Path) -> None:
+    # "²".isdigit() is true but int("²") raises: an odd upstream must not break the pump.
+    def script(sink: SessionRecording) -> None:
+        sink.event("stmt", prepared({"text": "select"}))
+        sink.upstream(b"x", [(C, "SELECT ²\x00".encode()), (C, b"SELECT 2\x00"), (Z, b"I")])
+
+    recs = run(tmp_path, script)
+    (result,) = [r for r in recs if r["type"] == "result"]
+    assert result["tags"] == ["SELECT ²", "SELECT 2"]
+    assert result["rows"] == 2
