@@ -133,12 +133,10 @@ class _WriterPipes(asyncio.SubprocessProtocol):
             self._wake()
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        # EOF on stdout, not process_exited, ends it: its last reply may still be in the pipe
         if fd == 1:
             self.exited = True
             self._wake()
-
-    def process_exited(self) -> None:
-        return None  # its last reply may still be in the pipe: EOF on stdout decides
 
 
 class ProcessBackend:
