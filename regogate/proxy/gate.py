@@ -16,8 +16,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import orjson
-
 from regogate.errors import PolicyDenied, PolicyUnavailable, RecordingUnavailable, RegogateError
 from regogate.policy.cache import LruCache
 from regogate.policy.catalog import parse_search_path
@@ -53,9 +51,7 @@ MEMO_SIZE = 256
 MEMO_TTL = 60.0
 # (catalog generation, search_path, revision), analysis, decisions, and the stmt record
 # bodies of its replays by protocol, serialized once (recording.core.prepared).
-_Memo = tuple[
-    tuple[int, tuple[str, ...], str], Analysis, tuple["Decided", ...], dict[str, orjson.Fragment]
-]
+_Memo = tuple[tuple[int, tuple[str, ...], str], Analysis, tuple["Decided", ...], dict[str, bytes]]
 
 
 @dataclass
@@ -92,9 +88,9 @@ class PolicyGate:
             parse_search_path(start_path) if start_path is not None else None
         )
         self.prepared: dict[str, str] = {}
-        self._pending: dict[str, object] | orjson.Fragment | None = None  # the stmt record
+        self._pending: dict[str, object] | bytes | None = None  # the stmt record
         self.parsed: dict[str, str] = {}  # protocol-level prepared statements (recording)
-        self._bind_bodies: dict[str, orjson.Fragment] = {}  # their stmt records, serialized
+        self._bind_bodies: dict[str, bytes] = {}  # their stmt records, serialized
         self.fresh: set[str] = set()
         self.catalog_stale = False
         # Per-session verdict memo: statement text -> (catalog generation, search_path,

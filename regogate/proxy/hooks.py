@@ -10,15 +10,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
-import orjson
-
 from regogate.config import ConnectionConfig
 from regogate.identity import ClientInfo, Identity
 from regogate.wire.framing import Frame
 
 # A record body: a mapping, or one serialized once (recording.core.prepared) and recorded
 # many times.
-RecordBody: TypeAlias = Mapping[str, object] | orjson.Fragment
+RecordBody: TypeAlias = Mapping[str, object] | bytes  # bytes: recording.core.prepared
 
 
 @dataclass(frozen=True)

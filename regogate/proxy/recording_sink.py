@@ -102,10 +102,10 @@ class SessionRecording:
             if tag == _Z:
                 self._cycle_done()
             elif tag == _C:
-                text = body.rstrip(b"\x00").decode("utf-8", "replace")
-                self._tags.append(text)
-                last = text.rpartition(" ")[2]
-                if last.isascii() and last.isdigit():  # int() refuses "²"
+                text = body.rstrip(b"\x00")
+                self._tags.append(text.decode("utf-8", "replace"))
+                last = text.rpartition(b" ")[2]
+                if last.isdigit():  # ASCII digits only ("²" is not), so int() accepts it
                     self._rows += int(last)
             elif tag == _E:
                 if self._error is None:
@@ -121,7 +121,7 @@ class SessionRecording:
             sha = self._sha
             digest = (sha or hashlib.sha256(self._first or b"")).hexdigest()
             # serialized here, once: the recorder frames it as it is (core.prepared's form)
-            body = _RESULT % (
+            body: bytes = _RESULT % (
                 orjson.dumps(self._tags),
                 self._rows,
                 b"null" if self._error is None else orjson.dumps(self._error),
@@ -131,7 +131,7 @@ class SessionRecording:
                 b',"suspended":true' if self._suspended else b"",
             )
             try:
-                self.session.record("result", orjson.Fragment(body))
+                self.session.record("result", body)
             except RecordingUnavailable:
                 if self.on_error != "deny":
                     self._failed()

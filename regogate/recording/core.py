@@ -45,15 +45,16 @@ class RecordStore(Protocol):
     def append_checkpoint(self, note: str) -> None: ...
 
 
-# A record body: a mapping, or one serialized once by ``prepared`` (a body recorded many
-# times, e.g. the stmt record of a statement a session runs again and again).
-Body: TypeAlias = Mapping[str, object] | orjson.Fragment
+# A record body: a mapping, or the bytes of one serialized once — by ``prepared`` (a body
+# recorded many times, e.g. the stmt record of a statement a session runs again and
+# again) or by code of this package that builds a body as bytes (the result summary).
+Body: TypeAlias = Mapping[str, object] | bytes
 
 
-def prepared(body: Mapping[str, object]) -> orjson.Fragment:
+def prepared(body: Mapping[str, object]) -> bytes:
     """``body`` checked and serialized once, to be recorded any number of times."""
     _check(body)
-    return orjson.Fragment(_dumps("a", body))
+    return _dumps("a", body)
 
 
 def _check(body: Mapping[str, object]) -> None:
@@ -74,10 +75,12 @@ def frame(seq: int, ts: int, type: str, sid: str | None, n: int | None, body: Bo
     """One record as the event loop hands it on: compact JSON, one line, no envelope hashes.
 
     Raises ``RecordError`` for a body that has no JSON form or sets envelope fields.
-    Non-finite floats have no JSON form either; orjson writes them as null.
+    Non-finite floats have no JSON form either; orjson writes them as null. A bytes body
+    is taken as it is (``prepared``).
     """
-    if not isinstance(body, orjson.Fragment):
-        _check(body)
+    if isinstance(body, bytes):
+        return orjson.dumps((seq, ts, type, sid, n, orjson.Fragment(body)))
+    _check(body)
     return _dumps(type, (seq, ts, type, sid, n, body))
 
 

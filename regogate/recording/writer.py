@@ -63,7 +63,7 @@ class SessionLog:
     def record(self, type: str, body: Body | None = None) -> int:
         """Queue one record of this session; return its seq. Never blocks.
 
-        ``body``: a mapping, or ``core.prepared(mapping)`` for a body recorded many times.
+        ``body``: a mapping, or the bytes of one serialized once (``core.prepared``).
         Raises ``RecordingUnavailable`` (fail closed) if the recorder has failed or
         stopped, or its queue is full; then nothing was recorded.
         """
@@ -130,6 +130,7 @@ class Recorder:
         stop_timeout: float = 10.0,
         clock: Callable[[], int] = _now_micros,
         linger: float = 0.002,
+        busy_linger: float = 0.010,
         batch_records: int = 512,
     ):
         self.origin = origin or signer.name
@@ -140,9 +141,11 @@ class Recorder:
         self._every, self._interval = checkpoint_every, checkpoint_interval
         self._max_pending, self._max_record = max_pending_bytes, max_record_bytes
         self._start_body, self._stop_timeout, self._clock = start_body or {}, stop_timeout, clock
-        # Group commit: after a wake-up the writer lingers this long (unless a batch is
-        # already full) so that one thread hop, one write and one fsync carry many records.
-        self._linger, self._batch_records = linger, batch_records
+        # Group commit: after a wake-up the writer lingers ``linger`` (unless a batch is
+        # already full) so that one pipe write, one append and one fsync carry many records;
+        # while batches follow each other (load), ``busy_linger``: fewer, larger batches.
+        self._linger, self._busy_linger = linger, max(linger, busy_linger)
+        self._batch_records = batch_records
         self._size = self._written = self._sealed = 0  # set by running()
         self._seal_target = 0
         self._force_seal = False
@@ -318,6 +321,7 @@ class Recorder:
             if self._failure is not None:
                 raise self._failure
             self._waiters += 1
+            self._wake.set()  # the writer task writes now instead of lingering
             try:
                 await self._progress.wait()
             finally:
@@ -352,7 +356,7 @@ class Recorder:
                     # Under load the next records are on their way: one more linger
                     # instead of an idle round trip (producers need not wake the task).
                     busy = False
-                    await anyio.sleep(self._linger)
+                    await self._linger_for(self._busy_linger)
                     lingered = True
                     continue
                 lingered = False
@@ -371,9 +375,10 @@ class Recorder:
                 and not self._stopping
                 and not self._draining
                 and not self._force_seal
+                and not self._waiters  # a flush or checkpoint waits: write now
                 and len(self._queue) < self._batch_records
             ):
-                await anyio.sleep(self._linger)
+                await self._linger_for(self._busy_linger if busy else self._linger)
             lingered = False
             batch = self._take()
             end = self._written + len(batch)
@@ -396,6 +401,13 @@ class Recorder:
             if rotate_to is not None:
                 self._signer = rotate_to
             self._notify()
+
+    async def _linger_for(self, seconds: float) -> None:
+        """Wait ``seconds`` for more records; a flush, checkpoint or stop cuts it short."""
+        with anyio.move_on_after(seconds):
+            await self._wake.wait()
+        if self._wake.is_set():
+            self._wake = anyio.Event()
 
     def _take(self) -> list[bytes]:
         """Everything queued, up to and including a key rotation (sealed under the old key)."""

@@ -341,3 +341,42 @@ def test_a_prepared_body_is_recorded_like_its_mapping(
         prepared({"seq": 1})
     with pytest.raises(RecordError, match="not canonicalizable"):
         prepared({"x": object()})
+
+
+def test_a_flush_cuts_the_group_commit_linger_short(tmp_path: Path, signer: Signer) -> None:
+    # Lingers far longer than the test may take: each flush must end them, not wait them out.
+    async def script(rec: Recorder) -> None:
+        s = rec.open_session({})
+        with anyio.fail_after(5):
+            for i in range(3):  # idle wake-up linger, then the busy linger after a batch
+                seq = s.record("stmt", {"i": i})
+                await s.flush()
+                assert rec._written > seq
+
+    write_log(tmp_path, signer, script, linger=30.0, busy_linger=60.0)
+    assert [r.body["i"] for r in records(tmp_path) if r.type == "stmt"] == [0, 1, 2]
+
+
+def test_under_load_batches_follow_the_busy_linger(tmp_path: Path, signer: Signer) -> None:
+    batches: list[int] = []
+
+    async def script(rec: Recorder) -> None:
+        backend = rec._backend
+        commit = backend.commit
+
+        async def counting(frames: Sequence[bytes], seal: bool, rotate: Signer | None):  # type: ignore[no-untyped-def]
+            if frames:
+                batches.append(len(frames))
+            return await commit(frames, seal, rotate)
+
+        backend.commit = counting  # type: ignore[method-assign]
+        s = rec.open_session({})
+        for i in range(100):  # a record every ~2 ms for ~0.2 s
+            s.record("stmt", {"i": i})
+            await anyio.sleep(0.002)
+        await s.flush()
+
+    write_log(tmp_path, signer, script, linger=0.001, busy_linger=0.05)
+    # a 1 ms linger alone gives a batch per record (~100); 50 ms between batches gives a
+    # handful of large ones
+    assert sum(batches) >= 101 and len(batches) <= 12, batches
