@@ -26,7 +26,8 @@ from regogate.recording.writer import SessionLog
 log = logging.getLogger("regogate.recording")
 
 _C, _E, _I, _Z, _S = 0x43, 0x45, 0x49, 0x5A, 0x73
-_RESULT = b'{"tags":%b,"rows":%d,"error":%b,"bytes":%d,"digest":"%b","elapsed_us":%b%b}'
+# keys in canonical (RFC 8785) order: the native writer copies the body as it is
+_RESULT = b'{"bytes":%d,"digest":"%b","elapsed_us":%b,"error":%b,"rows":%d%b,"tags":%b}'
 
 
 class SessionRecording:
@@ -122,13 +123,13 @@ class SessionRecording:
             digest = (sha or hashlib.sha256(self._first or b"")).hexdigest()
             # serialized here, once: the recorder frames it as it is (core.prepared's form)
             body: bytes = _RESULT % (
-                orjson.dumps(self._tags),
-                self._rows,
-                b"null" if self._error is None else orjson.dumps(self._error),
                 self._sent,
                 digest.encode(),
                 b"null" if started is None else b"%d" % ((self._clock() - started) * 1e6),
+                b"null" if self._error is None else orjson.dumps(self._error),
+                self._rows,
                 b',"suspended":true' if self._suspended else b"",
+                orjson.dumps(self._tags),
             )
             try:
                 self.session.record("result", body)

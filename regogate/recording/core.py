@@ -30,7 +30,9 @@ from regogate.recording.records import (
 from regogate.recording.store import StoreState
 
 _CLOSE = RecordType.SESSION_CLOSE.value
-_OPTS = orjson.OPT_STRICT_INTEGER  # |int| > 2**53 - 1 has no exact JSON number
+# |int| > 2**53 - 1 has no exact JSON number; sorted keys let the native writer copy a
+# body as it is when it is already canonical (native/writer/src/fast.rs)
+_OPTS = orjson.OPT_STRICT_INTEGER | orjson.OPT_SORT_KEYS
 
 
 class RecordStore(Protocol):

@@ -199,7 +199,9 @@ def test_continuing_a_log_in_a_new_segment(tmp_path: Path, signer: Signer) -> No
     "bad",
     [
         b'[0, 1000000, "stmt", "s", 1, {"seq": 5}]',  # sets an envelope field
+        b'[0,1000000,"stmt","s",1,{"a":1,"seq":5}]',  # the same, compact and sorted
         b'[0, 1000000, "stmt", "s", 1, {"big": 9007199254740992}]',  # no canonical form
+        b'[0,1000000,"stmt","s",1,{"big":9007199254740992}]',  # the same, compact
         b'[3, 1000000, "stmt", "s", 1, {}]',  # out of order
         b'[0, 1000000, "stmt", "s", 1, [1]]',  # body not an object
         b"[0, 1000000",  # not JSON

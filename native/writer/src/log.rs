@@ -11,6 +11,7 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{Map, Value};
 
 use crate::canonical::{sorted, write_member, write_str, write_uint, write_value};
+use crate::fast;
 use crate::note::Signer;
 use crate::tree::{leaf_hash, CompactTree, Hash};
 
@@ -107,6 +108,33 @@ impl State {
     }
 }
 
+/// A record body: parsed (the general path), or the members of one already canonical.
+enum Body<'a> {
+    Tree(Map<String, Value>),
+    Canonical(Vec<fast::Member<'a>>),
+}
+
+/// A body member to write: a parsed value, or `"key":value` bytes already canonical.
+enum Item<'a> {
+    Value(&'a Value),
+    Raw(&'a [u8]),
+}
+
+impl Item<'_> {
+    fn write(&self, out: &mut Vec<u8>, first: bool, key: &str) -> Result<(), String> {
+        match self {
+            Item::Value(v) => write_member(out, first, key, v),
+            Item::Raw(raw) => {
+                if !first {
+                    out.push(b',');
+                }
+                out.extend_from_slice(raw);
+                Ok(())
+            }
+        }
+    }
+}
+
 pub struct Log {
     state: State,
     heads: HashMap<String, Hash>, // session id -> leaf hash of its latest record
@@ -187,6 +215,13 @@ impl Log {
     }
 
     fn record(&mut self, frame: &[u8]) -> Result<(), String> {
+        // Most frames carry a body already in canonical form: no JSON tree (fast.rs).
+        let mut members = Vec::with_capacity(8);
+        if let Some(f) = fast::split(frame, &ENVELOPE, &mut members) {
+            if f.kind != CLOSE {
+                return self.append(f.seq, f.ts, f.kind, f.sid, f.n, Body::Canonical(members));
+            }
+        }
         let parsed: Value =
             serde_json::from_slice(frame).map_err(|e| format!("a frame is not JSON: {e}"))?;
         let Value::Array(mut parts) = parsed else {
@@ -195,7 +230,7 @@ impl Log {
         if parts.len() != 6 {
             return Err("a frame is not [seq, ts, type, sid, n, body]".into());
         }
-        let Value::Object(mut body) = parts.pop().expect("6") else {
+        let Value::Object(body) = parts.pop().expect("6") else {
             return Err("a record body is not a JSON object".into());
         };
         let n = match &parts[4] {
@@ -231,6 +266,23 @@ impl Log {
                 names.join(", ")
             ));
         }
+        self.append(seq, ts, kind, sid, n, Body::Tree(body))
+    }
+
+    /// Chain, encode, hash and queue one record.
+    fn append(
+        &mut self,
+        seq: u64,
+        ts: u64,
+        kind: &str,
+        sid: Option<&str>,
+        n: Option<u64>,
+        mut body: Body,
+    ) -> Result<(), String> {
+        let size = self.state.tree.size;
+        if seq != size {
+            return Err(format!("record seq {seq} out of order: the log has {size}"));
+        }
         let mut prev: Option<Hash> = None;
         if let Some(sid) = sid {
             if !GATEWAY_TYPES.contains(&kind) {
@@ -239,7 +291,14 @@ impl Log {
                 }
                 if kind == CLOSE {
                     let head = prev.map_or(Value::Null, |h| Value::String(hex(&h)));
-                    body.insert("chain_head".into(), head);
+                    match &mut body {
+                        Body::Tree(map) => {
+                            map.insert("chain_head".into(), head);
+                        }
+                        Body::Canonical(_) => {
+                            return Err("session.close needs its body parsed".into())
+                        }
+                    }
                 }
             }
         }
@@ -270,17 +329,23 @@ impl Log {
         sid: Option<&str>,
         n: Option<u64>,
         prev: Option<Hash>,
-        body: &Map<String, Value>,
+        body: &Body,
     ) -> Result<(), String> {
         let ts = self.format_ts(ts);
-        let entries = sorted(body);
+        let entries: Vec<(&str, Item)> = match body {
+            Body::Tree(map) => sorted(map)
+                .into_iter()
+                .map(|(k, v)| (k.as_str(), Item::Value(v)))
+                .collect(),
+            Body::Canonical(members) => members.iter().map(|m| (m.key, Item::Raw(m.raw))).collect(),
+        };
         let mut rest = entries.iter().peekable();
         let out = &mut self.out;
         out.push(b'{');
         let mut first = true;
         for key in ENVELOPE {
-            while let Some((k, v)) = rest.next_if(|(k, _)| k.as_str() < key) {
-                write_member(out, first, k, v)?;
+            while let Some((k, v)) = rest.next_if(|(k, _)| *k < key) {
+                v.write(out, first, k)?;
                 first = false;
             }
             if !first {
@@ -319,7 +384,7 @@ impl Log {
             }
         }
         for (k, v) in rest {
-            write_member(out, false, k, v)?;
+            v.write(out, false, k)?;
         }
         out.push(b'}');
         Ok(())

@@ -18,6 +18,7 @@
 //! reply, not a silent death.
 
 mod canonical;
+mod fast;
 mod log;
 mod note;
 mod tree;
