@@ -14,9 +14,8 @@ from regogate.config import ConnectionConfig
 from regogate.identity import ClientInfo, Identity
 from regogate.wire.framing import Frame
 
-# A record body: a mapping, or one serialized once (recording.core.prepared) and recorded
-# many times.
-RecordBody: TypeAlias = Mapping[str, object] | bytes  # bytes: recording.core.prepared
+# A record body: a mapping, or the bytes of one serialized once (recording.core.Body).
+RecordBody: TypeAlias = Mapping[str, object] | bytes
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@
 //! or refuses with its own message. The output is the same bytes either way
 //! (tests/recording/test_native_writer.py compares the two writers).
 
-/// The frame's envelope values, borrowed from its bytes.
+/// A frame's envelope values (borrowed from the frame, or from its parsed JSON).
 pub struct Frame<'a> {
     pub seq: u64,
     pub ts: u64,

@@ -219,7 +219,7 @@ impl Log {
         let mut members = Vec::with_capacity(8);
         if let Some(f) = fast::split(frame, &ENVELOPE, &mut members) {
             if f.kind != CLOSE {
-                return self.append(f.seq, f.ts, f.kind, f.sid, f.n, Body::Canonical(members));
+                return self.append(&f, Body::Canonical(members));
             }
         }
         let parsed: Value =
@@ -249,40 +249,42 @@ impl Log {
         let seq = parts[0]
             .as_u64()
             .ok_or("seq is not a non-negative integer")?;
-        let size = self.state.tree.size;
-        if seq != size {
-            return Err(format!("record seq {seq} out of order: the log has {size}"));
-        }
-        let mut clash: Vec<&str> = ENVELOPE
-            .iter()
-            .copied()
-            .filter(|k| body.contains_key(*k))
-            .collect();
-        if !clash.is_empty() {
-            clash.sort_unstable();
-            let names: Vec<String> = clash.iter().map(|k| format!("'{k}'")).collect();
-            return Err(format!(
-                "record body may not set envelope fields [{}]",
-                names.join(", ")
-            ));
-        }
-        self.append(seq, ts, kind, sid, n, Body::Tree(body))
+        let f = fast::Frame {
+            seq,
+            ts,
+            kind,
+            sid,
+            n,
+        };
+        self.append(&f, Body::Tree(body))
     }
 
-    /// Chain, encode, hash and queue one record.
-    fn append(
-        &mut self,
-        seq: u64,
-        ts: u64,
-        kind: &str,
-        sid: Option<&str>,
-        n: Option<u64>,
-        mut body: Body,
-    ) -> Result<(), String> {
+    /// Check, chain, encode, hash and queue one record.
+    fn append(&mut self, f: &fast::Frame, mut body: Body) -> Result<(), String> {
         let size = self.state.tree.size;
-        if seq != size {
-            return Err(format!("record seq {seq} out of order: the log has {size}"));
+        if f.seq != size {
+            return Err(format!(
+                "record seq {} out of order: the log has {size}",
+                f.seq
+            ));
         }
+        if let Body::Tree(map) = &body {
+            // (a canonical body never names one: fast.rs sends it down this path)
+            let mut clash: Vec<&str> = ENVELOPE
+                .iter()
+                .copied()
+                .filter(|k| map.contains_key(*k))
+                .collect();
+            if !clash.is_empty() {
+                clash.sort_unstable();
+                let names: Vec<String> = clash.iter().map(|k| format!("'{k}'")).collect();
+                return Err(format!(
+                    "record body may not set envelope fields [{}]",
+                    names.join(", ")
+                ));
+            }
+        }
+        let (kind, sid, n) = (f.kind, f.sid, f.n);
         let mut prev: Option<Hash> = None;
         if let Some(sid) = sid {
             if !GATEWAY_TYPES.contains(&kind) {
@@ -303,7 +305,7 @@ impl Log {
             }
         }
         let start = self.out.len();
-        self.encode(seq, ts, kind, sid, n, prev, &body)
+        self.encode(f, prev, &body)
             .map_err(|e| format!("{kind} record: {e}"))?;
         let leaf = leaf_hash(&self.out[start..]);
         self.state.tree.append(leaf);
@@ -320,18 +322,8 @@ impl Log {
     }
 
     /// The record's canonical bytes: the body's sorted entries merged with the envelope's.
-    #[allow(clippy::too_many_arguments)]
-    fn encode(
-        &mut self,
-        seq: u64,
-        ts: u64,
-        kind: &str,
-        sid: Option<&str>,
-        n: Option<u64>,
-        prev: Option<Hash>,
-        body: &Body,
-    ) -> Result<(), String> {
-        let ts = self.format_ts(ts);
+    fn encode(&mut self, f: &fast::Frame, prev: Option<Hash>, body: &Body) -> Result<(), String> {
+        let ts = self.format_ts(f.ts);
         let entries: Vec<(&str, Item)> = match body {
             Body::Tree(map) => sorted(map)
                 .into_iter()
@@ -357,7 +349,7 @@ impl Log {
             out.extend_from_slice(b"\":");
             match key {
                 "gw" => out.extend_from_slice(&self.state.gw),
-                "n" => match n {
+                "n" => match f.n {
                     Some(n) => write_uint(out, n),
                     None => out.extend_from_slice(b"null"),
                 },
@@ -369,8 +361,8 @@ impl Log {
                     }
                     None => out.extend_from_slice(b"null"),
                 },
-                "seq" => write_uint(out, seq),
-                "sid" => match sid {
+                "seq" => write_uint(out, f.seq),
+                "sid" => match f.sid {
                     Some(s) => write_str(out, s),
                     None => out.extend_from_slice(b"null"),
                 },
@@ -379,7 +371,7 @@ impl Log {
                     out.extend_from_slice(&ts);
                     out.push(b'"');
                 }
-                "type" => write_str(out, kind),
+                "type" => write_str(out, f.kind),
                 _ => write_str(out, SCHEMA),
             }
         }
