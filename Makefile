@@ -18,7 +18,9 @@ lint:
 
 native-check:
 	cargo fmt --check --manifest-path native/writer/Cargo.toml
+	cargo fmt --check --manifest-path native/hotpath/Cargo.toml
 	cargo test --quiet --release --locked --manifest-path native/writer/Cargo.toml
+	python -c 'import regogate._native'  # built by setup; the hot path tests need it
 
 policy-check:
 	opa fmt --list --fail policies/rego

@@ -259,10 +259,11 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
             if rt.engine is not None:
                 rt.record_policy(rt.engine.revision)
             log.info(
-                "recording to %s (origin %s, %s writer)",
+                "recording to %s (origin %s, %s writer, %s hot path)",
                 rec.dir,
                 recorder.origin,
                 recorder.writer_engine,
+                recorder.hotpath_engine,
             )
         stack.callback(log_stats, rt)
         _register_metrics(rt)

@@ -3,7 +3,8 @@
 #   - PostgreSQL server + client binaries (Debian packages)
 #   - the real `opa` binary, built with `go install` at a pinned v1 release (reused when built)
 #   - the Python virtualenv (.venv) with regogate and its test dependencies
-#   - the native recording writer (native/writer, Rust: cargo from crates.io)
+#   - the native recording writer (native/writer) and hot path (native/hotpath), Rust:
+#     cargo from crates.io
 #   - node-postgres and the npm PostgreSQL MCP server for the client tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +50,12 @@ fi
 # nothing changed.
 echo "setup: building the native recording writer (cargo build --release)"
 cargo build --quiet --release --locked --manifest-path native/writer/Cargo.toml
+# The recording hot path on the event loop (docs/decisions/0009): a Python extension,
+# copied next to the package (an editable install imports it from there).
+echo "setup: building the native recording hot path (cargo build --release)"
+PYO3_PYTHON="$PWD/.venv/bin/python" \
+  cargo build --quiet --release --locked --manifest-path native/hotpath/Cargo.toml
+install -m 0755 native/hotpath/target/release/lib_native.so regogate/_native.abi3.so
 
 if [ -f tests/clients/package.json ]; then
   if [ ! -d tests/clients/node_modules ] || [ tests/clients/package.json -nt tests/clients/node_modules ]; then

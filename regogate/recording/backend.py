@@ -14,7 +14,7 @@ import contextlib
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
@@ -45,8 +45,11 @@ class Backend(Protocol):
     async def start(self, signer: Signer, gw: Mapping[str, str], origin: str) -> StoreSummary: ...
 
     async def commit(
-        self, frames: Sequence[bytes], seal: bool, rotate_to: Signer | None
-    ) -> tuple[int, str | None]: ...
+        self, batch: bytes, count: int, seal: bool, rotate_to: Signer | None
+    ) -> tuple[int, str | None]:
+        """Append ``count`` frames (``batch``: each followed by a newline), maybe seal;
+        return the log's size and the checkpoint note."""
+        ...
 
     async def stop(self) -> None: ...
 
@@ -71,10 +74,11 @@ class ThreadBackend:
         return StoreSummary.of(self.store.state)
 
     async def commit(
-        self, frames: Sequence[bytes], seal: bool, rotate_to: Signer | None
+        self, batch: bytes, count: int, seal: bool, rotate_to: Signer | None
     ) -> tuple[int, str | None]:
         core = self._core
         assert core is not None, "start() first"
+        frames = batch.split(b"\n")[:count]
 
         def run() -> tuple[int, str | None]:
             note = core.commit(frames, seal, rotate_to)
@@ -177,7 +181,7 @@ class ProcessBackend:
             "writer": self.spec.writer,
         }
         try:
-            self._send([orjson.dumps(init)])
+            self._send(orjson.dumps(init) + b"\n")
             reply = await self._reply()
         except WriterError as exc:
             await self.stop()
@@ -191,27 +195,26 @@ class ProcessBackend:
         return StoreSummary(ok["size"], ok["sealed"], ok["last_boot"], ok["recovered"])
 
     async def commit(
-        self, frames: Sequence[bytes], seal: bool, rotate_to: Signer | None
+        self, batch: bytes, count: int, seal: bool, rotate_to: Signer | None
     ) -> tuple[int, str | None]:
-        header = orjson.dumps([len(frames), seal, rotate_to.skey() if rotate_to else None])
-        self._send([header, *frames])
+        header = orjson.dumps([count, seal, rotate_to.skey() if rotate_to else None])
+        self._send(header + b"\n" + batch)
         reply = await self._reply()
         if isinstance(reply, list) and len(reply) == 2:
             return int(reply[0]), reply[1]
         error = reply.get("error") if isinstance(reply, dict) else None
         raise WriterError(str(error or f"unexpected reply from the writer: {reply!r:.200}"))
 
-    def _send(self, lines: Sequence[bytes]) -> None:
-        """Hand a batch to the pipe: written now, or buffered by the transport (the
-        recorder bounds what is in flight: one batch, under its pending-bytes limit)."""
+    def _send(self, data: bytes) -> None:
+        """Hand lines (each ending in a newline) to the pipe: written now, or buffered by
+        the transport (the recorder bounds what is in flight: one batch, under its
+        pending-bytes limit)."""
         stdin, pipes = self._stdin, self._pipes
         assert stdin is not None
         assert pipes is not None
         if pipes.exited or stdin.is_closing():
             raise WriterError(self._exited())
-        lines = list(lines)
-        lines.append(b"")
-        stdin.write(b"\n".join(lines))
+        stdin.write(data)
 
     async def _reply(self) -> object:
         pipes = self._pipes

@@ -55,8 +55,13 @@ Body: TypeAlias = Mapping[str, object] | bytes
 
 def prepared(body: Mapping[str, object]) -> bytes:
     """``body`` checked and serialized once, to be recorded any number of times."""
+    return serialize("a", body)
+
+
+def serialize(type: str, body: Mapping[str, object]) -> bytes:
+    """A ``type`` record's body, checked and serialized (the bytes ``frame`` embeds)."""
     _check(body)
-    return _dumps("a", body)
+    return _dumps(type, body)
 
 
 def _check(body: Mapping[str, object]) -> None:

@@ -1,7 +1,8 @@
 """The gateway-facing recorder: sessions append records, one background task writes them.
 
 ``record()`` never blocks: it assigns seq, n and ts, serializes the body into a frame
-(``core.frame``) and queues it. The writer task hands batches to a backend
+(``core.frame``'s bytes) and queues it, in ``recording.hotpath`` (native when built). The
+writer task hands batches to a backend
 (``recording.backend``) where ``core.LogCore`` canonicalizes, chains, appends, fsyncs and
 signs checkpoints: the writer process under ``regogate serve``, a worker thread for an
 injected store.
@@ -11,16 +12,16 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
 import anyio
 
 from regogate.errors import RecordingUnavailable
+from regogate.recording import hotpath
 from regogate.recording.backend import Backend, ThreadBackend, WriterProcess
-from regogate.recording.core import Body, RecordStore, frame
+from regogate.recording.core import Body, RecordStore, serialize
+from regogate.recording.hotpath import NOT_BY_SESSIONS, Queue, SessionChain, record_body
 from regogate.recording.note import Signer, Verifier
 from regogate.recording.records import (
     GATEWAY_TYPES,
@@ -35,30 +36,28 @@ __all__ = ["RecordStore", "Recorder", "SessionLog", "WriterProcess"]
 log = logging.getLogger("regogate.recording")
 
 
-_CHAIN_ENDS = frozenset({RecordType.SESSION_OPEN.value, RecordType.SESSION_CLOSE.value})
-_NOT_BY_SESSIONS = GATEWAY_TYPES | _CHAIN_ENDS
-_EMPTY: Mapping[str, object] = {}
-
-
-def _now_micros() -> int:
-    return time.time_ns() // 1000
-
-
 class SessionLog:
     """One session's hash chain. Satisfies ``proxy.hooks.RecordSink``."""
 
     wants_boundaries = True
 
-    def __init__(self, recorder: Recorder, sid: str):
+    def __init__(self, recorder: Recorder, chain: SessionChain):
         """Use ``Recorder.open_session``."""
-        self.sid = sid
+        self.sid = chain.sid
+        self.chain = chain
         self._recorder = recorder
-        self._n = -1
-        self._last_seq = -1
-        self.closed = False
 
     def __repr__(self) -> str:
-        return f"SessionLog({self.sid!r}, n={self._n}, closed={self.closed})"
+        return f"SessionLog({self.sid!r}, n={self.chain.n}, closed={self.closed})"
+
+    @property
+    def closed(self) -> bool:
+        return self.chain.closed
+
+    @property
+    def engine(self) -> hotpath.Engine:
+        """The hot path the chain belongs to (``proxy.recording_sink`` taps it)."""
+        return self._recorder.hotpath
 
     def record(self, type: str, body: Body | None = None) -> int:
         """Queue one record of this session; return its seq. Never blocks.
@@ -67,24 +66,19 @@ class SessionLog:
         Raises ``RecordingUnavailable`` (fail closed) if the recorder has failed or
         stopped, or its queue is full; then nothing was recorded.
         """
-        if type in _NOT_BY_SESSIONS:
+        if type in NOT_BY_SESSIONS:
             raise ValueError(f"{type} records are written by the recorder itself")
         return self._record(type, body)
 
     def _record(self, type: str, body: Body | None) -> int:
-        if self.closed:
-            raise RuntimeError(f"session {self.sid} is closed")
-        n = self._n + 1
-        seq = self._last_seq = self._recorder._append(type, self.sid, n, body or _EMPTY)
-        self._n = n
-        return seq
+        return self.chain.append(type, record_body(type, body, serialize))
 
     def event(self, kind: str, body: Mapping[str, object]) -> None:
         self.record(kind, body)
 
     async def flush(self) -> None:
         """Wait until this session's records are written (and fsynced, by policy)."""
-        await self._recorder._wait_written(self._last_seq + 1)
+        await self._recorder._wait_written(self.chain.last_seq + 1)
 
     async def boundary(self) -> None:
         await self.flush()
@@ -92,13 +86,13 @@ class SessionLog:
     def _close_record(self, reason: str, counts: Mapping[str, int] | None) -> None:
         body: dict[str, object] = {
             "reason": reason,
-            "counts": {**(counts or {}), "records": self._n + 2},
+            "counts": {**(counts or {}), "records": self.chain.n + 2},
             "chain_head": None,  # the writer puts this session's prev here
         }
         self._record(RecordType.SESSION_CLOSE, body)
-        self.closed = True
+        self.chain.closed = True
         self._recorder._sessions.pop(self.sid, None)
-        self._recorder._request_seal(self._last_seq + 1)
+        self._recorder._request_seal(self.chain.last_seq + 1)
 
     async def close(self, reason: str, counts: Mapping[str, int] | None = None) -> None:
         """Write session.close (chain_head = prev), ask for a checkpoint, flush."""
@@ -128,10 +122,11 @@ class Recorder:
         max_record_bytes: int = 1 << 20,
         start_body: Mapping[str, object] | None = None,
         stop_timeout: float = 10.0,
-        clock: Callable[[], int] = _now_micros,
+        clock: Callable[[], int] | None = None,
         linger: float = 0.002,
         busy_linger: float = 0.010,
         batch_records: int = 512,
+        hotpath_engine: str = "auto",
     ):
         self.origin = origin or signer.name
         self._backend: Backend = (
@@ -141,34 +136,45 @@ class Recorder:
         self._every, self._interval = checkpoint_every, checkpoint_interval
         self._max_pending, self._max_record = max_pending_bytes, max_record_bytes
         self._start_body, self._stop_timeout, self._clock = start_body or {}, stop_timeout, clock
+        # seq, ts and the queued frames (recording.hotpath: native when built)
+        self.hotpath = hotpath.select(hotpath_engine)
+        self._q: Queue = self._new_queue(0)
         # Group commit: after a wake-up the writer lingers ``linger`` (unless a batch is
         # already full) so that one pipe write, one append and one fsync carry many records;
         # while batches follow each other (load), ``busy_linger``: fewer, larger batches.
         self._linger, self._busy_linger = linger, max(linger, busy_linger)
         self._batch_records = batch_records
-        self._size = self._written = self._sealed = 0  # set by running()
+        self._written = self._sealed = 0  # set by running()
         self._seal_target = 0
         self._force_seal = False
-        self._draining = False
-        self._queue: deque[bytes] = deque()  # core.frame()s
         self._rotations: dict[int, Signer] = {}  # seq of a key.rotate -> the new key
-        self._writer_idle = False  # the writer task waits for _wake
-        self._pending_bytes = 0
-        self._last_ts = 0
         self._sessions: dict[str, SessionLog] = {}
-        self._accepting = False
         self._stopping = False
-        self._failure: RecordingUnavailable | None = None
         self._wake = anyio.Event()
         self._progress = anyio.Event()
         self._waiters = 0  # tasks in _wait
         self._last_seal_time = 0.0
         self.latest_checkpoint: str | None = None
 
+    def _new_queue(self, size: int) -> Queue:
+        return self.hotpath.queue(
+            size,
+            wake=self._wake_writer,
+            max_record=self._max_record,
+            max_pending=self._max_pending,
+            clock=self._clock,
+        )
+
     @property
     def healthy(self) -> bool:
         """False once a write failed or the recorder stopped: refuse new statements."""
-        return self._accepting and self._failure is None
+        return self._q.accepting and self._q.failure is None
+
+    @property
+    def _failure(self) -> RecordingUnavailable | None:
+        failure = self._q.failure
+        assert failure is None or isinstance(failure, RecordingUnavailable)
+        return failure
 
     @property
     def failure(self) -> RecordingUnavailable | None:
@@ -190,9 +196,18 @@ class Recorder:
         return self._backend.pid
 
     @property
+    def hotpath_engine(self) -> str:
+        """What frames and queues records on the event loop: "native" or "python"."""
+        return self.hotpath.name
+
+    @property
     def size(self) -> int:
         """Records assigned a seq so far (the next record's seq)."""
-        return self._size
+        return self._q.size
+
+    @property
+    def _size(self) -> int:
+        return self._q.size
 
     @property
     def sealed_size(self) -> int:
@@ -207,10 +222,11 @@ class Recorder:
         """
         error: BaseException | None = None
         state = await self._backend.start(self._signer, self._gw, self.origin)
-        self._size = self._written = state.size
+        self._q = self._new_queue(state.size)
+        self._written = state.size
         self._sealed = state.sealed
         async with anyio.create_task_group() as tg:
-            self._accepting = True
+            self._q.accepting = True
             self._last_seal_time = anyio.current_time()
             start = {
                 **self._start_body,
@@ -243,7 +259,7 @@ class Recorder:
         sid = sid or new_session_id()
         if sid in self._sessions:
             raise ValueError(f"session {sid} is already open")
-        session = SessionLog(self, sid)
+        session = SessionLog(self, self.hotpath.chain(self._q, sid))
         session._record(RecordType.SESSION_OPEN, body)
         self._sessions[sid] = session
         return session
@@ -284,36 +300,18 @@ class Recorder:
         body: Body,
         signer: Signer | None = None,
     ) -> int:
-        # The hot path: every statement passes here twice (stmt, result).
-        if not self._accepting or self._failure is not None:
-            raise self._failure or RecordingUnavailable("the recorder is not running")
-        ts = self._last_ts = max(self._clock(), self._last_ts)  # never back within a boot
-        seq = self._size
-        data = frame(seq, ts, type, sid, n, body)
-        size = len(data)
-        if size > self._max_record:
-            raise RecordingUnavailable(
-                f"a {type} record of {size} bytes exceeds the {self._max_record}-byte limit"
-            )
-        if self._pending_bytes + size > self._max_pending and self._queue and not self._draining:
-            raise RecordingUnavailable(
-                f"the recording queue is full ({self._pending_bytes} bytes not yet written):"
-                " the recording disk is too slow or stalled",
-                hint="statements resume when the writer catches up",
-            )
-        self._size = seq + 1
-        self._queue.append(data)
-        self._pending_bytes += size
+        # Gateway-scoped records; sessions' records go through their chains (hotpath).
+        seq = self._q.append(type, sid, n, record_body(type, body, serialize))
         if signer is not None:
             self._rotations[seq] = signer
-        if self._writer_idle:
-            self._writer_idle = False
-            self._wake.set()
         return seq
+
+    def _wake_writer(self) -> None:
+        self._wake.set()
 
     def _request_seal(self, size: int) -> None:
         self._seal_target = max(self._seal_target, size)
-        self._writer_idle = False
+        self._q.idle = False
         self._wake.set()
 
     async def _wait(self, done: Callable[[], bool]) -> None:
@@ -349,7 +347,7 @@ class Recorder:
         busy = False  # the last turn wrote a batch
         lingered = False  # the records queued now have had their linger
         while True:
-            if not self._queue and not self._seal_due(self._written):
+            if not self._q.queued and not self._seal_due(self._written):
                 if self._stopping:
                     return
                 if busy and self._linger > 0:
@@ -363,29 +361,29 @@ class Recorder:
                 wait = math.inf
                 if self._written > self._sealed:
                     wait = self._last_seal_time + self._interval - anyio.current_time()
-                self._writer_idle = True
+                self._q.idle = True
                 with anyio.move_on_after(max(wait, 0)):
                     await self._wake.wait()
-                self._writer_idle = False
+                self._q.idle = False
                 self._wake = anyio.Event()
                 continue
             if (
                 self._linger > 0
                 and not lingered
                 and not self._stopping
-                and not self._draining
+                and not self._q.draining
                 and not self._force_seal
                 and not self._waiters  # a flush or checkpoint waits: write now
-                and len(self._queue) < self._batch_records
+                and self._q.queued < self._batch_records
             ):
                 await self._linger_for(self._busy_linger if busy else self._linger)
             lingered = False
-            batch = self._take()
-            end = self._written + len(batch)
+            batch, count, nbytes = self._take()
+            end = self._written + count
             seal = self._seal_due(end)
-            rotate_to = self._rotations.pop(end - 1, None) if batch else None
+            rotate_to = self._rotations.pop(end - 1, None) if count else None
             try:
-                size, note = await self._backend.commit(batch, seal, rotate_to)
+                size, note = await self._backend.commit(batch, count, seal, rotate_to)
             except Exception as exc:  # disk full, permissions, I/O error: fail closed
                 self._fail(exc)
                 return
@@ -394,7 +392,7 @@ class Recorder:
                 return
             busy = True
             self._written = end
-            self._pending_bytes -= sum(map(len, batch))
+            self._q.release(nbytes)
             if note is not None:
                 self._sealed, self.latest_checkpoint, self._force_seal = end, note, False
                 self._last_seal_time = anyio.current_time()
@@ -409,15 +407,14 @@ class Recorder:
         if self._wake.is_set():
             self._wake = anyio.Event()
 
-    def _take(self) -> list[bytes]:
-        """Everything queued, up to and including a key rotation (sealed under the old key)."""
-        queue = self._queue
-        if not self._rotations:
-            batch = list(queue)
-            queue.clear()
-            return batch
-        rotation = min(self._rotations) - self._written  # its index in the queue
-        return [queue.popleft() for _ in range(min(rotation + 1, len(queue)))]
+    def _take(self) -> tuple[bytes, int, int]:
+        """Everything queued, up to and including a key rotation (sealed under the old key):
+        the frames, each followed by a newline; how many; their bytes."""
+        queued = self._q.queued
+        if self._rotations:
+            rotation = min(self._rotations) - self._written  # its index in the queue
+            queued = min(rotation + 1, queued)
+        return self._q.take(queued)
 
     def _notify(self) -> None:
         if self._waiters:  # most batches: nobody waits (flush, checkpoint, stop do)
@@ -426,23 +423,22 @@ class Recorder:
 
     def _fail(self, exc: Exception) -> None:
         log.error("recording failed, refusing new statements: %s", exc)
-        self._failure = RecordingUnavailable(
+        self._q.failure = RecordingUnavailable(
             f"recording failed: {exc}", hint="free disk space or fix permissions, then restart"
         )
-        self._accepting = False
-        self._queue.clear()
+        self._q.accepting = False
+        self._q.clear()
         self._rotations.clear()
-        self._pending_bytes = 0
         self._notify()
 
     async def _shutdown(self) -> None:
-        self._draining = True  # the last records must not be refused for a full queue
+        self._q.draining = True  # the last records must not be refused for a full queue
         if self.healthy:
             for session in list(self._sessions.values()):
                 session._close_record("gateway.stop", None)
             seq = self._append(RecordType.GATEWAY_STOP, None, None, {"reason": "stop"})
             self._request_seal(seq + 1)
-        self._accepting = False
+        self._q.accepting = False
         self._stopping = True
         self._wake.set()
         if self._failure is None:

@@ -1,9 +1,12 @@
-"""The per-session result summary (proxy.recording_sink) over a real Recorder and store."""
+"""The per-session result summary (proxy.recording_sink) over a real Recorder and store,
+with each hot path (recording.hotpath: the native module and the Python reference)."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
@@ -11,6 +14,7 @@ import pytest
 
 from regogate.errors import RecordingUnavailable
 from regogate.proxy.recording_sink import SessionRecording
+from regogate.recording import hotpath
 from regogate.recording.core import prepared
 from regogate.recording.note import Signer
 from regogate.recording.records import GatewayInfo
@@ -19,15 +23,31 @@ from regogate.recording.verify import verify_directory
 from regogate.recording.writer import Recorder
 
 C, E, EMPTY, S, Z = 0x43, 0x45, 0x49, 0x73, 0x5A
+ENGINES = [
+    "python",
+    pytest.param(
+        "native",
+        marks=pytest.mark.skipif(
+            hotpath.NATIVE is None,
+            reason="regogate._native is not built (scripts/setup.sh builds it)",
+        ),
+    ),
+]
 
 
-def run(tmp_path: Path, script: object) -> list[dict[str, object]]:
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def run(tmp_path: Path, script: object, engine: str) -> list[dict[str, object]]:
     signer = Signer.generate("test.example/sink")
 
     async def main() -> None:
         store = SegmentStore.open(tmp_path)
         try:
-            rec = Recorder(store, signer, GatewayInfo.new("gw", "0"))
+            rec = Recorder(store, signer, GatewayInfo.new("gw", "0"), hotpath_engine=engine)
+            assert rec.hotpath_engine == engine
             async with rec.running():
                 sink = SessionRecording(rec.open_session({}), clock=iter(range(100)).__next__)
                 script(sink)  # type: ignore[operator]
@@ -43,7 +63,7 @@ def run(tmp_path: Path, script: object) -> list[dict[str, object]]:
     return out
 
 
-def test_each_cycle_is_summarized(tmp_path: Path) -> None:
+def test_each_cycle_is_summarized(tmp_path: Path, engine: str) -> None:
     chunks = [b"first-chunk", b"second", b"third"]
 
     def script(sink: SessionRecording) -> None:
@@ -54,7 +74,7 @@ def test_each_cycle_is_summarized(tmp_path: Path) -> None:
         sink.upstream(chunks[2], [(C, b"INSERT 0 3\x00"), (EMPTY, b""), (S, b""), (Z, b"I")])
         sink.upstream(b"Z-only", [(Z, b"I")])  # a cycle with nothing in it: no record
 
-    recs = run(tmp_path, script)
+    recs = run(tmp_path, script, engine)
     assert [r["type"] for r in recs[2:-2]] == ["stmt", "result", "stmt", "result"]
     first, second = recs[3], recs[5]
     assert first["tags"] == ["SELECT 1"] and first["rows"] == 1
@@ -67,33 +87,65 @@ def test_each_cycle_is_summarized(tmp_path: Path) -> None:
     assert second["digest"] == hashlib.sha256(chunks[2]).hexdigest()
 
 
-def test_a_failed_recorder_with_on_error_continue_keeps_the_session(
-    caplog: pytest.LogCaptureFixture,
+class DiskFull(SegmentStore):
+    """A segment store whose disk fills up when told to."""
+
+    full = False
+
+    def write(self, lines: Sequence[bytes]) -> None:
+        if self.full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        super().write(lines)
+
+
+@pytest.mark.parametrize("on_error", ["continue", "deny"])
+def test_a_failed_recorder_keeps_the_session_or_refuses_its_statements(
+    tmp_path: Path, engine: str, on_error: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    class Failing:
-        sid = "s-1"
+    signer = Signer.generate("test.example/sink")
 
-        def record(self, kind: str, body: object) -> int:
-            raise RecordingUnavailable("recording failed: disk full")
+    async def main() -> None:
+        store = DiskFull.open(tmp_path)
+        try:
+            rec = Recorder(store, signer, GatewayInfo.new("gw", "0"), hotpath_engine=engine)
+            async with rec.running():
+                sink = SessionRecording(rec.open_session({}), on_error=on_error)
+                sink.event("stmt", {"text": "select 1"})
+                sink.upstream(b"x", [(C, b"SELECT 1\x00"), (Z, b"I")])
+                await rec.flush()
+                store.full = True
+                sink.event("stmt", {"text": "select 2"})
+                with pytest.raises(RecordingUnavailable):
+                    await rec.flush()  # the write fails: the recorder fails closed
+                assert not rec.healthy
+                if on_error == "continue":
+                    sink.event("stmt", {"text": "select 3"})  # logged once, not raised
+                    sink.event("stmt", prepared({"text": "select 4"}))
+                    assert caplog.text.count("continuing unrecorded") == 1
+                else:
+                    with pytest.raises(RecordingUnavailable) as err:
+                        sink.event("stmt", {"text": "select 3"})
+                    assert err.value.sqlstate == "58030"
+                    assert "No space left on device" in err.value.message
+                # a result summary never raises: with "deny" the gate refuses what follows
+                sink.upstream(b"y", [(C, b"SELECT 1\x00"), (Z, b"I")])
+                await sink.close("bye")  # cannot be recorded: logged, not raised
+                assert "could not record its close" in caplog.text
+        finally:
+            store.close()
 
-    sink = SessionRecording(Failing(), on_error="continue")  # type: ignore[arg-type]
-    sink.event("stmt", {})
-    sink.upstream(b"x", [(C, b"SELECT 1\x00"), (Z, b"I")])  # logged once, not raised
-    assert caplog.text.count("continuing unrecorded") == 1
-    strict = SessionRecording(Failing())  # type: ignore[arg-type]
-    with pytest.raises(RecordingUnavailable) as err:
-        strict.event("stmt", {})
-    assert err.value.sqlstate == "58030"
-    strict.upstream(b"x", [(C, b"SELECT 1\x00"), (Z, b"I")])  # the gate refuses what follows
+    anyio.run(main)
+    lines = b"".join(p.read_bytes() for p in sorted(tmp_path.glob("seg-*.jsonl")))
+    assert b"select 1" in lines and b"select 2" not in lines  # what was written stays
 
 
-def test_a_command_tag_with_non_ascii_digits_counts_no_rows(tmp_path: Path) -> None:
+def test_a_command_tag_with_non_ascii_digits_counts_no_rows(tmp_path: Path, engine: str) -> None:
     # "²".isdigit() is true but int("²") raises: an odd upstream must not break the pump.
     def script(sink: SessionRecording) -> None:
         sink.event("stmt", prepared({"text": "select"}))
         sink.upstream(b"x", [(C, "SELECT ²\x00".encode()), (C, b"SELECT 2\x00"), (Z, b"I")])
 
-    recs = run(tmp_path, script)
+    recs = run(tmp_path, script, engine)
     (result,) = [r for r in recs if r["type"] == "result"]
     assert result["tags"] == ["SELECT ²", "SELECT 2"]
     assert result["rows"] == 2

@@ -23,8 +23,9 @@ PURE = [
     "sessions",
 ]
 # The write side: the store, the log core that feeds it, the writer process around the
-# core, and the gateway-facing recorder with its backends.
-WRITE_SIDE = ["store", "core", "worker", "backend", "writer"]
+# core, the event loop's hot path (frames, their queue, result summaries), and the
+# gateway-facing recorder with its backends.
+WRITE_SIDE = ["store", "core", "worker", "backend", "hotpath", "writer"]
 IO = {"anyio", "asyncio", "socket", "ssl", "subprocess", "fcntl", "shutil", "threading"}
 
 

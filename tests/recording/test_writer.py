@@ -364,10 +364,10 @@ def test_under_load_batches_follow_the_busy_linger(tmp_path: Path, signer: Signe
         backend = rec._backend
         commit = backend.commit
 
-        async def counting(frames: Sequence[bytes], seal: bool, rotate: Signer | None):  # type: ignore[no-untyped-def]
-            if frames:
-                batches.append(len(frames))
-            return await commit(frames, seal, rotate)
+        async def counting(batch: bytes, count: int, seal: bool, rotate: Signer | None):  # type: ignore[no-untyped-def]
+            if count:
+                batches.append(count)
+            return await commit(batch, count, seal, rotate)
 
         backend.commit = counting  # type: ignore[method-assign]
         s = rec.open_session({})

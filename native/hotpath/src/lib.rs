@@ -1,0 +1,563 @@
+//! regogate's recording hot path, as a Python extension (`regogate._native`).
+//!
+//! What runs on the gateway's event loop for every statement: the record frame
+//! (`[seq,ts,"type",sid,n,body]`, the bytes `recording/core.frame` writes), the queue of
+//! frames with its limits, each session's chain counter, and the per-cycle result
+//! summary. `regogate/recording/hotpath.py` is the same code in Python: the fallback when
+//! this module is not built, and the reference it is tested against byte for byte
+//! (docs/decisions/0009).
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Records only the recorder itself writes (`recording.writer._NOT_BY_SESSIONS`).
+const NOT_BY_SESSIONS: [&str; 6] = [
+    "gateway.start",
+    "gateway.stop",
+    "key.rotate",
+    "checkpoint",
+    "session.open",
+    "session.close",
+];
+
+/// A JSON string as orjson writes it: `"`, `\` and control characters escaped (the
+/// short forms where JSON has them), everything else as it is.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            0..=0x1f => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 15) as usize]);
+            }
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+fn push_int(out: &mut Vec<u8>, v: i128) {
+    out.extend_from_slice(v.to_string().as_bytes());
+}
+
+fn unavailable(py: Python<'_>, message: String, hint: Option<&str>) -> PyErr {
+    let built = (|| -> PyResult<PyErr> {
+        let cls = py
+            .import("regogate.errors")?
+            .getattr("RecordingUnavailable")?;
+        let kwargs = pyo3::types::PyDict::new(py);
+        if let Some(hint) = hint {
+            kwargs.set_item("hint", hint)?;
+        }
+        Ok(PyErr::from_value(cls.call((message,), Some(&kwargs))?))
+    })();
+    built.unwrap_or_else(|e| e)
+}
+
+fn is_unavailable(py: Python<'_>, err: &PyErr) -> bool {
+    py.import("regogate.errors")
+        .and_then(|m| m.getattr("RecordingUnavailable"))
+        .map(|cls| err.get_type(py).is_subclass(&cls).unwrap_or(false))
+        .unwrap_or(false)
+}
+
+/// The frames the event loop has queued for the writer, with the log's next seq.
+#[pyclass(module = "regogate._native")]
+pub struct FrameQueue {
+    buf: Vec<u8>,          // the frames, each followed by "\n"
+    lens: VecDeque<usize>, // their lengths, "\n" included
+    #[pyo3(get)]
+    size: u64, // the next record's seq
+    #[pyo3(get)]
+    last_ts: i64,
+    #[pyo3(get)]
+    pending_bytes: usize, // queued or being written (frames without their "\n")
+    max_record: usize,
+    max_pending: usize,
+    #[pyo3(get, set)]
+    accepting: bool,
+    #[pyo3(get, set)]
+    draining: bool,
+    #[pyo3(get, set)]
+    idle: bool, // the writer task waits: the next append calls `wake`
+    #[pyo3(get, set)]
+    failure: Option<Py<PyAny>>,
+    wake: Py<PyAny>,
+    clock: Option<Py<PyAny>>,
+}
+
+impl FrameQueue {
+    fn now(&self, py: Python<'_>) -> PyResult<i64> {
+        match &self.clock {
+            Some(clock) => clock.call0(py)?.extract(py),
+            None => Ok(SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or(0)),
+        }
+    }
+
+    /// Frame and queue one record; return its seq and whether to wake the writer task.
+    fn push(
+        &mut self,
+        py: Python<'_>,
+        rtype: &str,
+        sid: Option<&str>,
+        n: Option<i64>,
+        body: &[u8],
+    ) -> PyResult<(u64, bool)> {
+        if !self.accepting || self.failure.is_some() {
+            return Err(match &self.failure {
+                Some(exc) => PyErr::from_value(exc.bind(py).clone()),
+                None => unavailable(py, "the recorder is not running".into(), None),
+            });
+        }
+        let ts = self.now(py)?.max(self.last_ts); // never back within a boot
+        self.last_ts = ts;
+        let seq = self.size;
+        let start = self.buf.len();
+        let buf = &mut self.buf;
+        buf.push(b'[');
+        push_int(buf, seq as i128);
+        buf.push(b',');
+        push_int(buf, ts as i128);
+        buf.push(b',');
+        json_str(buf, rtype);
+        buf.push(b',');
+        match sid {
+            Some(sid) => json_str(buf, sid),
+            None => buf.extend_from_slice(b"null"),
+        }
+        buf.push(b',');
+        match n {
+            Some(n) => push_int(buf, n as i128),
+            None => buf.extend_from_slice(b"null"),
+        }
+        buf.push(b',');
+        buf.extend_from_slice(body);
+        buf.push(b']');
+        let size = buf.len() - start;
+        if size > self.max_record {
+            buf.truncate(start);
+            let message = format!(
+                "a {rtype} record of {size} bytes exceeds the {}-byte limit",
+                self.max_record
+            );
+            return Err(unavailable(py, message, None));
+        }
+        if self.pending_bytes + size > self.max_pending && !self.lens.is_empty() && !self.draining {
+            buf.truncate(start);
+            let message = format!(
+                "the recording queue is full ({} bytes not yet written): the recording disk \
+                 is too slow or stalled",
+                self.pending_bytes
+            );
+            let hint = "statements resume when the writer catches up";
+            return Err(unavailable(py, message, Some(hint)));
+        }
+        buf.push(b'\n');
+        self.lens.push_back(size + 1);
+        self.size = seq + 1;
+        self.pending_bytes += size;
+        let wake = self.idle;
+        self.idle = false;
+        Ok((seq, wake))
+    }
+}
+
+fn append_to(
+    queue: &Bound<'_, FrameQueue>,
+    rtype: &str,
+    sid: Option<&str>,
+    n: Option<i64>,
+    body: &[u8],
+) -> PyResult<u64> {
+    let py = queue.py();
+    let (seq, wake) = queue.borrow_mut().push(py, rtype, sid, n, body)?;
+    if wake {
+        // after the borrow ends: the callback may look at the queue
+        let callback = queue.borrow().wake.clone_ref(py);
+        callback.call0(py)?;
+    }
+    Ok(seq)
+}
+
+#[pymethods]
+impl FrameQueue {
+    #[new]
+    #[pyo3(signature = (size, *, wake, max_record, max_pending, clock=None))]
+    fn new(
+        size: u64,
+        wake: Py<PyAny>,
+        max_record: usize,
+        max_pending: usize,
+        clock: Option<Py<PyAny>>,
+    ) -> Self {
+        FrameQueue {
+            buf: Vec::with_capacity(1 << 16),
+            lens: VecDeque::new(),
+            size,
+            last_ts: 0,
+            pending_bytes: 0,
+            max_record,
+            max_pending,
+            accepting: false,
+            draining: false,
+            idle: false,
+            failure: None,
+            wake,
+            clock,
+        }
+    }
+
+    /// Queue one record; return its seq. Raises RecordingUnavailable (nothing queued).
+    #[pyo3(signature = (rtype, sid, n, body))]
+    fn append(
+        slf: &Bound<'_, Self>,
+        rtype: &str,
+        sid: Option<&str>,
+        n: Option<i64>,
+        body: &[u8],
+    ) -> PyResult<u64> {
+        append_to(slf, rtype, sid, n, body)
+    }
+
+    #[getter]
+    fn queued(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// The first `count` queued frames, each followed by "\n"; their number; their
+    /// bytes without the newlines (to `release` once written).
+    fn take<'py>(&mut self, py: Python<'py>, count: usize) -> (Bound<'py, PyBytes>, usize, usize) {
+        let count = count.min(self.lens.len());
+        let cut: usize = self.lens.drain(..count).sum();
+        let blob = if cut == self.buf.len() {
+            let out = PyBytes::new(py, &self.buf);
+            self.buf.clear();
+            out
+        } else {
+            let out = PyBytes::new(py, &self.buf[..cut]);
+            self.buf.drain(..cut);
+            out
+        };
+        (blob, count, cut - count)
+    }
+
+    /// Bytes that were written: they no longer count against the pending limit.
+    fn release(&mut self, nbytes: usize) {
+        self.pending_bytes = self.pending_bytes.saturating_sub(nbytes);
+    }
+
+    /// Drop everything queued (the recorder failed).
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.lens.clear();
+        self.pending_bytes = 0;
+    }
+}
+
+/// One session's hash chain as the event loop sees it: its record counter.
+#[pyclass(module = "regogate._native")]
+pub struct Chain {
+    queue: Py<FrameQueue>,
+    #[pyo3(get)]
+    sid: String,
+    #[pyo3(get)]
+    n: i64, // the last record's n (-1: none yet)
+    #[pyo3(get)]
+    last_seq: i64,
+    #[pyo3(get, set)]
+    closed: bool,
+}
+
+impl Chain {
+    fn push(&mut self, py: Python<'_>, rtype: &str, body: &[u8]) -> PyResult<u64> {
+        if self.closed {
+            return Err(PyRuntimeError::new_err(format!(
+                "session {} is closed",
+                self.sid
+            )));
+        }
+        let n = self.n + 1;
+        let seq = append_to(self.queue.bind(py), rtype, Some(&self.sid), Some(n), body)?;
+        self.n = n;
+        self.last_seq = seq as i64;
+        Ok(seq)
+    }
+}
+
+#[pymethods]
+impl Chain {
+    #[new]
+    fn new(queue: Py<FrameQueue>, sid: String) -> Self {
+        Chain {
+            queue,
+            sid,
+            n: -1,
+            last_seq: -1,
+            closed: false,
+        }
+    }
+
+    /// Queue one record of this session (body: serialized JSON); return its seq.
+    fn append(&mut self, py: Python<'_>, rtype: &str, body: &[u8]) -> PyResult<u64> {
+        self.push(py, rtype, body)
+    }
+}
+
+/// The result summary of one session (`proxy.recording_sink`): per request cycle, up to
+/// ReadyForQuery, the command tags, the row count, the first error's SQLSTATE, the
+/// elapsed time and a SHA-256 of the bytes sent to the client; and its stmt records.
+#[pyclass(module = "regogate._native")]
+pub struct ResultTap {
+    chain: Py<Chain>,
+    serialize: Py<PyAny>, // (type, mapping) -> bytes (recording.core.prepared's form)
+    failed: Option<Py<PyAny>>, // on_error = "continue": called on a failed record
+    clock: Option<Py<PyAny>>, // seconds (tests); else a monotonic clock
+    epoch: Instant,
+    sha: Sha256,
+    sent: u64,
+    tags: Vec<u8>, // the JSON array's members so far, comma-separated
+    any_tag: bool,
+    rows: u128,
+    error: Option<String>,
+    started: Option<f64>,
+    suspended: bool,
+}
+
+impl ResultTap {
+    fn now(&self, py: Python<'_>) -> PyResult<f64> {
+        match &self.clock {
+            Some(clock) => clock.call0(py)?.extract(py),
+            None => Ok(self.epoch.elapsed().as_secs_f64()),
+        }
+    }
+
+    fn add_tag(&mut self, tag: &str) {
+        if self.any_tag {
+            self.tags.push(b',');
+        }
+        self.any_tag = true;
+        json_str(&mut self.tags, tag);
+    }
+
+    fn cycle_done(&mut self, py: Python<'_>) -> PyResult<()> {
+        if self.any_tag || self.error.is_some() || self.suspended {
+            let sha = std::mem::take(&mut self.sha);
+            let digest = sha.finalize();
+            let mut body = Vec::with_capacity(192 + self.tags.len());
+            body.extend_from_slice(b"{\"bytes\":");
+            push_int(&mut body, self.sent as i128);
+            body.extend_from_slice(b",\"digest\":\"");
+            for b in digest {
+                body.extend_from_slice(format!("{b:02x}").as_bytes());
+            }
+            body.extend_from_slice(b"\",\"elapsed_us\":");
+            match self.started {
+                Some(started) => {
+                    let micros = (self.now(py)? - started) * 1e6;
+                    push_int(&mut body, micros.trunc() as i128);
+                }
+                None => body.extend_from_slice(b"null"),
+            }
+            body.extend_from_slice(b",\"error\":");
+            match &self.error {
+                Some(code) => json_str(&mut body, code),
+                None => body.extend_from_slice(b"null"),
+            }
+            body.extend_from_slice(b",\"rows\":");
+            push_int(&mut body, self.rows.min(i128::MAX as u128) as i128);
+            if self.suspended {
+                body.extend_from_slice(b",\"suspended\":true");
+            }
+            body.extend_from_slice(b",\"tags\":[");
+            body.extend_from_slice(&self.tags);
+            body.extend_from_slice(b"]}");
+            let recorded = self.chain.bind(py).borrow_mut().push(py, "result", &body);
+            if let Err(err) = recorded {
+                self.reset();
+                if !is_unavailable(py, &err) {
+                    return Err(err);
+                }
+                // with "deny" the gate refuses the statements that follow
+                if let Some(failed) = &self.failed {
+                    failed.call0(py)?;
+                }
+                return Ok(());
+            }
+        }
+        self.reset();
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.sha = Sha256::new();
+        self.sent = 0;
+        self.tags.clear();
+        self.any_tag = false;
+        self.rows = 0;
+        self.error = None;
+        self.started = None;
+        self.suspended = false;
+    }
+}
+
+/// The SQLSTATE of an ErrorResponse body (its `C` field), ASCII-decoded with U+FFFD.
+fn sqlstate(body: &[u8]) -> Option<String> {
+    body.split(|&b| b == 0)
+        .find(|part| part.first() == Some(&b'C'))
+        .map(|part| {
+            part[1..]
+                .iter()
+                .map(|&b| if b < 128 { b as char } else { '\u{fffd}' })
+                .collect()
+        })
+}
+
+#[pymethods]
+impl ResultTap {
+    #[new]
+    #[pyo3(signature = (chain, *, serialize, failed=None, clock=None))]
+    fn new(
+        chain: Py<Chain>,
+        serialize: Py<PyAny>,
+        failed: Option<Py<PyAny>>,
+        clock: Option<Py<PyAny>>,
+    ) -> Self {
+        ResultTap {
+            chain,
+            serialize,
+            failed,
+            clock,
+            epoch: Instant::now(),
+            sha: Sha256::new(),
+            sent: 0,
+            tags: Vec::with_capacity(64),
+            any_tag: false,
+            rows: 0,
+            error: None,
+            started: None,
+            suspended: false,
+        }
+    }
+
+    /// A record of this session (a stmt starts the cycle's clock). ``body``: bytes
+    /// serialized once, a mapping, or None.
+    #[pyo3(signature = (kind, body=None))]
+    fn event(
+        &mut self,
+        py: Python<'_>,
+        kind: &str,
+        body: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        if kind == "stmt" && self.started.is_none() {
+            self.started = Some(self.now(py)?);
+        }
+        if NOT_BY_SESSIONS.contains(&kind) {
+            return Err(PyValueError::new_err(format!(
+                "{kind} records are written by the recorder itself"
+            )));
+        }
+        let recorded = match body {
+            Some(b) if b.is_instance_of::<PyBytes>() && b.len()? > 0 => {
+                let bytes = b.cast::<PyBytes>()?;
+                self.chain
+                    .bind(py)
+                    .borrow_mut()
+                    .push(py, kind, bytes.as_bytes())
+            }
+            Some(b) if b.is_truthy()? && !b.is_instance_of::<PyBytes>() => {
+                let data = self.serialize.call1(py, (kind, b))?;
+                let bytes = data.bind(py).cast::<PyBytes>()?;
+                self.chain
+                    .bind(py)
+                    .borrow_mut()
+                    .push(py, kind, bytes.as_bytes())
+            }
+            _ => self.chain.bind(py).borrow_mut().push(py, kind, b"{}"), // None, {}, b""
+        };
+        match recorded {
+            Ok(_) => Ok(()),
+            Err(err) => match &self.failed {
+                Some(failed) if is_unavailable(py, &err) => {
+                    failed.call0(py)?;
+                    Ok(())
+                }
+                _ => Err(err),
+            },
+        }
+    }
+
+    /// Bytes sent to the client and the messages (tag, body) that end commands and
+    /// cycles in them. Runs for every response.
+    fn upstream(
+        &mut self,
+        py: Python<'_>,
+        data: &[u8],
+        messages: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        self.sha.update(data);
+        self.sent += data.len() as u64;
+        for item in messages.try_iter()? {
+            let item = item?;
+            let item = item.cast::<PyTuple>()?;
+            let tag: u8 = item.get_item(0)?.extract()?;
+            match tag {
+                b'Z' => self.cycle_done(py)?,
+                b'C' => {
+                    let body = item.get_item(1)?;
+                    let body = body.cast::<PyBytes>()?.as_bytes();
+                    let mut end = body.len();
+                    while end > 0 && body[end - 1] == 0 {
+                        end -= 1;
+                    }
+                    let text = &body[..end];
+                    self.add_tag(&String::from_utf8_lossy(text));
+                    let last = match text.iter().rposition(|&b| b == b' ') {
+                        Some(i) => &text[i + 1..],
+                        None => text,
+                    };
+                    if !last.is_empty() && last.iter().all(u8::is_ascii_digit) {
+                        let count = std::str::from_utf8(last)
+                            .ok()
+                            .and_then(|s| s.parse::<u128>().ok())
+                            .unwrap_or(u128::MAX);
+                        self.rows = self.rows.saturating_add(count);
+                    }
+                }
+                b'E' => {
+                    if self.error.is_none() {
+                        let body = item.get_item(1)?;
+                        self.error = sqlstate(body.cast::<PyBytes>()?.as_bytes());
+                    }
+                }
+                b'I' => self.add_tag("EMPTY"),
+                b's' => self.suspended = true,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<FrameQueue>()?;
+    m.add_class::<Chain>()?;
+    m.add_class::<ResultTap>()?;
+    Ok(())
+}

@@ -1,0 +1,48 @@
+# The recording hot path in Rust (native/hotpath); regogate/recording/hotpath.py is the
+# same API in Python, and the reference.
+from collections.abc import Callable, Iterable, Mapping
+
+from regogate.recording.hotpath import Queue, SessionChain
+
+class FrameQueue:
+    size: int
+    last_ts: int
+    pending_bytes: int
+    queued: int
+    accepting: bool
+    draining: bool
+    idle: bool
+    failure: BaseException | None
+    def __init__(
+        self,
+        size: int,
+        *,
+        wake: Callable[[], object],
+        max_record: int,
+        max_pending: int,
+        clock: Callable[[], int] | None = None,
+    ) -> None: ...
+    def append(self, rtype: str, sid: str | None, n: int | None, body: bytes) -> int: ...
+    def take(self, count: int) -> tuple[bytes, int, int]: ...
+    def release(self, nbytes: int) -> None: ...
+    def clear(self) -> None: ...
+
+class Chain:
+    sid: str
+    n: int
+    last_seq: int
+    closed: bool
+    def __init__(self, queue: Queue, sid: str) -> None: ...
+    def append(self, rtype: str, body: bytes) -> int: ...
+
+class ResultTap:
+    def __init__(
+        self,
+        chain: SessionChain,
+        *,
+        serialize: Callable[[str, Mapping[str, object]], bytes],
+        failed: Callable[[], object] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None: ...
+    def event(self, kind: str, body: Mapping[str, object] | bytes | None = None) -> None: ...
+    def upstream(self, data: bytes, messages: Iterable[tuple[int, bytes]]) -> None: ...
