@@ -1,6 +1,6 @@
 # The recording hot path in Rust (native/hotpath); regogate/recording/hotpath.py is the
 # same API in Python, and the reference.
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 
 from regogate.recording.hotpath import Queue, SessionChain
 
@@ -45,4 +45,4 @@ class ResultTap:
         clock: Callable[[], float] | None = None,
     ) -> None: ...
     def event(self, kind: str, body: Mapping[str, object] | bytes | None = None) -> None: ...
-    def upstream(self, data: bytes, messages: Iterable[tuple[int, bytes]]) -> None: ...
+    def upstream(self, data: bytes) -> None: ...

@@ -79,10 +79,9 @@ class RecordSink(Protocol):
 
     async def close(self, reason: str) -> None: ...
 
-    def upstream(self, data: bytes, messages: Sequence[tuple[int, bytes]]) -> None:
-        """``data``: bytes sent to the client; ``messages``: the CommandComplete,
-        ErrorResponse, EmptyQueryResponse, PortalSuspended and ReadyForQuery messages in
-        them (tag, body). One call per chunk: this runs for every response."""
+    def upstream(self, data: bytes) -> None:
+        """``data``: bytes sent to the client, one call per chunk, in order (a message may
+        span chunks). This runs for every response."""
         ...
 
 
@@ -116,7 +115,7 @@ class NullRecordSink:
     wants_boundaries = False
     observes_results = False
 
-    def upstream(self, data: bytes, messages: Sequence[tuple[int, bytes]]) -> None:
+    def upstream(self, data: bytes) -> None:
         return None
 
     def event(self, kind: str, body: RecordBody) -> None:

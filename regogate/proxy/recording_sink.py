@@ -5,7 +5,8 @@ result summary: per request cycle (up to ReadyForQuery) the command tags, the ro
 the first error's SQLSTATE, the elapsed time and a SHA-256 of the bytes sent to the
 client. No row values are recorded (there is no masking stage yet to take samples from).
 ``event`` and ``upstream`` run for every statement and response: they are the chain's
-``recording.hotpath`` tap itself (native when built), no Python in between.
+``recording.hotpath`` tap itself (native when built), no Python in between; the tap
+follows the protocol messages in the bytes sent on its own.
 
 Never on the critical path: records are queued; the background writer batches, writes
 and fsyncs. With ``on_error = "deny"`` a failed recorder makes the gate refuse new
@@ -15,7 +16,7 @@ statements (RecordingUnavailable, SQLSTATE 58030); with ``"continue"`` it is log
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 
 from regogate.errors import RecordingUnavailable
 from regogate.proxy.hooks import RecordBody
@@ -30,9 +31,9 @@ class SessionRecording:
     observes_results = True
     # A record of the session: raises RecordingUnavailable with on_error = "deny".
     event: Callable[[str, RecordBody], None]
-    # Bytes sent to the client (after any rewriting) and the messages that end commands
-    # and cycles in them (tag, body): one call per response chunk.
-    upstream: Callable[[bytes, Iterable[tuple[int, bytes]]], None]
+    # Bytes sent to the client (after any rewriting), one call per chunk: the tap follows
+    # the messages in them itself.
+    upstream: Callable[[bytes], None]
 
     def __init__(
         self,

@@ -452,9 +452,8 @@ class Session:
     ) -> None:
         """Upstream → client: forwarded untouched unless a result hook is active."""
         record = hooks.record
-        observe = record.observes_results
-        # CommandComplete, EmptyQuery, PortalSuspended only matter to a recording.
-        scanner = StreamScanner(b"ZECIs" if observe else b"ZE")
+        observe = record.observes_results  # the recording follows the messages itself
+        scanner = StreamScanner(b"ZE")
         state = self.state
         results = hooks.results
         client = self.client
@@ -502,10 +501,10 @@ class Session:
                     ssl.SSLError,
                 ):
                     if observe:
-                        record.upstream(data, messages)
+                        record.upstream(data)
                     break
                 if observe:  # after the send: the client need not wait for the summary
-                    record.upstream(data, messages)
+                    record.upstream(data)
                 if boundary and wants_boundaries:
                     await record.boundary()
         except ProtocolViolation as exc:

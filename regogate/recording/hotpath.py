@@ -14,15 +14,16 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 import orjson
 
-from regogate.errors import RecordingUnavailable
+from regogate.errors import ProtocolViolation, RecordingUnavailable
 from regogate.recording.core import frame
 from regogate.recording.records import GATEWAY_TYPES, RecordType
+from regogate.wire.scan import StreamScanner
 
 ENGINE_ENV = "REGOGATE_HOTPATH"  # "python": never the native module
 
@@ -84,7 +85,10 @@ class Tap(Protocol):
 
     def event(self, kind: str, body: Mapping[str, object] | bytes | None = None) -> None: ...
 
-    def upstream(self, data: bytes, messages: Iterable[tuple[int, bytes]]) -> None: ...
+    def upstream(self, data: bytes) -> None:
+        """Bytes sent to the client, one call per chunk as sent: hashed, and followed
+        message by message (headers and bodies may span chunks)."""
+        ...
 
 
 class PyFrameQueue:
@@ -182,6 +186,8 @@ class PyResultTap:
     ):
         self._chain, self._serialize, self._failed = chain, serialize, failed
         self._clock = clock or time.monotonic
+        # ReadyForQuery, ErrorResponse, CommandComplete, EmptyQueryResponse, PortalSuspended
+        self._scanner: StreamScanner | None = StreamScanner(b"ZECIs")
         self._reset()
 
     def _reset(self) -> None:
@@ -209,9 +215,9 @@ class PyResultTap:
                 raise
             self._failed()
 
-    def upstream(self, data: bytes, messages: Iterable[tuple[int, bytes]]) -> None:
-        """Bytes sent to the client (after any rewriting) and the messages that end
-        commands and cycles in them. Runs for every response: kept lean."""
+    def upstream(self, data: bytes) -> None:
+        """Bytes sent to the client, one call per chunk as sent. Runs for every response:
+        kept lean."""
         if self._first is None:
             self._first = data
         elif self._sha is None:
@@ -220,6 +226,13 @@ class PyResultTap:
         else:
             self._sha.update(data)
         self._sent += len(data)
+        if self._scanner is None:
+            return
+        try:
+            messages = self._scanner.feed(data)
+        except ProtocolViolation:
+            self._scanner = None  # the relay reports the malformed stream
+            return
         for tag, body in messages:
             if tag == _Z:
                 self._cycle_done()

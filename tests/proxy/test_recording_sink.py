@@ -22,7 +22,7 @@ from regogate.recording.store import SegmentStore
 from regogate.recording.verify import verify_directory
 from regogate.recording.writer import Recorder
 
-C, E, EMPTY, S, Z = 0x43, 0x45, 0x49, 0x73, 0x5A
+C, D, E, EMPTY, S, Z = 0x43, 0x44, 0x45, 0x49, 0x73, 0x5A
 ENGINES = [
     "python",
     pytest.param(
@@ -63,16 +63,25 @@ def run(tmp_path: Path, script: object, engine: str) -> list[dict[str, object]]:
     return out
 
 
+def wire(*messages: tuple[int, bytes]) -> bytes:
+    return b"".join(bytes([t]) + (len(b) + 4).to_bytes(4, "big") + b for t, b in messages)
+
+
 def test_each_cycle_is_summarized(tmp_path: Path, engine: str) -> None:
-    chunks = [b"first-chunk", b"second", b"third"]
+    chunks = [
+        wire((D, b"\x00\x01\x00\x00\x00\x011"), (C, b"SELECT 1\x00")),
+        wire((E, b"SERROR\x00C42703\x00Mno x\x00\x00"), (Z, b"I")),
+        wire((C, b"INSERT 0 3\x00"), (EMPTY, b""), (S, b""), (Z, b"I")),
+    ]
 
     def script(sink: SessionRecording) -> None:
         sink.event("stmt", prepared({"text": "select 1; select x"}))
-        sink.upstream(chunks[0], [(C, b"SELECT 1\x00")])
-        sink.upstream(chunks[1], [(E, b"SERROR\x00C42703\x00Mno x\x00\x00"), (Z, b"I")])
+        sink.upstream(chunks[0])
+        sink.upstream(chunks[1][:7])  # a message split across chunks
+        sink.upstream(chunks[1][7:])
         sink.event("stmt", {"text": "insert"})
-        sink.upstream(chunks[2], [(C, b"INSERT 0 3\x00"), (EMPTY, b""), (S, b""), (Z, b"I")])
-        sink.upstream(b"Z-only", [(Z, b"I")])  # a cycle with nothing in it: no record
+        sink.upstream(chunks[2])
+        sink.upstream(wire((Z, b"I")))  # a cycle with nothing in it: no record
 
     recs = run(tmp_path, script, engine)
     assert [r["type"] for r in recs[2:-2]] == ["stmt", "result", "stmt", "result"]
@@ -111,7 +120,7 @@ def test_a_failed_recorder_keeps_the_session_or_refuses_its_statements(
             async with rec.running():
                 sink = SessionRecording(rec.open_session({}), on_error=on_error)
                 sink.event("stmt", {"text": "select 1"})
-                sink.upstream(b"x", [(C, b"SELECT 1\x00"), (Z, b"I")])
+                sink.upstream(wire((C, b"SELECT 1\x00"), (Z, b"I")))
                 await rec.flush()
                 store.full = True
                 sink.event("stmt", {"text": "select 2"})
@@ -128,7 +137,7 @@ def test_a_failed_recorder_keeps_the_session_or_refuses_its_statements(
                     assert err.value.sqlstate == "58030"
                     assert "No space left on device" in err.value.message
                 # a result summary never raises: with "deny" the gate refuses what follows
-                sink.upstream(b"y", [(C, b"SELECT 1\x00"), (Z, b"I")])
+                sink.upstream(wire((C, b"SELECT 1\x00"), (Z, b"I")))
                 await sink.close("bye")  # cannot be recorded: logged, not raised
                 assert "could not record its close" in caplog.text
         finally:
@@ -143,7 +152,7 @@ def test_a_command_tag_with_non_ascii_digits_counts_no_rows(tmp_path: Path, engi
     # "²".isdigit() is true but int("²") raises: an odd upstream must not break the pump.
     def script(sink: SessionRecording) -> None:
         sink.event("stmt", prepared({"text": "select"}))
-        sink.upstream(b"x", [(C, "SELECT ²\x00".encode()), (C, b"SELECT 2\x00"), (Z, b"I")])
+        sink.upstream(wire((C, "SELECT ²\x00".encode()), (C, b"SELECT 2\x00"), (Z, b"I")))
 
     recs = run(tmp_path, script, engine)
     (result,) = [r for r in recs if r["type"] == "result"]

@@ -3,6 +3,7 @@ the same calls give the same frames, byte for byte, and the same errors."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -188,6 +189,7 @@ def tap_script(seed: int) -> list[tuple[str, Any]]:
         b"",
     ]
     script: list[tuple[str, Any]] = []
+    pending = b""  # wire bytes not yet sent: split anywhere, even inside a header
     for _ in range(300):
         what = rnd.random()
         if what < 0.25:
@@ -202,22 +204,27 @@ def tap_script(seed: int) -> list[tuple[str, Any]]:
             )
             script.append(("event", (rnd.choice(["stmt", "stmt", "policy.note"]), body)))
         else:
-            messages = []
-            for _ in range(rnd.randrange(4)):
-                kind = rnd.choice("CCCEIsZZ")
+            for _ in range(rnd.randrange(5)):
+                kind = rnd.choice("CCCEIsZZDDT")
                 if kind == "C":
-                    messages.append((0x43, rnd.choice(tags) + b"\x00"))
+                    pending += wire(b"C", rnd.choice(tags) + b"\x00")
                 elif kind == "E":
-                    messages.append((0x45, rnd.choice(errors)))
-                elif kind == "I":
-                    messages.append((0x49, b""))
-                elif kind == "s":
-                    messages.append((0x73, b""))
-                else:
-                    messages.append((0x5A, rnd.choice([b"I", b"T", b"E"])))
-            data = rnd.randbytes(rnd.choice([0, 1, 5, 100, 9000]))
-            script.append(("upstream", (data, messages)))
+                    pending += wire(b"E", rnd.choice(errors))
+                elif kind in "Is":
+                    pending += wire(kind.encode(), b"")
+                elif kind == "Z":
+                    pending += wire(b"Z", rnd.choice([b"I", b"T", b"E"]))
+                else:  # rows and descriptions: not read, some large
+                    pending += wire(kind.encode(), rnd.randbytes(rnd.choice([0, 3, 70, 9000])))
+            cut = rnd.randrange(len(pending) + 1)
+            data, pending = pending[:cut], pending[cut:]
+            script.append(("upstream", (data,)))
+    script.append(("upstream", (pending,)))
     return script
+
+
+def wire(tag: bytes, body: bytes) -> bytes:
+    return tag + (len(body) + 4).to_bytes(4, "big") + body
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -233,7 +240,21 @@ def test_result_taps_write_the_same_summaries(seed: int) -> None:
             getattr(tap, method)(*args)
         out.append((q.take(10**6), chain.n, chain.last_seq))
     assert out[0] == out[1]
-    assert out[1][0][1] > 50  # records were written
+    assert out[1][0][1] > 50 and out[1][0][0].count(b'"result"') > 20  # records were written
+
+
+def test_a_malformed_stream_ends_the_summaries_not_the_session() -> None:
+    out = []
+    for engine in ENGINES:
+        wall, mono = Clocks(0).for_engine()
+        q = queue(engine, wall)
+        tap = engine.tap(engine.chain(q, "s"), serialize=serialize, clock=mono)
+        tap.upstream(wire(b"C", b"SELECT 1\x00") + wire(b"Z", b"I"))
+        tap.upstream(wire(b"C", b"SELECT 2\x00") + b"Z\x00\x00\x00\x02" + wire(b"Z", b"I"))
+        tap.upstream(wire(b"C", b"SELECT 3\x00") + wire(b"Z", b"I"))  # no longer followed
+        out.append(q.take(10))
+    assert out[0] == out[1]
+    assert out[1][1] == 1 and b"SELECT 1" in out[1][0]
 
 
 def test_result_summary_fields() -> None:
@@ -244,14 +265,17 @@ def test_result_summary_fields() -> None:
         ticks = iter([10.0, 10.25])
         tap = engine.tap(chain, serialize=serialize, clock=ticks.__next__)
         tap.event("stmt", b'{"q":1}')
-        tap.upstream(b"abc", [(0x43, b"SELECT 2\x00")])
-        tap.upstream(b"def", [(0x43, b"UPDATE \xc2\xb2\x00"), (0x45, b"C2\xff\x00"), (0x5A, b"I")])
-        tap.upstream(b"no cycle", [(0x5A, b"I")])  # nothing in it: no record
+        one = wire(b"D", b"\x00\x01\x00\x00\x00\x012") + wire(b"C", b"SELECT 2\x00")
+        two = wire(b"C", "UPDATE ²\x00".encode()) + wire(b"E", b"C2\xff\x00") + wire(b"Z", b"I")
+        tap.upstream(one)
+        tap.upstream(two[:3])  # a header split across chunks
+        tap.upstream(two[3:])
+        tap.upstream(wire(b"Z", b"I"))  # a cycle with nothing in it: no record
         blob = q.take(10)[0]
         (_, _, _, _, _, body) = orjson.loads(blob.splitlines()[1])
         assert body == {
-            "bytes": 6,
-            "digest": "bef57ec7f53a6d40beb640a780a639c83bc29ac8a9816f1fc6c5c6dcd93c4721",
+            "bytes": len(one + two),
+            "digest": hashlib.sha256(one + two).hexdigest(),
             "elapsed_us": 250000,
             "error": "2\ufffd",
             "rows": 2,
@@ -278,8 +302,8 @@ def test_taps_refuse_and_report_alike() -> None:
         with pytest.raises(RecordingUnavailable, match="disk full"):
             strict.event("stmt", b'{"q":1}')
         lenient.event("stmt", b'{"q":1}')
-        strict.upstream(b"x", [(0x43, b"SELECT 1\x00"), (0x5A, b"I")])  # never raises
-        lenient.upstream(b"x", [(0x43, b"SELECT 1\x00"), (0x5A, b"I")])
+        strict.upstream(wire(b"C", b"SELECT 1\x00") + wire(b"Z", b"I"))  # never raises
+        lenient.upstream(wire(b"C", b"SELECT 1\x00") + wire(b"Z", b"I"))
         assert failed == [1, 1], engine.name
         assert q.queued == 0 and chain.n == -1
 

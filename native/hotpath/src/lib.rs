@@ -9,7 +9,7 @@
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::PyBytes;
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -337,6 +337,13 @@ pub struct ResultTap {
     error: Option<String>,
     started: Option<f64>,
     suspended: bool,
+    // following the messages across chunks
+    hdr: [u8; 5],
+    hdr_len: usize,
+    remaining: usize,
+    tag: u8,
+    capture: Option<Vec<u8>>,
+    broken: bool,
 }
 
 impl ResultTap {
@@ -452,6 +459,12 @@ impl ResultTap {
             error: None,
             started: None,
             suspended: false,
+            hdr: [0; 5],
+            hdr_len: 0,
+            remaining: 0,
+            tag: 0,
+            capture: None,
+            broken: false,
         }
     }
 
@@ -502,53 +515,93 @@ impl ResultTap {
         }
     }
 
-    /// Bytes sent to the client and the messages (tag, body) that end commands and
-    /// cycles in them. Runs for every response.
-    fn upstream(
-        &mut self,
-        py: Python<'_>,
-        data: &[u8],
-        messages: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
+    /// Bytes sent to the client, one call per chunk as sent: hashed, and followed
+    /// message by message (headers and bodies may span chunks).
+    fn upstream(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
         self.sha.update(data);
         self.sent += data.len() as u64;
-        for item in messages.try_iter()? {
-            let item = item?;
-            let item = item.cast::<PyTuple>()?;
-            let tag: u8 = item.get_item(0)?.extract()?;
-            match tag {
-                b'Z' => self.cycle_done(py)?,
-                b'C' => {
-                    let body = item.get_item(1)?;
-                    let body = body.cast::<PyBytes>()?.as_bytes();
-                    let mut end = body.len();
-                    while end > 0 && body[end - 1] == 0 {
-                        end -= 1;
-                    }
-                    let text = &body[..end];
-                    self.add_tag(&String::from_utf8_lossy(text));
-                    let last = match text.iter().rposition(|&b| b == b' ') {
-                        Some(i) => &text[i + 1..],
-                        None => text,
-                    };
-                    if !last.is_empty() && last.iter().all(u8::is_ascii_digit) {
-                        let count = std::str::from_utf8(last)
-                            .ok()
-                            .and_then(|s| s.parse::<u128>().ok())
-                            .unwrap_or(u128::MAX);
-                        self.rows = self.rows.saturating_add(count);
+        let end = data.len();
+        let mut pos = 0;
+        while pos < end && !self.broken {
+            if self.remaining > 0 {
+                let take = self.remaining.min(end - pos);
+                if let Some(capture) = self.capture.as_mut() {
+                    capture.extend_from_slice(&data[pos..pos + take]);
+                }
+                pos += take;
+                self.remaining -= take;
+                if self.remaining == 0 {
+                    if let Some(body) = self.capture.take() {
+                        self.message(py, self.tag, &body)?;
                     }
                 }
-                b'E' => {
-                    if self.error.is_none() {
-                        let body = item.get_item(1)?;
-                        self.error = sqlstate(body.cast::<PyBytes>()?.as_bytes());
-                    }
-                }
-                b'I' => self.add_tag("EMPTY"),
-                b's' => self.suspended = true,
-                _ => {}
+                continue;
             }
+            let take = (5 - self.hdr_len).min(end - pos);
+            self.hdr[self.hdr_len..self.hdr_len + take].copy_from_slice(&data[pos..pos + take]);
+            self.hdr_len += take;
+            pos += take;
+            if self.hdr_len < 5 {
+                break;
+            }
+            self.hdr_len = 0;
+            let tag = self.hdr[0];
+            let length = u32::from_be_bytes([self.hdr[1], self.hdr[2], self.hdr[3], self.hdr[4]]);
+            if length < 4 {
+                self.broken = true; // the relay reports the malformed stream
+                break;
+            }
+            let length = length as usize - 4;
+            if !INTEREST.contains(&tag) {
+                self.remaining = length;
+            } else if length <= end - pos {
+                self.message(py, tag, &data[pos..pos + length])?;
+                pos += length;
+            } else {
+                self.tag = tag;
+                self.remaining = length;
+                self.capture = Some(Vec::with_capacity(length.min(1 << 16)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The messages a result summary reads: ReadyForQuery, ErrorResponse, CommandComplete,
+/// EmptyQueryResponse, PortalSuspended.
+const INTEREST: [u8; 5] = [b'Z', b'E', b'C', b'I', b's'];
+
+impl ResultTap {
+    fn message(&mut self, py: Python<'_>, tag: u8, body: &[u8]) -> PyResult<()> {
+        match tag {
+            b'Z' => self.cycle_done(py)?,
+            b'C' => {
+                let mut end = body.len();
+                while end > 0 && body[end - 1] == 0 {
+                    end -= 1;
+                }
+                let text = &body[..end];
+                self.add_tag(&String::from_utf8_lossy(text));
+                let last = match text.iter().rposition(|&b| b == b' ') {
+                    Some(i) => &text[i + 1..],
+                    None => text,
+                };
+                if !last.is_empty() && last.iter().all(u8::is_ascii_digit) {
+                    let count = std::str::from_utf8(last)
+                        .ok()
+                        .and_then(|s| s.parse::<u128>().ok())
+                        .unwrap_or(u128::MAX);
+                    self.rows = self.rows.saturating_add(count);
+                }
+            }
+            b'E' => {
+                if self.error.is_none() {
+                    self.error = sqlstate(body);
+                }
+            }
+            b'I' => self.add_tag("EMPTY"),
+            b's' => self.suspended = true,
+            _ => {}
         }
         Ok(())
     }
