@@ -4,6 +4,8 @@ from collections.abc import Callable, Mapping
 
 from regogate.recording.hotpath import Queue, SessionChain
 
+def commitment(key: bytes, literals: tuple[str, ...]) -> str: ...
+
 class FrameQueue:
     size: int
     last_ts: int

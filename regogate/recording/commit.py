@@ -11,14 +11,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from regogate.policy.cache import LruCache
 from regogate.policy.sqltext import redact
-from regogate.recording import jcs
+from regogate.recording import jcs, native
 from regogate.recording.note import Signer
 
 INFO = b"regogate literal commitments v1"
@@ -43,8 +43,15 @@ def commit(key: bytes, literals: tuple[str, ...]) -> str:
 class Redactor:
     """sql -> {text, literals, literals_commitment}; cached per distinct text."""
 
-    def __init__(self, key: bytes, key_id: str = "", cache_size: int = 4096):
+    def __init__(self, key: bytes, key_id: str = "", cache_size: int = 4096, engine: str = "auto"):
+        self._key = key
         self._mac = hmac.new(key, digestmod=hashlib.sha256)  # keyed once, copied per use
+        # the native commitment when the hot path is native (recording.native)
+        self._native: Callable[[bytes, tuple[str, ...]], str] | None = None
+        if native.use_native(engine):
+            from regogate import _native
+
+            self._native = _native.commitment
         self.key_id = key_id  # which signing key the commitment key was derived from
         self._cache: LruCache[str, Mapping[str, object]] = LruCache(cache_size)
 
@@ -66,6 +73,11 @@ class Redactor:
 
     def _commit(self, literals: tuple[str, ...]) -> str:
         """``commit(key, literals)``, from the keyed state (literals are strings: no floats)."""
+        if self._native is not None:
+            try:
+                return self._native(self._key, literals)
+            except UnicodeEncodeError:  # a lone surrogate (text decoded with surrogateescape)
+                pass
         mac = self._mac.copy()
         mac.update(jcs.dumps(list(literals), floats_in=()))
         return mac.hexdigest()

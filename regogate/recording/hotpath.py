@@ -6,13 +6,12 @@ the gateway's one event-loop thread. The same classes exist twice: ``regogate._n
 (Rust, ``native/hotpath``) when it is built, and the Python ones below, which are the
 fallback and the reference the native ones are tested against byte for byte
 (``tests/recording/test_hotpath.py``; docs/decisions/0009). ``REGOGATE_HOTPATH=python``
-keeps the native module out.
+keeps the native module out (``recording.native``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,11 +20,10 @@ from typing import Protocol
 import orjson
 
 from regogate.errors import ProtocolViolation, RecordingUnavailable
+from regogate.recording import native
 from regogate.recording.core import frame
 from regogate.recording.records import GATEWAY_TYPES, RecordType
 from regogate.wire.scan import StreamScanner
-
-ENGINE_ENV = "REGOGATE_HOTPATH"  # "python": never the native module
 
 NOT_BY_SESSIONS = GATEWAY_TYPES | {RecordType.SESSION_OPEN.value, RecordType.SESSION_CLOSE.value}
 
@@ -316,24 +314,11 @@ class Engine:
 PYTHON = Engine("python", PyFrameQueue, PyChain, PyResultTap)
 
 
-def _native() -> Engine | None:
-    try:
-        from regogate import _native
-    except ImportError:
-        return None
-    return Engine("native", _native.FrameQueue, _native.Chain, _native.ResultTap)
-
-
-NATIVE = _native()
-
-
 def select(choice: str = "auto") -> Engine:
     """``"auto"``: native when built (and ``$REGOGATE_HOTPATH`` is not ``python``);
     ``"native"``: native or ``RuntimeError``; ``"python"``: the Python classes."""
-    if choice == "python" or (choice == "auto" and os.environ.get(ENGINE_ENV) == "python"):
+    if not native.use_native(choice):
         return PYTHON
-    if NATIVE is None:
-        if choice == "native":
-            raise RuntimeError("the native hot path (regogate._native) is not built")
-        return PYTHON
-    return NATIVE
+    from regogate import _native
+
+    return Engine("native", _native.FrameQueue, _native.Chain, _native.ResultTap)

@@ -14,7 +14,7 @@ import pytest
 
 from regogate.errors import RecordingUnavailable
 from regogate.proxy.recording_sink import SessionRecording
-from regogate.recording import hotpath
+from regogate.recording import native
 from regogate.recording.core import prepared
 from regogate.recording.note import Signer
 from regogate.recording.records import GatewayInfo
@@ -28,7 +28,7 @@ ENGINES = [
     pytest.param(
         "native",
         marks=pytest.mark.skipif(
-            hotpath.NATIVE is None,
+            not native.BUILT,
             reason="regogate._native is not built (scripts/setup.sh builds it)",
         ),
     ),

@@ -12,14 +12,14 @@ import orjson
 import pytest
 
 from regogate.errors import RecordingUnavailable
-from regogate.recording import hotpath
+from regogate.recording import hotpath, native
 from regogate.recording.core import frame, serialize
 from regogate.recording.records import RecordError
 
 pytestmark = pytest.mark.skipif(
-    hotpath.NATIVE is None, reason="regogate._native is not built (scripts/setup.sh builds it)"
+    not native.BUILT, reason="regogate._native is not built (scripts/setup.sh builds it)"
 )
-ENGINES = [hotpath.PYTHON, hotpath.NATIVE]
+ENGINES = [hotpath.PYTHON, hotpath.select("native")] if native.BUILT else []
 
 
 class Clocks:
@@ -320,3 +320,31 @@ def test_the_pending_limit_is_inclusive() -> None:
         with pytest.raises(RecordingUnavailable, match="exceeds the"):
             q.append("stmt", "s", 0, b'{"a":12}')  # one byte over max_record
         assert q.queued == 2 and q.size == 9, engine.name
+
+
+def test_literal_commitments_match_the_reference() -> None:
+    from regogate import _native
+    from regogate.recording.commit import Redactor, commit
+    from regogate.recording.jcs import CanonicalizationError
+
+    rnd = random.Random(9)
+    alphabet = ["a", "7", "'", '"', "\\", "\x00", "\x1f", "\x7f", "é", "\u2028", "\U0001f600", " "]
+    for _ in range(300):
+        key = rnd.randbytes(rnd.choice([16, 32, 64, 100]))
+        literals = tuple(
+            "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(12)))
+            for _ in range(rnd.randrange(5))
+        )
+        assert _native.commitment(key, literals) == commit(key, literals), literals
+    # text decoded with surrogateescape: no JSON form; the native code defers to Python's
+    odd = ("\udcff", "x")
+    with pytest.raises(UnicodeEncodeError):
+        _native.commitment(b"k" * 32, odd)
+    native, python = Redactor(b"k" * 32), Redactor(b"k" * 32, engine="python")
+    assert native._native is not None and python._native is None
+    for redactor in (native, python):
+        with pytest.raises(CanonicalizationError):
+            redactor._commit(odd)
+    sql = "select 'a\"é' , 5, E'\\n' from t where x = $1"
+    assert native(sql) == python(sql)
+    assert native(sql)["literals_commitment"] == commit(b"k" * 32, ("'a\"é'", "5", "E'\\n'"))

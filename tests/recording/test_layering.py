@@ -21,6 +21,7 @@ PURE = [
     "proof",
     "commit",
     "sessions",
+    "native",
 ]
 # The write side: the store, the log core that feeds it, the writer process around the
 # core, the event loop's hot path (frames, their queue, result summaries), and the

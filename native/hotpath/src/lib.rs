@@ -26,10 +26,17 @@ const NOT_BY_SESSIONS: [&str; 6] = [
 
 /// A JSON string as orjson writes it: `"`, `\` and control characters escaped (the
 /// short forms where JSON has them), everything else as it is.
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 fn json_str(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
-    for &b in s.as_bytes() {
+    let bytes = s.as_bytes();
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(bytes); // most strings: nothing to escape
+        out.push(b'"');
+        return;
+    }
+    for &b in bytes {
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -50,7 +57,21 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
 }
 
 fn push_int(out: &mut Vec<u8>, v: i128) {
-    out.extend_from_slice(v.to_string().as_bytes());
+    let mut digits = [0u8; 40];
+    let mut at = digits.len();
+    let mut rest = v.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 fn unavailable(py: Python<'_>, message: String, hint: Option<&str>) -> PyErr {
@@ -115,7 +136,7 @@ impl FrameQueue {
         &mut self,
         py: Python<'_>,
         rtype: &str,
-        sid: Option<&str>,
+        sid_json: Option<&[u8]>,
         n: Option<i64>,
         body: &[u8],
     ) -> PyResult<(u64, bool)> {
@@ -137,10 +158,7 @@ impl FrameQueue {
         buf.push(b',');
         json_str(buf, rtype);
         buf.push(b',');
-        match sid {
-            Some(sid) => json_str(buf, sid),
-            None => buf.extend_from_slice(b"null"),
-        }
+        buf.extend_from_slice(sid_json.unwrap_or(b"null"));
         buf.push(b',');
         match n {
             Some(n) => push_int(buf, n as i128),
@@ -181,12 +199,12 @@ impl FrameQueue {
 fn append_to(
     queue: &Bound<'_, FrameQueue>,
     rtype: &str,
-    sid: Option<&str>,
+    sid_json: Option<&[u8]>,
     n: Option<i64>,
     body: &[u8],
 ) -> PyResult<u64> {
     let py = queue.py();
-    let (seq, wake) = queue.borrow_mut().push(py, rtype, sid, n, body)?;
+    let (seq, wake) = queue.borrow_mut().push(py, rtype, sid_json, n, body)?;
     if wake {
         // after the borrow ends: the callback may look at the queue
         let callback = queue.borrow().wake.clone_ref(py);
@@ -232,7 +250,12 @@ impl FrameQueue {
         n: Option<i64>,
         body: &[u8],
     ) -> PyResult<u64> {
-        append_to(slf, rtype, sid, n, body)
+        let sid_json = sid.map(|sid| {
+            let mut out = Vec::with_capacity(sid.len() + 2);
+            json_str(&mut out, sid);
+            out
+        });
+        append_to(slf, rtype, sid_json.as_deref(), n, body)
     }
 
     #[getter]
@@ -276,6 +299,7 @@ pub struct Chain {
     queue: Py<FrameQueue>,
     #[pyo3(get)]
     sid: String,
+    sid_json: Vec<u8>, // the sid as a JSON string, once
     #[pyo3(get)]
     n: i64, // the last record's n (-1: none yet)
     #[pyo3(get)]
@@ -293,7 +317,13 @@ impl Chain {
             )));
         }
         let n = self.n + 1;
-        let seq = append_to(self.queue.bind(py), rtype, Some(&self.sid), Some(n), body)?;
+        let seq = append_to(
+            self.queue.bind(py),
+            rtype,
+            Some(&self.sid_json),
+            Some(n),
+            body,
+        )?;
         self.n = n;
         self.last_seq = seq as i64;
         Ok(seq)
@@ -304,9 +334,12 @@ impl Chain {
 impl Chain {
     #[new]
     fn new(queue: Py<FrameQueue>, sid: String) -> Self {
+        let mut sid_json = Vec::with_capacity(sid.len() + 2);
+        json_str(&mut sid_json, &sid);
         Chain {
             queue,
             sid,
+            sid_json,
             n: -1,
             last_seq: -1,
             closed: false,
@@ -371,7 +404,8 @@ impl ResultTap {
             push_int(&mut body, self.sent as i128);
             body.extend_from_slice(b",\"digest\":\"");
             for b in digest {
-                body.extend_from_slice(format!("{b:02x}").as_bytes());
+                body.push(HEX[(b >> 4) as usize]);
+                body.push(HEX[(b & 15) as usize]);
             }
             body.extend_from_slice(b"\",\"elapsed_us\":");
             match self.started {
@@ -607,8 +641,37 @@ impl ResultTap {
     }
 }
 
+/// The keyed commitment to a statement's literals (`recording/commit.py`): hex
+/// HMAC-SHA256 over their RFC 8785 JSON array. For strings RFC 8785 escapes exactly what
+/// orjson does (`json_str`). A literal with a lone surrogate (text decoded with
+/// surrogateescape) cannot be extracted: the caller falls back to the Python code.
+#[pyfunction]
+fn commitment(key: &[u8], literals: Vec<String>) -> PyResult<String> {
+    use hmac::{Hmac, Mac};
+    let mut array = Vec::with_capacity(2 + literals.iter().map(|l| l.len() + 3).sum::<usize>());
+    array.push(b'[');
+    for (i, literal) in literals.iter().enumerate() {
+        if i > 0 {
+            array.push(b',');
+        }
+        json_str(&mut array, literal);
+    }
+    array.push(b']');
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .map_err(|e| PyValueError::new_err(format!("commitment key: {e}")))?;
+    mac.update(&array);
+    let tag = mac.finalize().into_bytes();
+    let mut out = String::with_capacity(64);
+    for b in tag {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+    }
+    Ok(out)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(commitment, m)?)?;
     m.add_class::<FrameQueue>()?;
     m.add_class::<Chain>()?;
     m.add_class::<ResultTap>()?;
