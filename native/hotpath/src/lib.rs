@@ -628,11 +628,7 @@ impl ResultTap {
                     self.rows = self.rows.saturating_add(count);
                 }
             }
-            b'E' => {
-                if self.error.is_none() {
-                    self.error = sqlstate(body);
-                }
-            }
+            b'E' if self.error.is_none() => self.error = sqlstate(body),
             b'I' => self.add_tag("EMPTY"),
             b's' => self.suspended = true,
             _ => {}
