@@ -2,6 +2,7 @@
 # same API in Python, and the reference.
 from collections.abc import Callable, Mapping
 
+from regogate.errors import RecordingUnavailable
 from regogate.recording.hotpath import Queue, SessionChain
 
 def commitment(key: bytes, literals: tuple[str, ...]) -> str: ...
@@ -14,7 +15,7 @@ class FrameQueue:
     accepting: bool
     draining: bool
     idle: bool
-    failure: BaseException | None
+    failure: RecordingUnavailable | None
     def __init__(
         self,
         size: int,

@@ -50,7 +50,7 @@ class Queue(Protocol):
     accepting: bool
     draining: bool
     idle: bool  # the writer task waits: the next append calls ``wake``
-    failure: BaseException | None
+    failure: RecordingUnavailable | None  # set once the writer failed: appends raise it
 
     def append(self, rtype: str, sid: str | None, n: int | None, body: bytes) -> int: ...
 
@@ -103,7 +103,7 @@ class PyFrameQueue:
     ):
         self.size, self.last_ts, self.pending_bytes = size, 0, 0
         self.accepting = self.draining = self.idle = False
-        self.failure: BaseException | None = None
+        self.failure: RecordingUnavailable | None = None
         self._wake, self._clock = wake, clock or _now_micros
         self._max_record, self._max_pending = max_record, max_pending
         self._frames: list[bytes] = []

@@ -172,9 +172,7 @@ class Recorder:
 
     @property
     def _failure(self) -> RecordingUnavailable | None:
-        failure = self._q.failure
-        assert failure is None or isinstance(failure, RecordingUnavailable)
-        return failure
+        return self._q.failure
 
     @property
     def failure(self) -> RecordingUnavailable | None:
