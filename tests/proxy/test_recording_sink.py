@@ -4,8 +4,10 @@ with each hot path (recording.hotpath: the native module and the Python referenc
 from __future__ import annotations
 
 import errno
+import gc
 import hashlib
 import json
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -158,3 +160,32 @@ def test_a_command_tag_with_non_ascii_digits_counts_no_rows(tmp_path: Path, engi
     (result,) = [r for r in recs if r["type"] == "result"]
     assert result["tags"] == ["SELECT ²", "SELECT 2"]
     assert result["rows"] == 2
+
+
+@pytest.mark.parametrize("on_error", ["continue", "deny"])
+def test_a_closed_sessions_recording_is_freed(tmp_path: Path, engine: str, on_error: str) -> None:
+    # The tap holds the sink's failure callback (a cycle with "continue"), the queue the
+    # recorder's wake-up method: the cycle collector must see through the native classes.
+    signer = Signer.generate("test.example/sink")
+    refs: list[weakref.ref[object]] = []
+
+    async def main() -> None:
+        store = SegmentStore.open(tmp_path)
+        try:
+            rec = Recorder(store, signer, GatewayInfo.new("gw", "0"), hotpath_engine=engine)
+            async with rec.running():
+                for _ in range(3):
+                    sink = SessionRecording(rec.open_session({}), on_error=on_error)
+                    sink.event("stmt", {"text": "select 1"})
+                    sink.upstream(wire((C, b"SELECT 1\x00"), (Z, b"I")))
+                    await sink.close("bye")
+                    refs.append(weakref.ref(sink))
+                    del sink
+            refs.append(weakref.ref(rec))
+            del rec
+        finally:
+            store.close()
+
+    anyio.run(main)
+    gc.collect()
+    assert [r() for r in refs] == [None] * 4

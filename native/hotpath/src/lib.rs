@@ -10,6 +10,7 @@
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use pyo3::{PyTraverseError, PyVisit};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -213,8 +214,21 @@ fn append_to(
     Ok(seq)
 }
 
+// The Python objects each class holds are visited for the cycle collector: a recorder's
+// queue holds its wake-up method, a session's tap its sink's failure callback.
 #[pymethods]
 impl FrameQueue {
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.wake)?;
+        visit.call(&self.failure)?;
+        visit.call(&self.clock)
+    }
+
+    fn __clear__(&mut self) {
+        self.failure = None;
+        self.clock = None;
+    }
+
     #[new]
     #[pyo3(signature = (size, *, wake, max_record, max_pending, clock=None))]
     fn new(
@@ -332,6 +346,10 @@ impl Chain {
 
 #[pymethods]
 impl Chain {
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.queue)
+    }
+
     #[new]
     fn new(queue: Py<FrameQueue>, sid: String) -> Self {
         let mut sid_json = Vec::with_capacity(sid.len() + 2);
@@ -471,6 +489,18 @@ fn sqlstate(body: &[u8]) -> Option<String> {
 
 #[pymethods]
 impl ResultTap {
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.chain)?;
+        visit.call(&self.serialize)?;
+        visit.call(&self.failed)?;
+        visit.call(&self.clock)
+    }
+
+    fn __clear__(&mut self) {
+        self.failed = None;
+        self.clock = None;
+    }
+
     #[new]
     #[pyo3(signature = (chain, *, serialize, failed=None, clock=None))]
     fn new(
