@@ -29,7 +29,9 @@ NOT_BY_SESSIONS = GATEWAY_TYPES | {RecordType.SESSION_OPEN.value, RecordType.SES
 
 _C, _E, _I, _Z, _S = 0x43, 0x45, 0x49, 0x5A, 0x73
 # keys in canonical (RFC 8785) order: the native writer copies the body as it is
-_RESULT = b'{"bytes":%d,"digest":"%b","elapsed_us":%b,"error":%b,"rows":%d%b,"tags":[%b]}'
+_RESULT = b'{"bytes":%d,"digest":"%b","elapsed_us":%b,"error":%b,"rows":%d%b%b,"tags":[%b]}'
+# Row counts above this have no exact JSON number (RFC 8785): recorded capped, and flagged.
+MAX_ROWS = 2**53 - 1
 
 
 class Queue(Protocol):
@@ -114,7 +116,9 @@ class PyFrameQueue:
 
     def append(self, rtype: str, sid: str | None, n: int | None, body: bytes) -> int:
         if not self.accepting or self.failure is not None:
-            raise self.failure or RecordingUnavailable("the recorder is not running")
+            if self.failure is not None:  # the same error each time: a fresh traceback
+                raise self.failure.with_traceback(None)
+            raise RecordingUnavailable("the recorder is not running")
         ts = self.last_ts = max(self._clock(), self.last_ts)  # never back within a boot
         seq = self.size
         data = frame(seq, ts, rtype, sid, n, body)
@@ -260,7 +264,8 @@ class PyResultTap:
             digest.encode(),
             b"null" if started is None else b"%d" % ((self._clock() - started) * 1e6),
             b"null" if self._error is None else _jstr(self._error),
-            self._rows,
+            min(self._rows, MAX_ROWS),
+            b',"rows_capped":true' if self._rows > MAX_ROWS else b"",
             b',"suspended":true' if self._suspended else b"",
             b",".join(self._tags),
         )

@@ -315,7 +315,7 @@ class Recorder:
     async def _wait(self, done: Callable[[], bool]) -> None:
         while not done():
             if self._failure is not None:
-                raise self._failure
+                raise self._failure.with_traceback(None)  # raised again and again
             self._waiters += 1
             self._wake.set()  # the writer task writes now instead of lingering
             try:

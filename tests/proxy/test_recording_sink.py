@@ -189,3 +189,19 @@ def test_a_closed_sessions_recording_is_freed(tmp_path: Path, engine: str, on_er
     anyio.run(main)
     gc.collect()
     assert [r() for r in refs] == [None] * 4
+
+
+def test_a_row_count_beyond_exact_json_numbers_does_not_stop_the_recorder(
+    tmp_path: Path, engine: str
+) -> None:
+    def script(sink: SessionRecording) -> None:
+        sink.event("stmt", prepared({"text": "update"}))
+        sink.upstream(wire((C, b"UPDATE 18446744073709551615\x00"), (Z, b"I")))
+        sink.event("stmt", prepared({"text": "select"}))
+        sink.upstream(wire((C, b"SELECT 1\x00"), (Z, b"I")))
+
+    recs = run(tmp_path, script, engine)  # written, and verified
+    big, small = [r for r in recs if r["type"] == "result"]
+    assert big["rows"] == 2**53 - 1 and big["rows_capped"] is True
+    assert big["tags"] == ["UPDATE 18446744073709551615"]
+    assert small["rows"] == 1 and "rows_capped" not in small

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -348,3 +349,56 @@ def test_literal_commitments_match_the_reference() -> None:
     sql = "select 'a\"é' , 5, E'\\n' from t where x = $1"
     assert native(sql) == python(sql)
     assert native(sql)["literals_commitment"] == commit(b"k" * 32, ("'a\"é'", "5", "E'\\n'"))
+
+
+def test_a_message_that_raises_leaves_the_stream_in_step() -> None:
+    out = []
+    for engine in ENGINES:
+        wall, mono = Clocks(0).for_engine()
+        q = queue(engine, wall)
+        calls: list[int] = []
+
+        def failed(calls: list[int] = calls) -> None:
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("the callback failed")
+
+        tap = engine.tap(engine.chain(q, "s"), serialize=serialize, failed=failed, clock=mono)
+        q.failure = RecordingUnavailable("recording failed: disk full")
+        two = wire(b"C", b"SELECT 2\x00")
+        with pytest.raises(RuntimeError, match="the callback failed"):
+            tap.upstream(wire(b"C", b"SELECT 1\x00") + wire(b"Z", b"I") + two[:3])
+        q.failure = None
+        tap.upstream(two[3:] + wire(b"Z", b"I"))
+        tap.upstream(wire(b"C", b"SELECT 3\x00") + wire(b"Z", b"I"))
+        out.append(q.take(10))
+    assert out[0] == out[1]
+    assert out[1][1] == 2 and b'"SELECT 2"' in out[1][0] and b'"SELECT 3"' in out[1][0]
+
+
+def test_a_failure_raised_again_and_again_keeps_a_short_traceback() -> None:
+    for engine in ENGINES:
+        q = queue(engine, lambda: 1)
+        q.failure = RecordingUnavailable("recording failed: disk full")
+        depths = []
+        for _ in range(50):
+            try:
+                q.append("stmt", "s", 0, b"{}")
+            except RecordingUnavailable as exc:
+                depths.append(len(traceback.extract_tb(exc.__traceback__)))
+        assert len(depths) == 50 and max(depths) == depths[0] <= 3, (engine.name, depths[-1])
+
+
+def test_row_counts_beyond_exact_json_numbers_are_capped_and_flagged() -> None:
+    out = []
+    for engine in ENGINES:
+        wall, mono = Clocks(0).for_engine()
+        q = queue(engine, wall)
+        tap = engine.tap(engine.chain(q, "s"), serialize=serialize, clock=mono)
+        tap.upstream(wire(b"C", b"UPDATE 9007199254740991\x00") + wire(b"Z", b"I"))
+        tap.upstream(wire(b"C", b"UPDATE 9007199254740991\x00") * 2 + wire(b"Z", b"I"))
+        out.append(q.take(10)[0])
+    assert out[0] == out[1]
+    exact, capped = (orjson.loads(line)[5] for line in out[1].splitlines())
+    assert exact["rows"] == 2**53 - 1 and "rows_capped" not in exact
+    assert capped["rows"] == 2**53 - 1 and capped["rows_capped"] is True

@@ -15,6 +15,9 @@ use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+/// Row counts above this have no exact JSON number (RFC 8785): recorded capped, flagged.
+const MAX_ROWS: u128 = (1 << 53) - 1;
+
 /// Records only the recorder itself writes (`recording.writer._NOT_BY_SESSIONS`).
 const NOT_BY_SESSIONS: [&str; 6] = [
     "gateway.start",
@@ -143,7 +146,11 @@ impl FrameQueue {
     ) -> PyResult<(u64, bool)> {
         if !self.accepting || self.failure.is_some() {
             return Err(match &self.failure {
-                Some(exc) => PyErr::from_value(exc.bind(py).clone()),
+                // the same error each time: with a fresh traceback, not a growing one
+                Some(exc) => match exc.bind(py).call_method1("with_traceback", (py.None(),)) {
+                    Ok(exc) => PyErr::from_value(exc),
+                    Err(err) => err,
+                },
                 None => unavailable(py, "the recorder is not running".into(), None),
             });
         }
@@ -439,7 +446,10 @@ impl ResultTap {
                 None => body.extend_from_slice(b"null"),
             }
             body.extend_from_slice(b",\"rows\":");
-            push_int(&mut body, self.rows.min(i128::MAX as u128) as i128);
+            push_int(&mut body, self.rows.min(MAX_ROWS) as i128);
+            if self.rows > MAX_ROWS {
+                body.extend_from_slice(b",\"rows_capped\":true");
+            }
             if self.suspended {
                 body.extend_from_slice(b",\"suspended\":true");
             }
@@ -586,6 +596,10 @@ impl ResultTap {
         self.sent += data.len() as u64;
         let end = data.len();
         let mut pos = 0;
+        // A message that raises (a closed chain, a failing callback) skips the rest of
+        // the chunk's messages, as the Python reference does; the scan goes on, so the
+        // next chunk starts in step.
+        let mut failure: Option<PyErr> = None;
         while pos < end && !self.broken {
             if self.remaining > 0 {
                 let take = self.remaining.min(end - pos);
@@ -596,7 +610,9 @@ impl ResultTap {
                 self.remaining -= take;
                 if self.remaining == 0 {
                     if let Some(body) = self.capture.take() {
-                        self.message(py, self.tag, &body)?;
+                        if failure.is_none() {
+                            failure = self.message(py, self.tag, &body).err();
+                        }
                     }
                 }
                 continue;
@@ -619,7 +635,9 @@ impl ResultTap {
             if !INTEREST.contains(&tag) {
                 self.remaining = length;
             } else if length <= end - pos {
-                self.message(py, tag, &data[pos..pos + length])?;
+                if failure.is_none() {
+                    failure = self.message(py, tag, &data[pos..pos + length]).err();
+                }
                 pos += length;
             } else {
                 self.tag = tag;
@@ -627,7 +645,7 @@ impl ResultTap {
                 self.capture = Some(Vec::with_capacity(length.min(1 << 16)));
             }
         }
-        Ok(())
+        failure.map_or(Ok(()), Err)
     }
 }
 
