@@ -154,8 +154,9 @@ def _result(body: JSONObject) -> tuple[str, set[str]]:
     known = {"tag", "tags", "elapsed_ms", "elapsed_us", "digest", "error", "bytes", "suspended"}
     rows = _number(body.get("rows"))
     if rows is not None:
-        parts.append(plural(int(rows), "row"))
-        known.add("rows")
+        count = plural(int(rows), "row")
+        parts.append(f"more than {count}" if body.get("rows_capped") is True else count)
+        known |= {"rows", "rows_capped"}
     if body.get("suspended") is True:
         parts.append("suspended (row limit)")
     elapsed = _number(body.get("elapsed_ms"))

@@ -632,6 +632,8 @@ def test_replay_of_what_the_gateway_writes(tmp_path: Path) -> None:
                 "suspended": True,
             },
         )
+        big = {**result, "rows": 2**53 - 1, "rows_capped": True, "digest": "56" * 32}
+        s.record("result", big)
         await s.close("terminate", {"statements": 1})
 
     write_log(tmp_path, signer, script, clock=clock)
@@ -645,6 +647,7 @@ def test_replay_of_what_the_gateway_writes(tmp_path: Path) -> None:
         "decision      NEEDS_APPROVAL  (statement 2, policy rev r-12, sqlstate 42501)  approval required",
         "result        SELECT 5  5 rows  in 1.234 ms  812 bytes sent  digest 121212121212…\n",
         "result        error 42P01  0 rows  suspended (row limit)  90 bytes sent  digest 343434343434…\n",
+        "result        SELECT 5  more than 9007199254740991 rows  812 bytes sent  digest 565656565656…\n",
     ):
         assert want in out, (want, out)
     listed = run("sessions", "list", "-d", tmp_path, "--identity", "*@bank.example", "--json")
