@@ -204,10 +204,6 @@ class Recorder:
         return self._q.size
 
     @property
-    def _size(self) -> int:
-        return self._q.size
-
-    @property
     def sealed_size(self) -> int:
         """Records covered by the latest signed checkpoint."""
         return self._sealed
@@ -230,7 +226,7 @@ class Recorder:
                 **self._start_body,
                 "origin": self.origin,
                 "vkey": self._signer.verifier.vkey(),
-                "last_seen_tree_size": self._size,
+                "last_seen_tree_size": self.size,
                 "prev_boot": state.last_boot,
                 "recovered": state.recovered,
             }
@@ -270,11 +266,11 @@ class Recorder:
 
     async def flush(self) -> None:
         """Wait until every record queued so far is written."""
-        await self._wait_written(self._size)
+        await self._wait_written(self.size)
 
     async def checkpoint(self) -> str:
         """Seal everything queued so far with a signed checkpoint; return the note."""
-        target = self._size
+        target = self.size
         self._force_seal = True
         self._request_seal(target)
         await self._wait(lambda: self._sealed >= target and not self._force_seal)
@@ -440,4 +436,4 @@ class Recorder:
         self._stopping = True
         self._wake.set()
         if self._failure is None:
-            await self._wait(lambda: self._sealed >= self._size or self._failure is not None)
+            await self._wait(lambda: self._sealed >= self.size or self._failure is not None)

@@ -51,6 +51,13 @@ def queue(engine: hotpath.Engine, clock: Callable[[], int], **kw: Any) -> hotpat
     return q
 
 
+def tap_for(engine: hotpath.Engine, **kw: Any) -> tuple[hotpath.Queue, hotpath.Tap]:
+    """A queue and the tap of one session "s" on it, with deterministic clocks."""
+    wall, mono = Clocks(0).for_engine()
+    q = queue(engine, wall)
+    return q, engine.tap(engine.chain(q, "s"), serialize=serialize, clock=mono, **kw)
+
+
 TEXTS = [
     "stmt",
     "result",
@@ -247,9 +254,7 @@ def test_result_taps_write_the_same_summaries(seed: int) -> None:
 def test_a_malformed_stream_ends_the_summaries_not_the_session() -> None:
     out = []
     for engine in ENGINES:
-        wall, mono = Clocks(0).for_engine()
-        q = queue(engine, wall)
-        tap = engine.tap(engine.chain(q, "s"), serialize=serialize, clock=mono)
+        q, tap = tap_for(engine)
         tap.upstream(wire(b"C", b"SELECT 1\x00") + wire(b"Z", b"I"))
         tap.upstream(wire(b"C", b"SELECT 2\x00") + b"Z\x00\x00\x00\x02" + wire(b"Z", b"I"))
         tap.upstream(wire(b"C", b"SELECT 3\x00") + wire(b"Z", b"I"))  # no longer followed
@@ -354,8 +359,6 @@ def test_literal_commitments_match_the_reference() -> None:
 def test_a_message_that_raises_leaves_the_stream_in_step() -> None:
     out = []
     for engine in ENGINES:
-        wall, mono = Clocks(0).for_engine()
-        q = queue(engine, wall)
         calls: list[int] = []
 
         def failed(calls: list[int] = calls) -> None:
@@ -363,7 +366,7 @@ def test_a_message_that_raises_leaves_the_stream_in_step() -> None:
             if len(calls) == 1:
                 raise RuntimeError("the callback failed")
 
-        tap = engine.tap(engine.chain(q, "s"), serialize=serialize, failed=failed, clock=mono)
+        q, tap = tap_for(engine, failed=failed)
         q.failure = RecordingUnavailable("recording failed: disk full")
         two = wire(b"C", b"SELECT 2\x00")
         with pytest.raises(RuntimeError, match="the callback failed"):
@@ -392,9 +395,7 @@ def test_a_failure_raised_again_and_again_keeps_a_short_traceback() -> None:
 def test_row_counts_beyond_exact_json_numbers_are_capped_and_flagged() -> None:
     out = []
     for engine in ENGINES:
-        wall, mono = Clocks(0).for_engine()
-        q = queue(engine, wall)
-        tap = engine.tap(engine.chain(q, "s"), serialize=serialize, clock=mono)
+        q, tap = tap_for(engine)
         tap.upstream(wire(b"C", b"UPDATE 9007199254740991\x00") + wire(b"Z", b"I"))
         tap.upstream(wire(b"C", b"UPDATE 9007199254740991\x00") * 2 + wire(b"Z", b"I"))
         out.append(q.take(10)[0])

@@ -28,10 +28,10 @@ const NOT_BY_SESSIONS: [&str; 6] = [
     "session.close",
 ];
 
-/// A JSON string as orjson writes it: `"`, `\` and control characters escaped (the
-/// short forms where JSON has them), everything else as it is.
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// A JSON string as orjson writes it: `"`, `\` and control characters escaped (the
+/// short forms where JSON has them), everything else as it is.
 fn json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
@@ -389,8 +389,7 @@ pub struct ResultTap {
     epoch: Instant,
     sha: Sha256,
     sent: u64,
-    tags: Vec<u8>, // the JSON array's members so far, comma-separated
-    any_tag: bool,
+    tags: Vec<u8>, // the JSON array's members so far, comma-separated (never "" once one)
     rows: u128,
     error: Option<String>,
     started: Option<f64>,
@@ -413,71 +412,67 @@ impl ResultTap {
     }
 
     fn add_tag(&mut self, tag: &str) {
-        if self.any_tag {
+        if !self.tags.is_empty() {
             self.tags.push(b',');
         }
-        self.any_tag = true;
         json_str(&mut self.tags, tag);
     }
 
     fn cycle_done(&mut self, py: Python<'_>) -> PyResult<()> {
-        if self.any_tag || self.error.is_some() || self.suspended {
-            let sha = std::mem::take(&mut self.sha);
-            let digest = sha.finalize();
-            let mut body = Vec::with_capacity(192 + self.tags.len());
-            body.extend_from_slice(b"{\"bytes\":");
-            push_int(&mut body, self.sent as i128);
-            body.extend_from_slice(b",\"digest\":\"");
-            for b in digest {
-                body.push(HEX[(b >> 4) as usize]);
-                body.push(HEX[(b & 15) as usize]);
+        if self.tags.is_empty() && self.error.is_none() && !self.suspended {
+            self.reset(); // a cycle with nothing in it: no record
+            return Ok(());
+        }
+        let digest = std::mem::take(&mut self.sha).finalize();
+        let mut body = Vec::with_capacity(192 + self.tags.len());
+        body.extend_from_slice(b"{\"bytes\":");
+        push_int(&mut body, self.sent as i128);
+        body.extend_from_slice(b",\"digest\":\"");
+        for b in digest {
+            body.push(HEX[(b >> 4) as usize]);
+            body.push(HEX[(b & 15) as usize]);
+        }
+        body.extend_from_slice(b"\",\"elapsed_us\":");
+        match self.started {
+            Some(started) => {
+                let micros = (self.now(py)? - started) * 1e6;
+                push_int(&mut body, micros.trunc() as i128);
             }
-            body.extend_from_slice(b"\",\"elapsed_us\":");
-            match self.started {
-                Some(started) => {
-                    let micros = (self.now(py)? - started) * 1e6;
-                    push_int(&mut body, micros.trunc() as i128);
-                }
-                None => body.extend_from_slice(b"null"),
-            }
-            body.extend_from_slice(b",\"error\":");
-            match &self.error {
-                Some(code) => json_str(&mut body, code),
-                None => body.extend_from_slice(b"null"),
-            }
-            body.extend_from_slice(b",\"rows\":");
-            push_int(&mut body, self.rows.min(MAX_ROWS) as i128);
-            if self.rows > MAX_ROWS {
-                body.extend_from_slice(b",\"rows_capped\":true");
-            }
-            if self.suspended {
-                body.extend_from_slice(b",\"suspended\":true");
-            }
-            body.extend_from_slice(b",\"tags\":[");
-            body.extend_from_slice(&self.tags);
-            body.extend_from_slice(b"]}");
-            let recorded = self.chain.bind(py).borrow_mut().push(py, "result", &body);
-            if let Err(err) = recorded {
-                self.reset();
-                if !is_unavailable(py, &err) {
-                    return Err(err);
-                }
+            None => body.extend_from_slice(b"null"),
+        }
+        body.extend_from_slice(b",\"error\":");
+        match &self.error {
+            Some(code) => json_str(&mut body, code),
+            None => body.extend_from_slice(b"null"),
+        }
+        body.extend_from_slice(b",\"rows\":");
+        push_int(&mut body, self.rows.min(MAX_ROWS) as i128);
+        if self.rows > MAX_ROWS {
+            body.extend_from_slice(b",\"rows_capped\":true");
+        }
+        if self.suspended {
+            body.extend_from_slice(b",\"suspended\":true");
+        }
+        body.extend_from_slice(b",\"tags\":[");
+        body.extend_from_slice(&self.tags);
+        body.extend_from_slice(b"]}");
+        self.reset();
+        match self.chain.bind(py).borrow_mut().push(py, "result", &body) {
+            Err(err) if is_unavailable(py, &err) => {
                 // with "deny" the gate refuses the statements that follow
                 if let Some(failed) = &self.failed {
                     failed.call0(py)?;
                 }
-                return Ok(());
+                Ok(())
             }
+            recorded => recorded.map(|_| ()),
         }
-        self.reset();
-        Ok(())
     }
 
     fn reset(&mut self) {
         self.sha = Sha256::new();
         self.sent = 0;
         self.tags.clear();
-        self.any_tag = false;
         self.rows = 0;
         self.error = None;
         self.started = None;
@@ -528,7 +523,6 @@ impl ResultTap {
             sha: Sha256::new(),
             sent: 0,
             tags: Vec::with_capacity(64),
-            any_tag: false,
             rows: 0,
             error: None,
             started: None,
