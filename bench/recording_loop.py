@@ -41,7 +41,6 @@ RESPONSE = (
     b"C\x00\x00\x00\x0dSELECT 1\x00"
     b"Z\x00\x00\x00\x05I"
 )
-MESSAGES = [(0x43, b"SELECT 1\x00"), (0x5A, b"I")]
 BIND = prepared(
     {
         "text": "SELECT abalance FROM pgbench_accounts WHERE aid = $1;",
@@ -67,7 +66,7 @@ async def loop_cpu(transactions: int, sinks: list[SessionRecording] | None) -> f
         if sinks is not None:
             sink = sinks[i & 7]
             sink.event("stmt", BIND)
-            sink.upstream(RESPONSE, MESSAGES)
+            sink.upstream(RESPONSE)
         await anyio.sleep(0)
         if i % PACE_EVERY == 0:
             await anyio.sleep(PACE_SECONDS)

@@ -101,6 +101,9 @@ class RecordingConfig:
     on_error: RecordingFailure = "deny"
     checkpoint_every: int = 1000
     checkpoint_interval: float = 10.0
+    # Group commit under load: seconds between the writer's batches (pipe write, append,
+    # fsync); also about the longest a record waits in the gateway (a crash loses it).
+    commit_interval: float = 0.05
     segment_bytes: int = 64 * 1024 * 1024
     fsync: str = "always"  # always | checkpoint | never (recording.store.FsyncPolicy)
     writer: str = "auto"  # auto | native | python (recording.worker)
@@ -408,6 +411,7 @@ def _recording(r: _Reader, data: Mapping[str, object]) -> RecordingConfig:
             "on_error",
             "checkpoint_every",
             "checkpoint_interval",
+            "commit_interval",
             "segment_bytes",
             "fsync",
             "writer",
@@ -432,6 +436,11 @@ def _recording(r: _Reader, data: Mapping[str, object]) -> RecordingConfig:
     interval = r.get(p, "checkpoint_interval", "recording", float, 10.0)
     if interval <= 0:
         raise r.fail("recording.checkpoint_interval", f"must be positive, got {interval}")
+    commit = r.get(p, "commit_interval", "recording", float, 0.05)
+    if not 0 < commit <= 1:
+        raise r.fail(
+            "recording.commit_interval", f"must be more than 0 and at most 1 second, got {commit}"
+        )
     segment = r.positive(p, "segment_bytes", "recording", 64 * 1024 * 1024)
     if segment < 4096:
         raise r.fail("recording.segment_bytes", "must be at least 4096 bytes")
@@ -444,6 +453,7 @@ def _recording(r: _Reader, data: Mapping[str, object]) -> RecordingConfig:
         ),
         checkpoint_every=r.positive(p, "checkpoint_every", "recording", 1000),
         checkpoint_interval=interval,
+        commit_interval=commit,
         segment_bytes=segment,
         fsync=r.choice(p, "fsync", "recording", ("always", "checkpoint", "never"), "always"),
         writer=r.choice(p, "writer", "recording", ("auto", "native", "python"), "auto"),

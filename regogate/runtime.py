@@ -249,6 +249,7 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                 GatewayInfo.new(config.server.gateway_id, __version__),
                 checkpoint_every=rec.checkpoint_every,
                 checkpoint_interval=rec.checkpoint_interval,
+                busy_linger=rec.commit_interval,
             )
             try:
                 rt.recorder = await stack.enter_async_context(recorder.running())
@@ -259,11 +260,13 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
             if rt.engine is not None:
                 rt.record_policy(rt.engine.revision)
             log.info(
-                "recording to %s (origin %s, %s writer, %s hot path)",
+                "recording to %s (origin %s, %s writer, %s hot path, a batch every %g ms "
+                "under load)",
                 rec.dir,
                 recorder.origin,
                 recorder.writer_engine,
                 recorder.hotpath_engine,
+                recorder.commit_interval * 1000,
             )
         stack.callback(log_stats, rt)
         _register_metrics(rt)

@@ -119,6 +119,9 @@ def test_policy_defaults_enforce_with_the_directory_beside_the_config(tmp_path: 
         ("[recording]\ndir = 'r'\n", "recording.key_file: is required"),
         ("[recording]\nsigning_key = 'abc'\n", "recording.signing_key: the signing key is not"),
         ("[recording]\nkey_file = 'k'\non_error = 'ignore'\n", "recording.on_error: must be"),
+        ("[recording]\nkey_file = 'k'\ncommit_interval = 0\n", "recording.commit_interval: must"),
+        ("[recording]\nkey_file = 'k'\ncommit_interval = 2\n", "recording.commit_interval: must"),
+        ("[recording]\nkey_file = 'k'\ncommit_interval = '1'\n", "commit_interval: must be float"),
     ],
 )
 def test_policy_and_recording_errors(section: str, message: str) -> None:
@@ -130,7 +133,7 @@ def test_recording_section(tmp_path: Path) -> None:
     text = "[policy]\nmode = 'off'\n[recording]\nkey_file = 'k.key'\n" + BASE
     cfg = parse_config(text, env=ENV, base=tmp_path)
     rec = cfg.recording
-    assert rec.enabled and rec.on_error == "deny"
+    assert rec.enabled and rec.on_error == "deny" and rec.commit_interval == 0.05
     assert (rec.dir, rec.key_file) == (tmp_path / "recordings", tmp_path / "k.key")
     env_key = parse_config(
         "[policy]\nmode = 'off'\n[recording]\n" + BASE,

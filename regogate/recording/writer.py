@@ -124,7 +124,7 @@ class Recorder:
         stop_timeout: float = 10.0,
         clock: Callable[[], int] | None = None,
         linger: float = 0.002,
-        busy_linger: float = 0.010,
+        busy_linger: float = 0.050,
         batch_records: int = 512,
         hotpath_engine: str = "auto",
     ):
@@ -197,6 +197,11 @@ class Recorder:
     def hotpath_engine(self) -> str:
         """What frames and queues records on the event loop: "native" or "python"."""
         return self.hotpath.name
+
+    @property
+    def commit_interval(self) -> float:
+        """Seconds between batches under load (group commit)."""
+        return self._busy_linger
 
     @property
     def size(self) -> int:

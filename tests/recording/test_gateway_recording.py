@@ -55,6 +55,7 @@ def recorded(
     make_gateway: Callable[..., GatewayFixture], tmp_path: Path
 ) -> tuple[GatewayFixture, Signer, Path]:
     section, signer, rec_dir = recording_setup(tmp_path)
+    section += "commit_interval = 0.02\n"
     gw = make_gateway(extra=policy_section(policy_dir(tmp_path)) + section)
     return gw, signer, rec_dir
 
@@ -63,6 +64,9 @@ def test_a_session_is_recorded_and_verifies(
     recorded: tuple[GatewayFixture, Signer, Path],
 ) -> None:
     gw, signer, rec_dir = recorded
+    assert gw.process is not None
+    # the configured group commit reaches the recorder
+    assert "a batch every 20 ms under load" in gw.process.log.read_text()
     with psycopg.connect(gw.dsn("analyst", application_name="rec-test"), autocommit=True) as c:
         names = c.execute("select full_name from customers order by id limit 20").fetchall()
         c.execute("select id from customers where full_name = %s", (LITERAL,))

@@ -60,22 +60,8 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-fn push_int(out: &mut Vec<u8>, v: i128) {
-    let mut digits = [0u8; 40];
-    let mut at = digits.len();
-    let mut rest = v.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&digits[at..]);
+fn push_int<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 fn unavailable(py: Python<'_>, message: String, hint: Option<&str>) -> PyErr {
@@ -160,16 +146,16 @@ impl FrameQueue {
         let start = self.buf.len();
         let buf = &mut self.buf;
         buf.push(b'[');
-        push_int(buf, seq as i128);
+        push_int(buf, seq);
         buf.push(b',');
-        push_int(buf, ts as i128);
+        push_int(buf, ts);
         buf.push(b',');
         json_str(buf, rtype);
         buf.push(b',');
         buf.extend_from_slice(sid_json.unwrap_or(b"null"));
         buf.push(b',');
         match n {
-            Some(n) => push_int(buf, n as i128),
+            Some(n) => push_int(buf, n),
             None => buf.extend_from_slice(b"null"),
         }
         buf.push(b',');
@@ -426,7 +412,7 @@ impl ResultTap {
         let digest = std::mem::take(&mut self.sha).finalize();
         let mut body = Vec::with_capacity(192 + self.tags.len());
         body.extend_from_slice(b"{\"bytes\":");
-        push_int(&mut body, self.sent as i128);
+        push_int(&mut body, self.sent);
         body.extend_from_slice(b",\"digest\":\"");
         for b in digest {
             body.push(HEX[(b >> 4) as usize]);
@@ -446,7 +432,7 @@ impl ResultTap {
             None => body.extend_from_slice(b"null"),
         }
         body.extend_from_slice(b",\"rows\":");
-        push_int(&mut body, self.rows.min(MAX_ROWS) as i128);
+        push_int(&mut body, self.rows.min(MAX_ROWS) as u64);
         if self.rows > MAX_ROWS {
             body.extend_from_slice(b",\"rows_capped\":true");
         }
