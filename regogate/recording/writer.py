@@ -34,6 +34,8 @@ from regogate.recording.records import (
 __all__ = ["RecordStore", "Recorder", "SessionLog", "WriterProcess"]
 
 log = logging.getLogger("regogate.recording")
+# A linger looks at the queue's size this often (seconds).
+_LINGER_SLICE = 0.01
 
 
 class SessionLog:
@@ -400,11 +402,18 @@ class Recorder:
             self._notify()
 
     async def _linger_for(self, seconds: float) -> None:
-        """Wait ``seconds`` for more records; a flush, checkpoint or stop cuts it short."""
-        with anyio.move_on_after(seconds):
-            await self._wake.wait()
-        if self._wake.is_set():
-            self._wake = anyio.Event()
+        """Wait ``seconds`` for more records; a flush, checkpoint or stop cuts it short,
+        and so does a queue past a quarter of its byte limit (a long commit interval under
+        heavy load must not fill the queue, which would refuse statements)."""
+        deadline = anyio.current_time() + seconds
+        while (left := deadline - anyio.current_time()) > 0:
+            if self._q.pending_bytes * 4 >= self._max_pending:
+                return
+            with anyio.move_on_after(min(left, _LINGER_SLICE)):
+                await self._wake.wait()
+            if self._wake.is_set():
+                self._wake = anyio.Event()
+                return
 
     def _take(self) -> tuple[bytes, int, int]:
         """Everything queued, up to and including a key rotation (sealed under the old key):

@@ -380,3 +380,30 @@ def test_under_load_batches_follow_the_busy_linger(tmp_path: Path, signer: Signe
     # a 1 ms linger alone gives a batch per record (~100); 50 ms between batches gives a
     # handful of large ones
     assert sum(batches) >= 101 and len(batches) <= 12, batches
+
+
+def test_a_filling_queue_cuts_a_long_commit_interval_short(tmp_path: Path, signer: Signer) -> None:
+    # A 60 s commit interval and a 64 KiB queue: a steady stream of ~1 KiB records must
+    # never find the queue full (RecordingUnavailable); the linger ends at a quarter.
+    batches: list[int] = []
+
+    async def script(rec: Recorder) -> None:
+        backend = rec._backend
+        commit = backend.commit
+
+        async def counting(batch: bytes, count: int, seal: bool, rotate: Signer | None):  # type: ignore[no-untyped-def]
+            if count:
+                batches.append(len(batch))
+            return await commit(batch, count, seal, rotate)
+
+        backend.commit = counting  # type: ignore[method-assign]
+        s = rec.open_session({})
+        with anyio.fail_after(20):
+            for i in range(400):  # ~400 KiB in all, over ~0.8 s
+                s.record("stmt", {"i": i, "pad": "x" * 1000})
+                await anyio.sleep(0.002)
+            await s.flush()
+
+    write_log(tmp_path, signer, script, linger=0.001, busy_linger=60.0, max_pending_bytes=64 << 10)
+    assert [r.body["i"] for r in records(tmp_path) if r.type == "stmt"] == list(range(400))
+    assert len(batches) >= 4 and max(batches) < 40 << 10, batches
