@@ -357,19 +357,24 @@ def test_a_flush_cuts_the_group_commit_linger_short(tmp_path: Path, signer: Sign
     assert [r.body["i"] for r in records(tmp_path) if r.type == "stmt"] == [0, 1, 2]
 
 
+def tally_batches(rec: Recorder, batches: list[tuple[int, int]]) -> None:
+    """Append (records, bytes) of each non-empty batch the recorder commits to ``batches``."""
+    backend = rec._backend
+    commit = backend.commit
+
+    async def counting(batch: bytes, count: int, seal: bool, rotate: Signer | None):  # type: ignore[no-untyped-def]
+        if count:
+            batches.append((count, len(batch)))
+        return await commit(batch, count, seal, rotate)
+
+    backend.commit = counting  # type: ignore[method-assign]
+
+
 def test_under_load_batches_follow_the_busy_linger(tmp_path: Path, signer: Signer) -> None:
-    batches: list[int] = []
+    batches: list[tuple[int, int]] = []
 
     async def script(rec: Recorder) -> None:
-        backend = rec._backend
-        commit = backend.commit
-
-        async def counting(batch: bytes, count: int, seal: bool, rotate: Signer | None):  # type: ignore[no-untyped-def]
-            if count:
-                batches.append(count)
-            return await commit(batch, count, seal, rotate)
-
-        backend.commit = counting  # type: ignore[method-assign]
+        tally_batches(rec, batches)
         s = rec.open_session({})
         for i in range(100):  # a record every ~2 ms for ~0.2 s
             s.record("stmt", {"i": i})
@@ -379,24 +384,16 @@ def test_under_load_batches_follow_the_busy_linger(tmp_path: Path, signer: Signe
     write_log(tmp_path, signer, script, linger=0.001, busy_linger=0.05)
     # a 1 ms linger alone gives a batch per record (~100); 50 ms between batches gives a
     # handful of large ones
-    assert sum(batches) >= 101 and len(batches) <= 12, batches
+    assert sum(c for c, _ in batches) >= 101 and len(batches) <= 12, batches
 
 
 def test_a_filling_queue_cuts_a_long_commit_interval_short(tmp_path: Path, signer: Signer) -> None:
     # A 60 s commit interval and a 64 KiB queue: a steady stream of ~1 KiB records must
     # never find the queue full (RecordingUnavailable); the linger ends at a quarter.
-    batches: list[int] = []
+    batches: list[tuple[int, int]] = []
 
     async def script(rec: Recorder) -> None:
-        backend = rec._backend
-        commit = backend.commit
-
-        async def counting(batch: bytes, count: int, seal: bool, rotate: Signer | None):  # type: ignore[no-untyped-def]
-            if count:
-                batches.append(len(batch))
-            return await commit(batch, count, seal, rotate)
-
-        backend.commit = counting  # type: ignore[method-assign]
+        tally_batches(rec, batches)
         s = rec.open_session({})
         with anyio.fail_after(20):
             for i in range(400):  # ~400 KiB in all, over ~0.8 s
@@ -406,4 +403,4 @@ def test_a_filling_queue_cuts_a_long_commit_interval_short(tmp_path: Path, signe
 
     write_log(tmp_path, signer, script, linger=0.001, busy_linger=60.0, max_pending_bytes=64 << 10)
     assert [r.body["i"] for r in records(tmp_path) if r.type == "stmt"] == list(range(400))
-    assert len(batches) >= 4 and max(batches) < 40 << 10, batches
+    assert len(batches) >= 4 and max(n for _, n in batches) < 40 << 10, batches
