@@ -119,7 +119,7 @@ def main() -> int:
                     line.append(f"{name} {t:.0f}")
                 print(f"round {rnd + 1}: " + ", ".join(line), flush=True)
             for name in names:
-                peaks[name] = gws[name][1].stop()
+                peaks[name] = gws[name][1].read()
     finally:
         shutil.rmtree(base, ignore_errors=True)
     ref = names[0]

@@ -189,15 +189,14 @@ class PeakRss:
 
     def __init__(self, pid: int):
         self.proc = psutil.Process(pid)
-        self.peak = 0
 
-    def stop(self) -> int:
-        total = 0
-        for p in family(self.proc):
-            if role(p, self.proc.pid) in ("gateway", "writer"):
-                total += vm_hwm(p.pid)
-        self.peak = max(self.peak, total)
-        return self.peak
+    def read(self) -> int:
+        """The peak so far, in bytes (call it while the gateway runs)."""
+        return sum(
+            vm_hwm(p.pid)
+            for p in family(self.proc)
+            if role(p, self.proc.pid) in ("gateway", "writer")
+        )
 
 
 def vm_hwm(pid: int) -> int:
@@ -276,9 +275,7 @@ token_sha256 = "{token_sha256(TOKEN)}"
     )
     try:
         wait_port(port, proc)
-        rss = PeakRss(proc.pid)
-        yield port, rss
-        rss.stop()
+        yield port, PeakRss(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -425,7 +422,7 @@ def main() -> int:
                                             rep,
                                         )
                                     )
-                    peaks[variant] = max(peaks.get(variant, 0), rss.stop())
+                    peaks[variant] = max(peaks.get(variant, 0), rss.read())
     finally:
         shutil.rmtree(base, ignore_errors=True)
     report(results, peaks, stats, seconds, pg_version, a.out)
