@@ -20,6 +20,7 @@ native-check:
 	cargo fmt --check --manifest-path native/writer/Cargo.toml
 	cargo fmt --check --manifest-path native/hotpath/Cargo.toml
 	cargo test --quiet --release --locked --manifest-path native/writer/Cargo.toml
+	cargo test --quiet --release --locked --manifest-path native/hotpath/Cargo.toml
 	python -c 'import regogate._native'  # built by setup; the hot path tests need it
 
 policy-check:

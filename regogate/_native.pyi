@@ -6,6 +6,7 @@ from regogate.errors import RecordingUnavailable
 from regogate.recording.hotpath import Queue, SessionChain
 
 def commitment(key: bytes, literals: tuple[str, ...]) -> str: ...
+def redact_plain(sql: str) -> tuple[str, tuple[str, ...], int] | None: ...
 
 class FrameQueue:
     size: int

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from regogate.errors import PolicyUnavailable
 
@@ -48,6 +49,21 @@ class Decision:
         if self.mask:
             return "allow_masked"
         return "allow"
+
+    @cached_property
+    def recorded(self) -> Mapping[str, object]:
+        """This decision as a ``stmt`` record lists it (docs/recording-format.md), but for
+        ``input_sha256`` and ``cached``: built once per decision, which the decision cache
+        hands out again and again. Callers copy it and never change it."""
+        refusal = None if self.deny else self.refusal()
+        return {
+            "revision": self.revision,
+            "outcome": self.outcome,
+            "reasons": list(self.deny) or ([refusal] if refusal else []),
+            "rules": list(self.rules),
+            "masks": {col: spec.method for col, spec in sorted(self.mask.items())},
+            "approval": self.approval.required,
+        }
 
     def refusal(self) -> str | None:
         """Why this statement may not run now, or None if it may run as is."""

@@ -31,6 +31,7 @@ from regogate.policy.catalog_fetch import CatalogCache
 from regogate.policy.decision import Decision
 from regogate.policy.facts import Analysis, analyze
 from regogate.policy.opa import DecisionSource, Metrics
+from regogate.wire.text import json_safe
 
 log = logging.getLogger("regogate.policy")
 
@@ -60,8 +61,12 @@ class Decided:
 
 
 def canonical(policy_input: Mapping[str, object]) -> bytes:
-    """Deterministic JSON of a policy input (the decision cache key and its hash)."""
-    return orjson.dumps(policy_input, option=orjson.OPT_SORT_KEYS)
+    """Deterministic JSON of a policy input (the decision cache key and its hash). A byte a
+    client sent that is not UTF-8 (in a startup parameter, say) is U+FFFD (wire.text)."""
+    try:
+        return orjson.dumps(policy_input, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return orjson.dumps(json_safe(policy_input), option=orjson.OPT_SORT_KEYS)
 
 
 class PolicyEngine:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from pglast.parser import ParseError, scan
 
+from regogate.wire.text import replace_raw_bytes
+
 # Token names of pglast.parser.scan (PostgreSQL's gram.y terminals) that carry a value.
 LITERAL_TOKENS = frozenset({"SCONST", "USCONST", "BCONST", "XCONST", "ICONST", "FCONST"})
 COMMENT_TOKENS = frozenset({"SQL_COMMENT", "C_COMMENT"})
@@ -57,7 +59,9 @@ def literals(sql: str) -> list[str]:
 
 def _redact(sql: str, keep_comments: bool, first: int | None) -> tuple[str, list[str], int]:
     try:
-        tokens = scan(sql)
+        # a byte that is not UTF-8 (wire.text) is scanned as U+FFFD: non-ASCII, as the
+        # byte is to PostgreSQL's lexer, and one character for one keeps the positions
+        tokens = scan(replace_raw_bytes(sql))
     except ParseError as exc:
         match = _ERROR_INDEX.search(str(exc))
         cut = int(match.group(1)) if match else 0

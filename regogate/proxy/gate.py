@@ -350,17 +350,10 @@ class PolicyGate:
     def _record_decision(self, decided: Decided, index: int) -> None:
         if self.redact is None:
             return
-        d = decided.decision
-        refusal = None if d.deny else d.refusal()
         self._add_decision(
             {
-                "revision": d.revision,
+                **decided.decision.recorded,
                 "input_sha256": decided.input_sha256,
-                "outcome": d.outcome,
-                "reasons": list(d.deny) or ([refusal] if refusal else []),
-                "rules": list(d.rules),
-                "masks": {col: spec.method for col, spec in sorted(d.mask.items())},
-                "approval": d.approval.required,
                 "cached": decided.cached,
             }
         )

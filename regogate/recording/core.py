@@ -28,6 +28,7 @@ from regogate.recording.records import (
     format_ts,
 )
 from regogate.recording.store import StoreState
+from regogate.wire.text import json_safe
 
 _CLOSE = RecordType.SESSION_CLOSE.value
 # |int| > 2**53 - 1 has no exact JSON number; sorted keys let the native writer copy a
@@ -75,7 +76,13 @@ def _dumps(type: str, value: object) -> bytes:
     try:
         return orjson.dumps(value, option=_OPTS)
     except (TypeError, orjson.JSONEncodeError) as exc:
-        raise RecordError(f"{type} record: not canonicalizable JSON: {exc}") from None
+        error = exc
+    try:
+        # a byte a client sent that is not UTF-8 is recorded as U+FFFD (wire.text); a
+        # literal never reaches a record, and its commitment keeps such bytes exactly
+        return orjson.dumps(json_safe(value), option=_OPTS)
+    except (TypeError, orjson.JSONEncodeError):
+        raise RecordError(f"{type} record: not canonicalizable JSON: {error}") from None
 
 
 def frame(seq: int, ts: int, type: str, sid: str | None, n: int | None, body: Body) -> bytes:

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from regogate.recording import keys
+from regogate.recording.commit import commit, commitment_key
 from regogate.recording.note import Signer
 from regogate.recording.records import Record
 from regogate.recording.store import read_segments
@@ -304,3 +305,65 @@ def test_each_run_of_a_named_prepared_statement_is_recorded_with_its_text(
     binds = [s for s in stmts if s["protocol"] == "bind"]
     assert [s["text"] for s in binds] == [a, a, b]
     assert len({s["seq"] for s in binds}) == 3
+
+
+def test_text_that_is_not_utf8_is_refused_and_recorded_without_its_literal(
+    recorded: tuple[GatewayFixture, Signer, Path],
+) -> None:
+    # psycopg sends bytes as they are: statement text that is not UTF-8 (a client in
+    # another encoding, or a broken one). The policy cannot parse it: opaque, refused
+    # (fail closed). The session and its recording carry on; the literal stays out of the
+    # record and its commitment keeps its exact bytes.
+    gw, signer, rec_dir = recorded
+    with psycopg.connect(gw.dsn("analyst"), autocommit=True) as c:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute(b"select 'Secret-\xff-Value' as caf\xe9")
+        assert c.execute("select 1").fetchone() == (1,)
+    assert gw.process is not None
+    assert gw.process.stop() == 0
+    assert "Traceback" not in gw.process.log.read_text()
+    assert verify_directory(rec_dir, [signer.verifier]).ok
+    stmts = [json.loads(r.data) for r in records(rec_dir) if r.type == "stmt"]
+    stmt = next(s for s in stmts if s["text"].startswith("select $1 as"))
+    assert stmt["text"] == "select $1 as caf\ufffd"
+    assert stmt["decisions"][0]["outcome"] == "deny"
+    literal = b"'Secret-\xff-Value'".decode("utf-8", "surrogateescape")
+    assert stmt["literals_commitment"] == commit(commitment_key(signer), (literal,))
+    blob = b"".join(p.read_bytes() for p in rec_dir.iterdir() if p.is_file())
+    assert b"Secret-" not in blob
+
+
+def test_a_startup_parameter_that_is_not_utf8_is_recorded_as_a_replacement_character(
+    recorded: tuple[GatewayFixture, Signer, Path],
+) -> None:
+    import socket
+    import struct
+
+    gw, signer, rec_dir = recorded
+    body = struct.pack("!I", 196608) + (
+        b"user\0analyst\0database\0bank\0application_name\0r\xe9cap\0\0"
+    )
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        s.sendall(struct.pack("!I", len(body) + 4) + body)
+        assert s.recv(9) == b"R\x00\x00\x00\x08\x00\x00\x00\x03"  # cleartext password
+        password = gw.token("analyst").encode() + b"\0"
+        s.sendall(b"p" + struct.pack("!I", len(password) + 4) + password)
+        buf = b""
+        while not buf.endswith(b"Z\x00\x00\x00\x05I"):
+            chunk = s.recv(65536)
+            assert chunk, buf[-200:]
+            buf += chunk
+        buf = b""
+        s.sendall(b"Q\x00\x00\x00\x0dselect 1\0")
+        while not buf.endswith(b"Z\x00\x00\x00\x05I"):
+            chunk = s.recv(65536)
+            assert chunk, buf[-200:]
+            buf += chunk
+        s.sendall(b"X\x00\x00\x00\x04")
+    assert b"SELECT 1" in buf
+    assert gw.process is not None
+    assert gw.process.stop() == 0
+    assert "Traceback" not in gw.process.log.read_text()
+    assert verify_directory(rec_dir, [signer.verifier]).ok
+    opened = next(json.loads(r.data) for r in records(rec_dir) if r.type == "session.open")
+    assert opened["client"]["application_name"] == "r\ufffdcap"

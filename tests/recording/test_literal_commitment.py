@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 
+import pytest
 import rfc8785
 
-from regogate.recording import keys
-from regogate.recording.commit import Redactor, commit, commitment_key
+from regogate.recording import keys, native
+from regogate.recording.commit import Redactor, commit, commitment_key, committed
 
 
 def test_redactor_commitment_is_hmac_over_the_jcs_literals() -> None:
@@ -28,3 +30,21 @@ def test_redactor_commitment_is_hmac_over_the_jcs_literals() -> None:
     assert other["literals_commitment"] != expected
     assert redactor("SELECT 1 + 1")["literals"] == 2
     assert redactor("SELECT now()")["literals_commitment"] is None
+
+
+@pytest.mark.parametrize("engine", ["python", "native"])
+def test_a_literal_that_is_not_utf8_is_committed_by_its_exact_bytes(engine: str) -> None:
+    # The wire codec decodes bytes that are not UTF-8 with surrogateescape (a Latin-1
+    # client, say). JSON has no string for them: the array holds their base64.
+    if engine == "native" and not native.BUILT:
+        pytest.skip("regogate._native is not built")
+    key = bytes(range(32))
+    raw = b"'caf\xe9'"
+    literal = raw.decode("utf-8", "surrogateescape")
+    array = ["1", {"base64": base64.b64encode(raw).decode()}]
+    expected = hmac.new(key, rfc8785.dumps(array), hashlib.sha256).hexdigest()
+    assert committed(("1", literal)) == array
+    assert commit(key, ("1", literal)) == expected
+    body = Redactor(key, engine=engine)(f"select 1, {literal}")
+    assert body == {"text": "select $1, $2", "literals": 2, "literals_commitment": expected}
+    assert commit(key, ("1", "'café'")) != expected  # not the same as the decoded text

@@ -9,7 +9,7 @@
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyString, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
@@ -27,6 +27,8 @@ const NOT_BY_SESSIONS: [&str; 6] = [
     "session.open",
     "session.close",
 ];
+
+mod redact;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -693,9 +695,27 @@ fn commitment(key: &[u8], literals: Vec<String>) -> PyResult<String> {
     Ok(out)
 }
 
+/// `policy/sqltext.redact(sql)` as `(text, literals, first)` for text in the plain subset
+/// of SQL `redact.rs` reads; `None` for any other text (and for a lone surrogate): the
+/// caller runs PostgreSQL's lexer through pglast.
+#[pyfunction]
+fn redact_plain<'py>(
+    py: Python<'py>,
+    sql: &Bound<'py, PyString>,
+) -> PyResult<Option<(String, Bound<'py, PyTuple>, u64)>> {
+    let Ok(sql) = sql.to_str() else {
+        return Ok(None);
+    };
+    match redact::redact(sql) {
+        Some((text, literals, first)) => Ok(Some((text, PyTuple::new(py, literals)?, first))),
+        None => Ok(None),
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(commitment, m)?)?;
+    m.add_function(wrap_pyfunction!(redact_plain, m)?)?;
     m.add_class::<FrameQueue>()?;
     m.add_class::<Chain>()?;
     m.add_class::<ResultTap>()?;
