@@ -152,6 +152,7 @@ class PolicyGate:
             if name in self.fresh:
                 self.fresh.discard(name)
             elif name in self.parsed:
+                self.statements += 1  # a statement run again: counted as it is recorded
                 body = self._bind_bodies.get(name)
                 if body is None:  # its first re-run: the record is built once
                     self._record_stmt(self.parsed[name], "bind", "", prepared=name or None)

@@ -305,6 +305,9 @@ def test_each_run_of_a_named_prepared_statement_is_recorded_with_its_text(
     binds = [s for s in stmts if s["protocol"] == "bind"]
     assert [s["text"] for s in binds] == [a, a, b]
     assert len({s["seq"] for s in binds}) == 3
+    # session.close counts every statement recorded, the re-runs of prepared ones too
+    closed = next(json.loads(r.data) for r in records(rec_dir) if r.type == "session.close")
+    assert closed["counts"]["statements"] == len(stmts) == 6
 
 
 def test_text_that_is_not_utf8_is_refused_and_recorded_without_its_literal(
