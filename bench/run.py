@@ -239,10 +239,13 @@ def regogate(
     stats: dict[str, dict[str, float]],
     name: str | None = None,
     env: dict[str, str] | None = None,
+    wrap: list[str] | None = None,
+    timeout: float = 30,
 ) -> Iterator[tuple[int, PeakRss]]:
     """A gateway on ``VARIANTS[variant]``; ``name`` (default: the variant) names its files,
     ``env`` adds to its environment. It runs in ``base``: a ``PYTHONPATH`` in ``env``
-    then decides which regogate tree it imports."""
+    then decides which regogate tree it imports. ``wrap`` is a command it runs under
+    (valgrind, say), ``timeout`` how long its start and its stop may take."""
     name = name or variant
     port = free_port()
     signing_key(base)
@@ -267,19 +270,19 @@ token_sha256 = "{token_sha256(TOKEN)}"
 """)
     log = (base / f"regogate-{name}.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "regogate", "serve", "-c", str(cfg)],
+        [*(wrap or []), sys.executable, "-m", "regogate", "serve", "-c", str(cfg)],
         env={**os.environ, "BENCH_UPSTREAM_PASSWORD": PASSWORD, **(env or {})},
         cwd=base,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_port(port, proc)
+        wait_port(port, proc, timeout)
         yield port, PeakRss(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(15)
+            proc.wait(max(15, timeout))
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
@@ -308,7 +311,10 @@ def pgbench(
     clients: int,
     mode: str,
     seconds: int,
+    transactions: int | None = None,
 ) -> tuple[float, float, int]:
+    """(TPS, mean latency ms, transactions) of a ``seconds`` run, or of ``transactions``
+    per client when that is given."""
     args = [
         "pgbench",
         "-n",
@@ -324,8 +330,7 @@ def pgbench(
         str(clients),
         "-j",
         str(min(clients, 2)),
-        "-T",
-        str(seconds),
+        *(["-t", str(transactions)] if transactions else ["-T", str(seconds)]),
     ]
     if script == "select-only":
         args.append("-S")
