@@ -182,6 +182,15 @@ def test_generated_text_agrees_with_postgresqls_lexer(seed: int) -> None:
     assert 0.05 * len(texts) < taken < 0.9 * len(texts)
 
 
+def test_very_long_text_is_left_to_the_lexer() -> None:
+    # Past its allocation limits (2**25 tokens) PostgreSQL's lexer fails and the
+    # reference redacts the whole text as one literal: the native path must not answer.
+    from regogate import _native
+
+    assert _native.redact_plain("select " + "(" * ((1 << 24) - 10) + "1") is not None
+    assert _native.redact_plain("select " + "(" * (1 << 24) + "1") is None
+
+
 def test_the_redactor_records_the_same_on_either_path() -> None:
     key = bytes(range(32))
     fast, slow = Redactor(key, engine="native"), Redactor(key, engine="python")

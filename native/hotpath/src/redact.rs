@@ -56,9 +56,17 @@ fn word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'$'
 }
 
+/// Longer text is left to PostgreSQL's lexer. Past its allocation limits (2^25 tokens,
+/// a 512 MiB literal) the lexer fails and the reference redacts the whole text as one
+/// literal; this path must not answer differently.
+const MAX_LEN: usize = 1 << 24;
+
 /// Where the literals are, and the highest `$n` the text uses; `None`: not for this path.
 fn scan(b: &[u8]) -> Option<(Vec<(usize, usize)>, u64)> {
     let n = b.len();
+    if n >= MAX_LEN {
+        return None;
+    }
     let at = |i: usize| if i < n { b[i] } else { 0 };
     let mut spans = Vec::new();
     let mut highest = 0u64;
@@ -225,6 +233,7 @@ mod tests {
             "select 'unterminated",
             "select \"\"",
             "select é",
+            &format!("select {}1", "(".repeat(super::MAX_LEN)),
         ] {
             assert!(redact(sql).is_none(), "{sql}");
         }
