@@ -14,6 +14,7 @@ from typing import Annotated
 import anyio
 import typer
 
+from regogate.childenv import opa_env
 from regogate.config import Config, ConnectionConfig, load_config
 from regogate.errors import ConfigError, RegogateError
 from regogate.identity import ClientInfo, Identity
@@ -56,7 +57,9 @@ def _opa(args: list[str]) -> subprocess.CompletedProcess[str]:
         opa = find_opa()
     except ConfigError as exc:
         raise _fail(exc.message) from None
-    return subprocess.run([opa, *args], capture_output=True, text=True, check=False, timeout=300)
+    return subprocess.run(
+        [opa, *args], capture_output=True, text=True, check=False, timeout=300, env=opa_env()
+    )
 
 
 @policy_app.command("check")
@@ -169,6 +172,7 @@ def _decide(d: Path, policy_input: dict[str, object]) -> object:
         text=True,
         check=False,
         timeout=60,
+        env=opa_env(),
     )
     if run.returncode != 0:
         raise _fail(f"opa eval failed: {(run.stderr or run.stdout).strip()}")

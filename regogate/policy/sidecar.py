@@ -23,6 +23,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
+from regogate.childenv import opa_env
 from regogate.errors import ConfigError
 from regogate.pgserver import free_port
 from regogate.policy.bundle import PolicyBundle, fingerprint, load_bundle
@@ -70,6 +71,7 @@ class PolicyLoader:
             text=True,
             timeout=60,
             check=False,
+            env=opa_env(),
         )
         return None if proc.returncode == 0 else (proc.stderr or proc.stdout).strip()
 
@@ -196,7 +198,7 @@ class OpaSidecar:
             "--log-level=error",
         ]
         proc = await anyio.open_process(
-            die_with_parent(cmd), stdout=subprocess.DEVNULL, stderr=None
+            die_with_parent(cmd), stdout=subprocess.DEVNULL, stderr=None, env=opa_env()
         )
         try:
             with anyio.move_on_after(30):

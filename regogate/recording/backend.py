@@ -22,6 +22,7 @@ from typing import Protocol, cast
 import anyio
 import orjson
 
+from regogate.childenv import writer_env
 from regogate.errors import RecordingUnavailable
 from regogate.recording.core import LogCore, RecordStore, StoreSummary
 from regogate.recording.note import Signer
@@ -168,6 +169,7 @@ class ProcessBackend:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,  # the worker's own log lines go where the gateway's go
+            env=writer_env(),  # the key arrives on the pipe; no secret of the gateway's
         )
         self._transport, self._pipes = transport, pipes
         self._stdin = cast(asyncio.WriteTransport, transport.get_pipe_transport(0))

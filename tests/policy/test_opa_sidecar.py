@@ -119,3 +119,39 @@ def test_a_failed_start_leaves_no_opa_and_no_socket(tmp_path: Path) -> None:
         assert not sidecar.socket_path.parent.exists()
 
     anyio.run(main)
+
+
+ENV_RULE = """# METADATA
+# title: test env
+package regogate.rules.testenv
+
+deny contains sprintf("env %v", [opa.runtime().env])
+"""
+
+
+def test_policies_cannot_read_the_gateways_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OPA gets an allowlisted environment: a policy that echoes ``opa.runtime().env``
+    into its reasons (which reach the client and the recording) sees no secret."""
+    policies = tmp_path / "rego"
+    shutil.copytree(REPO_POLICIES, policies)
+    (policies / "regogate" / "testenv.rego").write_text(ENV_RULE)
+    monkeypatch.setenv("REGOGATE_SIGNING_KEY", "PRIVATE+KEY+regogate+7f3a9c")
+    monkeypatch.setenv("LEDGER_PG_PASSWORD", "upstream-Secret-7f3a9c")
+    monkeypatch.setenv("LC_TIME", "C.UTF-8")
+
+    async def main() -> None:
+        sidecar = OpaSidecar(find_opa(), lambda c: PolicyLoader(c, policies, lambda _r: None))
+        async with anyio.create_task_group() as tg:
+            url = await tg.start(sidecar.run)
+            client = OpaClient(url)
+            decision = await client.decide(INPUT, sidecar.loader.revision)
+            await client.aclose()
+            tg.cancel_scope.cancel()
+        (reason,) = [r for r in decision.deny if r.startswith("env ")]
+        assert '"PATH"' in reason and '"LC_TIME"' in reason  # the rule does read the env
+        assert "7f3a9c" not in reason
+        assert "REGOGATE_SIGNING_KEY" not in reason and "LEDGER_PG_PASSWORD" not in reason
+
+    anyio.run(main)

@@ -143,3 +143,22 @@ def test_a_garbled_request_is_one_line_on_stderr_not_a_traceback(tmp_path: Path)
     assert done.returncode == 1 and done.stdout == b""
     assert done.stderr.decode().startswith("regogate recording writer: ")
     assert "Traceback" not in done.stderr.decode()
+
+
+def test_the_writer_does_not_inherit_the_gateways_secrets(
+    tmp_path: Path, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REGOGATE_SIGNING_KEY", signer.skey())
+    monkeypatch.setenv("LEDGER_PG_PASSWORD", "upstream-Secret-7f3a9c")
+
+    async def main() -> bytes:
+        rec = recorder(tmp_path, signer)
+        async with rec.running():
+            assert rec.writer_pid is not None
+            await statement(rec.open_session({}), 1)  # past the worker's exec of the writer
+            return Path(f"/proc/{rec.writer_pid}/environ").read_bytes()
+
+    environ = anyio.run(main)
+    assert b"PATH=" in environ  # it is the writer's environment
+    assert b"REGOGATE_SIGNING_KEY" not in environ and b"7f3a9c" not in environ
+    assert signer.skey().encode() not in environ

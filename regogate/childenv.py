@@ -1,0 +1,43 @@
+"""The environment of the processes regogate starts: what they need, never a secret.
+
+The gateway's own environment may hold the log-signing key (``REGOGATE_SIGNING_KEY``),
+upstream passwords (``password_env``) and whatever else the operator exported. OPA would
+hand all of it to any policy (``opa.runtime().env``), and a policy's reasons reach the
+client and the recording; so children get an allowlist instead of a copy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+# locale, time zone, search path and scratch space; the Go runtime's own knobs for OPA
+_BASE = frozenset({"PATH", "HOME", "TMPDIR", "TZ", "LANG", "LANGUAGE", "LC_ALL"})
+_GO = frozenset({"GOMAXPROCS", "GOMEMLIMIT", "GOGC", "GODEBUG"})
+# the recording writer is Python (or execs the native writer): how its interpreter and
+# engine are chosen, and nothing else
+_WRITER = frozenset({"VIRTUAL_ENV", "REGOGATE_NATIVE_WRITER", "REGOGATE_HOTPATH"})
+
+
+def minimal_env(
+    keep: Iterable[str] = (),
+    *,
+    prefixes: tuple[str, ...] = (),
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The variables of ``environ`` (default: this process's) named in the base
+    allowlist or ``keep``, or starting with ``LC_`` or one of ``prefixes``."""
+    names = _BASE | frozenset(keep)
+    starts = ("LC_", *prefixes)
+    env = os.environ if environ is None else environ
+    return {k: v for k, v in env.items() if k in names or k.startswith(starts)}
+
+
+def opa_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """For ``opa`` (server, check, eval, test): policies see no secret."""
+    return minimal_env(_GO, environ=environ)
+
+
+def writer_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """For the recording writer process (its key arrives on the pipe)."""
+    return minimal_env(_WRITER, prefixes=("PYTHON", "COV_CORE_", "COVERAGE_"), environ=environ)
