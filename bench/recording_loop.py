@@ -79,7 +79,9 @@ async def one_round(transactions: int) -> float:
         spec = WriterProcess(Path(tmp) / "rec", fsync=FsyncPolicy.ALWAYS)
         recorder = Recorder(spec, signer, GatewayInfo.new("bench", "0"))
         async with recorder.running():
-            sinks = [SessionRecording(recorder.open_session({})) for _ in range(8)]
+            sinks = [
+                SessionRecording(recorder.open_session({}), digest_key=bytes(32)) for _ in range(8)
+            ]
             await anyio.sleep(0.2)
             base = await loop_cpu(transactions, None)
             recorded = await loop_cpu(transactions, sinks)

@@ -44,6 +44,7 @@ class ResultTap:
         self,
         chain: SessionChain,
         *,
+        key: bytes,
         serialize: Callable[[str, Mapping[str, object]], bytes],
         failed: Callable[[], object] | None = None,
         clock: Callable[[], float] | None = None,

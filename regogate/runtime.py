@@ -33,7 +33,7 @@ from regogate.proxy.hooks import (
 )
 from regogate.proxy.recording_sink import SessionRecording
 from regogate.recording import keys
-from regogate.recording.commit import Redactor, commitment_key
+from regogate.recording.commit import Redactor, commitment_key, digest_key
 from regogate.recording.commit import key_id as commit_key_id
 from regogate.recording.note import Signer
 from regogate.recording.records import GatewayInfo
@@ -50,6 +50,7 @@ class Runtime:
     sidecar: OpaSidecar | None = None
     recorder: Recorder | None = None
     redactor: Redactor | None = None
+    digest_key: bytes = field(default=b"", repr=False)  # of result digests (recording)
     metrics: Metrics = field(default_factory=Metrics)
     sessions_opened: int = 0
 
@@ -109,7 +110,10 @@ class Runtime:
                     return {"statements": g.statements, "denied": g.denied} if g else {}
 
                 record = SessionRecording(
-                    chain, on_error=self.config.recording.on_error, counts=counts
+                    chain,
+                    digest_key=self.digest_key,
+                    on_error=self.config.recording.on_error,
+                    counts=counts,
                 )
         # Denials swaps the upstream's error for the policy's (or the recorder's) own.
         denials = Denials()
@@ -257,6 +261,7 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                 where = "" if str(rec.dir) in exc.message else f"recording directory {rec.dir}: "
                 raise ConfigError(where + exc.message, hint=exc.hint) from None
             rt.redactor = Redactor(commitment_key(signer), commit_key_id(signer))
+            rt.digest_key = digest_key(signer)
             if rt.engine is not None:
                 rt.record_policy(rt.engine.revision)
             log.info(

@@ -2,8 +2,9 @@
 
 Wraps the writer's per-session hash chain (``recording.writer.SessionLog``) and adds the
 result summary: per request cycle (up to ReadyForQuery) the command tags, the row count,
-the first error's SQLSTATE, the elapsed time and a SHA-256 of the bytes sent to the
-client. No row values are recorded (there is no masking stage yet to take samples from).
+the first error's SQLSTATE, the elapsed time and an HMAC-SHA256 (``commit.digest_key``)
+of the bytes sent to the client. No row values are recorded (there is no masking stage
+yet to take samples from).
 ``event`` and ``upstream`` run for every statement and response: they are the chain's
 ``recording.hotpath`` tap itself (native when built), no Python in between; the tap
 follows the protocol messages in the bytes sent on its own.
@@ -39,17 +40,22 @@ class SessionRecording:
         self,
         session: SessionLog,
         *,
+        digest_key: bytes,
         on_error: str = "deny",
         counts: Callable[[], Mapping[str, int]] | None = None,
         clock: Callable[[], float] | None = None,
     ):
-        """``clock``: monotonic seconds for the elapsed times (tests inject one)."""
+        """``digest_key``: keys the result digests; ``clock``: monotonic seconds for the
+        elapsed times (tests inject one)."""
+        if len(digest_key) < 16:
+            raise ValueError("a result digest key of at least 16 bytes is needed")
         self.session = session
         self.on_error = on_error
         self.counts = counts
         self._warned = False
         tap = session.engine.tap(
             session.chain,
+            key=digest_key,
             serialize=serialize,
             failed=None if on_error == "deny" else self._failed,
             clock=clock,

@@ -25,6 +25,7 @@ from regogate.recording.note import Signer
 from regogate.wire.text import has_raw_bytes
 
 INFO = b"regogate literal commitments v1"
+DIGEST_INFO = b"regogate result digests v1"
 
 
 def key_id(signer: Signer) -> str:
@@ -35,8 +36,18 @@ def key_id(signer: Signer) -> str:
 
 def commitment_key(signer: Signer) -> bytes:
     """The HMAC key of literal commitments, derived from the signing key's seed."""
+    return _derive(signer, INFO)
+
+
+def digest_key(signer: Signer) -> bytes:
+    """The HMAC key of result digests (``result.digest``): a plain hash of a result with
+    one low-entropy value (a date of birth) would give the value away."""
+    return _derive(signer, DIGEST_INFO)
+
+
+def _derive(signer: Signer, info: bytes) -> bytes:
     seed = base64.b64decode(signer.skey().split("+", 4)[4])[1:]
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=INFO).derive(seed)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(seed)
 
 
 def commit(key: bytes, literals: tuple[str, ...]) -> str:

@@ -12,6 +12,7 @@ keeps the native module out (``recording.native``).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -86,7 +87,7 @@ class Tap(Protocol):
     def event(self, kind: str, body: Mapping[str, object] | bytes | None = None) -> None: ...
 
     def upstream(self, data: bytes) -> None:
-        """Bytes sent to the client, one call per chunk as sent: hashed, and followed
+        """Bytes sent to the client, one call per chunk as sent: MACed, and followed
         message by message (headers and bodies may span chunks)."""
         ...
 
@@ -175,28 +176,31 @@ class PyChain:
 
 
 class PyResultTap:
-    """``Tap`` in Python. ``failed``: called when a record could not be queued
-    (``on_error = "continue"``); without it, a stmt record's failure is raised."""
+    """``Tap`` in Python. ``key``: of the result digests (``commit.digest_key``);
+    ``failed``: called when a record could not be queued (``on_error = "continue"``);
+    without it, a stmt record's failure is raised."""
 
     def __init__(
         self,
         chain: SessionChain,
         *,
+        key: bytes,
         serialize: Callable[[str, Mapping[str, object]], bytes],
         failed: Callable[[], object] | None = None,
         clock: Callable[[], float] | None = None,
     ):
         self._chain, self._serialize, self._failed = chain, serialize, failed
         self._clock = clock or time.monotonic
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)  # keyed once, copied per cycle
         # ReadyForQuery, ErrorResponse, CommandComplete, EmptyQueryResponse, PortalSuspended
         self._scanner: StreamScanner | None = StreamScanner(b"ZECIs")
         self._reset()
 
     def _reset(self) -> None:
         # The digest of a cycle's bytes: most responses arrive in one chunk, hashed once
-        # at the end of the cycle; a hash object only for longer ones (memory stays flat).
+        # at the end of the cycle; a MAC object only for longer ones (memory stays flat).
         self._first: bytes | None = None
-        self._sha: hashlib._Hash | None = None
+        self._mac: hmac.HMAC | None = None
         self._sent = 0
         self._tags: list[bytes] = []
         self._rows = 0
@@ -222,11 +226,12 @@ class PyResultTap:
         kept lean."""
         if self._first is None:
             self._first = data
-        elif self._sha is None:
-            self._sha = hashlib.sha256(self._first)
-            self._sha.update(data)
+        elif self._mac is None:
+            self._mac = self._keyed.copy()
+            self._mac.update(self._first)
+            self._mac.update(data)
         else:
-            self._sha.update(data)
+            self._mac.update(data)
         self._sent += len(data)
         if self._scanner is None:
             return
@@ -257,7 +262,11 @@ class PyResultTap:
             self._reset()
             return
         started = self._started
-        digest = (self._sha or hashlib.sha256(self._first or b"")).hexdigest()
+        mac = self._mac
+        if mac is None:
+            mac = self._keyed.copy()
+            mac.update(self._first or b"")
+        digest = mac.hexdigest()
         # serialized here, once: the recorder frames it as it is (core.prepared's form)
         body: bytes = _RESULT % (
             self._sent,

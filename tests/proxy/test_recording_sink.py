@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import gc
 import hashlib
+import hmac
 import json
 import weakref
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from regogate.recording.verify import verify_directory
 from regogate.recording.writer import Recorder
 
 C, D, E, EMPTY, S, Z = 0x43, 0x44, 0x45, 0x49, 0x73, 0x5A
+KEY = bytes(range(32))  # the result digest key
 ENGINES = [
     "python",
     pytest.param(
@@ -51,7 +53,9 @@ def run(tmp_path: Path, script: object, engine: str) -> list[dict[str, object]]:
             rec = Recorder(store, signer, GatewayInfo.new("gw", "0"), hotpath_engine=engine)
             assert rec.hotpath_engine == engine
             async with rec.running():
-                sink = SessionRecording(rec.open_session({}), clock=iter(range(100)).__next__)
+                sink = SessionRecording(
+                    rec.open_session({}), digest_key=KEY, clock=iter(range(100)).__next__
+                )
                 script(sink)  # type: ignore[operator]
                 await sink.close("bye")
         finally:
@@ -90,12 +94,12 @@ def test_each_cycle_is_summarized(tmp_path: Path, engine: str) -> None:
     first, second = recs[3], recs[5]
     assert first["tags"] == ["SELECT 1"] and first["rows"] == 1
     assert first["error"] == "42703" and first["bytes"] == len(chunks[0] + chunks[1])
-    assert first["digest"] == hashlib.sha256(chunks[0] + chunks[1]).hexdigest()
+    assert first["digest"] == hmac.new(KEY, chunks[0] + chunks[1], hashlib.sha256).hexdigest()
     assert first["elapsed_us"] == 1_000_000 and "suspended" not in first
     assert recs[2]["text"] == "select 1; select x"  # the prepared body, recorded as is
     assert second["tags"] == ["INSERT 0 3", "EMPTY"] and second["rows"] == 3
     assert second["suspended"] is True and second["error"] is None
-    assert second["digest"] == hashlib.sha256(chunks[2]).hexdigest()
+    assert second["digest"] == hmac.new(KEY, chunks[2], hashlib.sha256).hexdigest()
 
 
 class DiskFull(SegmentStore):
@@ -120,7 +124,7 @@ def test_a_failed_recorder_keeps_the_session_or_refuses_its_statements(
         try:
             rec = Recorder(store, signer, GatewayInfo.new("gw", "0"), hotpath_engine=engine)
             async with rec.running():
-                sink = SessionRecording(rec.open_session({}), on_error=on_error)
+                sink = SessionRecording(rec.open_session({}), digest_key=KEY, on_error=on_error)
                 sink.event("stmt", {"text": "select 1"})
                 sink.upstream(wire((C, b"SELECT 1\x00"), (Z, b"I")))
                 await rec.flush()
@@ -175,7 +179,7 @@ def test_a_closed_sessions_recording_is_freed(tmp_path: Path, engine: str, on_er
             rec = Recorder(store, signer, GatewayInfo.new("gw", "0"), hotpath_engine=engine)
             async with rec.running():
                 for _ in range(3):
-                    sink = SessionRecording(rec.open_session({}), on_error=on_error)
+                    sink = SessionRecording(rec.open_session({}), digest_key=KEY, on_error=on_error)
                     sink.event("stmt", {"text": "select 1"})
                     sink.upstream(wire((C, b"SELECT 1\x00"), (Z, b"I")))
                     await sink.close("bye")

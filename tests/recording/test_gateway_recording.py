@@ -8,6 +8,8 @@ and that a failing disk makes the gateway refuse statements (fail closed, SQLSTA
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import resource
 import signal
@@ -19,7 +21,7 @@ import psycopg
 import pytest
 
 from regogate.recording import keys
-from regogate.recording.commit import commit, commitment_key
+from regogate.recording.commit import commit, commitment_key, digest_key
 from regogate.recording.note import Signer
 from regogate.recording.records import Record
 from regogate.recording.store import read_segments
@@ -370,3 +372,90 @@ def test_a_startup_parameter_that_is_not_utf8_is_recorded_as_a_replacement_chara
     assert verify_directory(rec_dir, [signer.verifier]).ok
     opened = next(json.loads(r.data) for r in records(rec_dir) if r.type == "session.open")
     assert opened["client"]["application_name"] == "r\ufffdcap"
+
+
+REPO_POLICIES = Path(__file__).resolve().parents[2] / "policies" / "rego"
+PII = json.loads((REPO_POLICIES / "regogate/config/pii/data.json").read_text())["columns"]
+
+
+def raw_query(port: int, token: str, sql: str) -> bytes:
+    """Everything the gateway sent back for one simple Query, up to ReadyForQuery."""
+    import socket
+    import struct
+
+    body = struct.pack("!I", 196608) + b"user\0dba\0database\0bank\0\0"
+
+    def until_ready(s: socket.socket) -> bytes:
+        buf = b""
+        while not buf.endswith(b"Z\x00\x00\x00\x05I"):
+            chunk = s.recv(65536)
+            assert chunk, buf[-200:]
+            buf += chunk
+        return buf
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(struct.pack("!I", len(body) + 4) + body)
+        assert s.recv(9) == b"R\x00\x00\x00\x08\x00\x00\x00\x03"  # cleartext password
+        s.sendall(b"p" + struct.pack("!I", len(token) + 5) + token.encode() + b"\0")
+        until_ready(s)
+        q = sql.encode() + b"\0"
+        s.sendall(b"Q" + struct.pack("!I", len(q) + 4) + q)
+        sent = until_ready(s)
+        s.sendall(b"X\x00\x00\x00\x04")
+    return sent
+
+
+def test_no_classified_value_reaches_the_recording_and_result_digests_are_keyed(
+    make_gateway: Callable[..., GatewayFixture], tmp_path: Path
+) -> None:
+    # The default policy library, as in the demo: dba reads PII unmasked, analysts and
+    # agents try. Every value of every classified column must stay off the disk, also
+    # through the result digest: a plain SHA-256 of a one-value result could be matched
+    # against guesses (there are only ~36,500 dates of birth in a century).
+    section, signer, rec_dir = recording_setup(tmp_path)
+    gw = make_gateway(extra=policy_section(REPO_POLICIES) + section)
+    by_table: dict[str, list[str]] = {}
+    for qualified in PII:
+        _, table, column = qualified.split(".")
+        by_table.setdefault(table, []).append(column)
+    values: set[str] = set()
+    with psycopg.connect(gw.pg.admin_dsn(), autocommit=True) as direct:
+        for table, columns in by_table.items():
+            for row in direct.execute(f"select {', '.join(columns)} from {table}"):
+                values.update(str(v) for v in row if v is not None)
+        dob = direct.execute(
+            "select date_of_birth from customers where date_of_birth is not null limit 1"
+        ).fetchone()
+        assert dob is not None
+    with psycopg.connect(gw.dsn("dba"), autocommit=True) as c:
+        for table, columns in by_table.items():
+            rows = c.execute(f"select {', '.join(columns)} from {table}").fetchall()
+            assert rows and any(str(v) in values for row in rows for v in row)  # unmasked
+        c.execute("select * from customers where ssn = %s", (next(iter(values)),))
+    for who in ("analyst", "agent"):
+        with psycopg.connect(gw.dsn(who), autocommit=True) as c:
+            for table, columns in by_table.items():
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):  # no masking yet
+                    c.execute(f"select {', '.join(columns)} from {table}")
+    sent = raw_query(
+        gw.port,
+        gw.token("dba"),
+        f"select date_of_birth from customers where date_of_birth = '{dob[0]}'",
+    )
+    assert str(dob[0]).encode() in sent  # the client did get the value
+    assert gw.process is not None
+    assert gw.process.stop() == 0
+    assert verify_directory(rec_dir, [signer.verifier]).ok
+
+    results = [json.loads(r.data) for r in records(rec_dir) if r.type == "result"]
+    last = results[-1]
+    assert last["bytes"] == len(sent)
+    assert last["digest"] == hmac.new(digest_key(signer), sent, hashlib.sha256).hexdigest()
+    assert last["digest"] != hashlib.sha256(sent).hexdigest()
+
+    blob = b"".join(p.read_bytes() for p in rec_dir.iterdir() if p.is_file())
+    assert len(values) > 50
+    leaked = sorted(v for v in values if len(v) >= 6 and v.encode() in blob)
+    assert not leaked, leaked[:5]
+    # nor through any digest: none is a plain hash of a result the client saw
+    assert hashlib.sha256(sent).hexdigest().encode() not in blob

@@ -4,6 +4,7 @@ the same calls give the same frames, byte for byte, and the same errors."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import random
 import traceback
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.skipif(
     not native.BUILT, reason="regogate._native is not built (scripts/setup.sh builds it)"
 )
 ENGINES = [hotpath.PYTHON, hotpath.select("native")] if native.BUILT else []
+KEY = bytes(range(32))  # the result digest key
 
 
 class Clocks:
@@ -55,7 +57,7 @@ def tap_for(engine: hotpath.Engine, **kw: Any) -> tuple[hotpath.Queue, hotpath.T
     """A queue and the tap of one session "s" on it, with deterministic clocks."""
     wall, mono = Clocks(0).for_engine()
     q = queue(engine, wall)
-    return q, engine.tap(engine.chain(q, "s"), serialize=serialize, clock=mono, **kw)
+    return q, engine.tap(engine.chain(q, "s"), key=KEY, serialize=serialize, clock=mono, **kw)
 
 
 TEXTS = [
@@ -243,7 +245,7 @@ def test_result_taps_write_the_same_summaries(seed: int) -> None:
         wall, mono = clocks.for_engine()
         q = queue(engine, wall)
         chain = engine.chain(q, f"0190f5a2-0000-7000-8000-00000000000{seed % 10}")
-        tap = engine.tap(chain, serialize=serialize, clock=mono)
+        tap = engine.tap(chain, key=KEY, serialize=serialize, clock=mono)
         for method, args in tap_script(seed):
             getattr(tap, method)(*args)
         out.append((q.take(10**6), chain.n, chain.last_seq))
@@ -269,7 +271,7 @@ def test_result_summary_fields() -> None:
         q = queue(engine, wall)
         chain = engine.chain(q, "s")
         ticks = iter([10.0, 10.25])
-        tap = engine.tap(chain, serialize=serialize, clock=ticks.__next__)
+        tap = engine.tap(chain, key=KEY, serialize=serialize, clock=ticks.__next__)
         tap.event("stmt", b'{"q":1}')
         one = wire(b"D", b"\x00\x01\x00\x00\x00\x012") + wire(b"C", b"SELECT 2\x00")
         two = wire(b"C", "UPDATE ²\x00".encode()) + wire(b"E", b"C2\xff\x00") + wire(b"Z", b"I")
@@ -281,7 +283,7 @@ def test_result_summary_fields() -> None:
         (_, _, _, _, _, body) = orjson.loads(blob.splitlines()[1])
         assert body == {
             "bytes": len(one + two),
-            "digest": hashlib.sha256(one + two).hexdigest(),
+            "digest": hmac.new(KEY, one + two, hashlib.sha256).hexdigest(),
             "elapsed_us": 250000,
             "error": "2\ufffd",
             "rows": 2,
@@ -296,8 +298,10 @@ def test_taps_refuse_and_report_alike() -> None:
         q = queue(engine, wall)
         chain = engine.chain(q, "s")
         failed: list[int] = []
-        strict = engine.tap(chain, serialize=serialize)
-        lenient = engine.tap(chain, serialize=serialize, failed=lambda f=failed: f.append(1))
+        strict = engine.tap(chain, key=KEY, serialize=serialize)
+        lenient = engine.tap(
+            chain, key=KEY, serialize=serialize, failed=lambda f=failed: f.append(1)
+        )
         with pytest.raises(ValueError, match=r"session\.close records are written by the recorder"):
             strict.event("session.close", {})
         with pytest.raises(RecordError, match="stmt record: not canonicalizable JSON"):

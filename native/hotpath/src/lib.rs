@@ -7,11 +7,12 @@
 //! this module is not built, and the reference it is tested against byte for byte
 //! (docs/decisions/0009).
 
+use hmac::{Hmac, Mac};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::collections::VecDeque;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -367,7 +368,9 @@ impl Chain {
 
 /// The result summary of one session (`proxy.recording_sink`): per request cycle, up to
 /// ReadyForQuery, the command tags, the row count, the first error's SQLSTATE, the
-/// elapsed time and a SHA-256 of the bytes sent to the client; and its stmt records.
+/// elapsed time and a keyed digest (HMAC-SHA256, the result-digest key) of the bytes sent
+/// to the client; and its stmt records. Keyed: a plain hash of a one-value result would
+/// give the value away to anyone who can guess it (a date of birth, an account number).
 #[pyclass(module = "regogate._native")]
 pub struct ResultTap {
     chain: Py<Chain>,
@@ -375,7 +378,8 @@ pub struct ResultTap {
     failed: Option<Py<PyAny>>, // on_error = "continue": called on a failed record
     clock: Option<Py<PyAny>>, // seconds (tests); else a monotonic clock
     epoch: Instant,
-    sha: Sha256,
+    keyed: Hmac<Sha256>, // keyed once; each cycle's digest starts from a clone
+    mac: Hmac<Sha256>,
     sent: u64,
     tags: Vec<u8>, // the JSON array's members so far, comma-separated (never "" once one)
     rows: u128,
@@ -411,7 +415,9 @@ impl ResultTap {
             self.reset(); // a cycle with nothing in it: no record
             return Ok(());
         }
-        let digest = std::mem::take(&mut self.sha).finalize();
+        let digest = std::mem::replace(&mut self.mac, self.keyed.clone())
+            .finalize()
+            .into_bytes();
         let mut body = Vec::with_capacity(192 + self.tags.len());
         body.extend_from_slice(b"{\"bytes\":");
         push_int(&mut body, self.sent);
@@ -458,7 +464,7 @@ impl ResultTap {
     }
 
     fn reset(&mut self) {
-        self.sha = Sha256::new();
+        self.mac = self.keyed.clone();
         self.sent = 0;
         self.tags.clear();
         self.rows = 0;
@@ -495,20 +501,24 @@ impl ResultTap {
     }
 
     #[new]
-    #[pyo3(signature = (chain, *, serialize, failed=None, clock=None))]
+    #[pyo3(signature = (chain, *, key, serialize, failed=None, clock=None))]
     fn new(
         chain: Py<Chain>,
+        key: &[u8],
         serialize: Py<PyAny>,
         failed: Option<Py<PyAny>>,
         clock: Option<Py<PyAny>>,
-    ) -> Self {
-        ResultTap {
+    ) -> PyResult<Self> {
+        let keyed = <Hmac<Sha256> as Mac>::new_from_slice(key)
+            .map_err(|e| PyValueError::new_err(format!("result digest key: {e}")))?;
+        Ok(ResultTap {
             chain,
             serialize,
             failed,
             clock,
             epoch: Instant::now(),
-            sha: Sha256::new(),
+            mac: keyed.clone(),
+            keyed,
             sent: 0,
             tags: Vec::with_capacity(64),
             rows: 0,
@@ -521,7 +531,7 @@ impl ResultTap {
             tag: 0,
             capture: None,
             broken: false,
-        }
+        })
     }
 
     /// A record of this session (a stmt starts the cycle's clock). ``body``: bytes
@@ -574,7 +584,7 @@ impl ResultTap {
     /// Bytes sent to the client, one call per chunk as sent: hashed, and followed
     /// message by message (headers and bodies may span chunks).
     fn upstream(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
-        self.sha.update(data);
+        self.mac.update(data);
         self.sent += data.len() as u64;
         let end = data.len();
         let mut pos = 0;
@@ -673,7 +683,6 @@ impl ResultTap {
 /// surrogateescape) cannot be extracted: the caller falls back to the Python code.
 #[pyfunction]
 fn commitment(key: &[u8], literals: Vec<String>) -> PyResult<String> {
-    use hmac::{Hmac, Mac};
     let mut array = Vec::with_capacity(2 + literals.iter().map(|l| l.len() + 3).sum::<usize>());
     array.push(b'[');
     for (i, literal) in literals.iter().enumerate() {
