@@ -247,6 +247,16 @@ def _close(
     return Run(start, end - start, lo, hi, boot, seq0, ts0, last_seq, last_ts, summary)
 
 
+class Mark(NamedTuple):
+    """A record the writer always seals (gateway.stop, key.rotate): where it is."""
+
+    position: int  # its leaf index
+    file: str
+    line: int
+    seq: int
+    boot: str
+
+
 @dataclass(frozen=True)
 class KeyEvent:
     """A signing key the log announces: at a gateway.start, or by key.rotate (old → new)."""
@@ -277,6 +287,9 @@ class RecordPass:
         self.sessions: dict[str, _Chain] = {}
         self.key_events: list[KeyEvent] = []
         self.acks: dict[Torn, int] = {}  # torn region -> seq of the acknowledging gateway.start
+        self.stops: list[Mark] = []  # gateway.stop records
+        self.rotations: list[Mark] = []  # key.rotate records
+        self._boot_starts: set[int] = set()  # positions of the first record of each boot
         self._f = findings
         self._starts: list[int] = []  # first position of each segment
         self._names: list[str] = []
@@ -289,6 +302,10 @@ class RecordPass:
         self._stopped = False
         self._last_ts = ""
         self._key: str | None = None  # the signing key last announced
+
+    def continues_boot(self, position: int) -> bool:
+        """Whether a record of the same boot follows the one at ``position``."""
+        return position + 1 < self.tree.size and position + 1 not in self._boot_starts
 
     def where(self, position: int) -> tuple[str, int]:
         """(segment file, line number) of the record at a position."""
@@ -417,9 +434,11 @@ class RecordPass:
         elif obj is None:
             if kind == _STOP:
                 self._stopped = True
+                self.stops.append(Mark(self._count - 1, file, number, seq, boot))
         elif kind == _START:
             self._start(obj, seq, file, number)
         elif kind == _ROTATE:
+            self.rotations.append(Mark(self._count - 1, file, number, seq, boot))
             self._rotate(obj, seq, file, number)
 
     def _new_boot(
@@ -437,6 +456,7 @@ class RecordPass:
             self._f.error("boot-reused", msg, file=file, line=number, seq=seq)
         self._boot, self._stopped, self._last_ts = boot, False, ""
         self._boots.add(boot)
+        self._boot_starts.add(self._count - 1)
 
     def _start(self, obj: dict[str, object], seq: int, file: str, number: int) -> None:
         position = self._count - 1

@@ -113,6 +113,28 @@ def verify_directory(
     Raises ``ChangedDuringVerify`` if bytes already read change meanwhile (segments
     are only ever appended to).
     """
+    verdict, checkpoints = _verify_directory(directory, trusted, origin, prior, workers)
+    if any(f.code in _SEALED_SOON for f in verdict.findings) and (
+        read_checkpoints(directory) != checkpoints
+    ):
+        # A gateway sealed while this ran: it writes gateway.stop (or key.rotate) and then
+        # the checkpoint covering it, which this pass may have missed. Once more.
+        verdict, _ = _verify_directory(directory, trusted, origin, prior, workers)
+    return verdict
+
+
+# Errors for records whose checkpoint a live writer appends right after them.
+_SEALED_SOON = frozenset({"unsealed-stop", "unsealed-rotate"})
+
+
+def _verify_directory(
+    directory: Path,
+    trusted: Sequence[Verifier],
+    origin: str | None,
+    prior: Sequence[str],
+    workers: int,
+) -> tuple[Verdict, bytes]:
+    """The verdict, and the bytes of checkpoints.log it took."""
     if not directory.is_dir():
         raise FileNotFoundError(f"no recording directory {directory}")
     # Checkpoints first: the writer syncs records before the checkpoint covering them,
@@ -125,9 +147,10 @@ def verify_directory(
     if chunks < _PARALLEL_CHUNKS or not sys.executable:
         workers = 1  # starting processes would take longer than scanning here
     workers = min(workers, chunks)
-    return _verify(
+    verdict = _verify(
         lambda r, idle: _feed(r, segments, workers, idle), checkpoints, trusted, origin, prior
     )
+    return verdict, checkpoints
 
 
 def verify_log(
@@ -380,7 +403,7 @@ def _verify(
     if feed(records, ahead.step) == 0:
         findings.error("no-records", "no segment files (seg-NNNNNN.jsonl)")
     records.finish()
-    good, origin = _checkpoints(records, checkpoints, ahead, findings, origin)
+    good, rejected, origin = _checkpoints(records, checkpoints, ahead, findings, origin)
     if records.origin_at is not None and origin is not None and records.origin != origin:
         file, line, seq = records.origin_at
         msg = f"gateway.start names origin {records.origin!r}, but the signed checkpoints are"
@@ -390,6 +413,7 @@ def _verify(
     for number, note in enumerate(prior, 1):
         _prior(records, note, number, trusted, findings, origin)
     _sealing(records, good, findings)
+    _must_be_sealed(records, good, rejected, bool(checkpoints), findings)
     return Verdict(
         findings.finish(), records.tree.size, len(records.sessions), origin, good, records.tree
     )
@@ -469,8 +493,9 @@ def _checkpoints(
     ahead: _Ahead,
     findings: Findings,
     origin: str | None,
-) -> tuple[list[SignedCheckpoint], str | None]:
-    """Check every entry of checkpoints.log; the good ones and the log's origin.
+) -> tuple[list[SignedCheckpoint], int, str | None]:
+    """Check every entry of checkpoints.log; the good ones, how many entries after the
+    last good one were rejected, and the log's origin.
 
     Unless pinned, the origin is that of the first checkpoint a trusted key signed.
     """
@@ -484,6 +509,7 @@ def _checkpoints(
     keys = _KeySchedule(records.key_events)
     good: list[SignedCheckpoint] = []
     previous: Checkpoint | None = None
+    rejected = 0  # entries rejected since the last good one
     line, scanned = 1, 0
     for offset, raw in entries:
         line += data.count(b"\n", scanned, offset)
@@ -492,12 +518,14 @@ def _checkpoints(
             note, signers, cp = ahead.open(raw)
         except (UnicodeDecodeError, NoteError) as exc:
             findings.error("checkpoint-invalid", f"checkpoint: {exc}", file=CHECKPOINTS, line=line)
+            rejected += 1
             continue
         at = f"checkpoint (size {cp.size})"
         origin = origin or cp.origin
         if cp.origin != origin:
             msg = f"{at} is for origin {cp.origin!r}, not {origin!r}"
             findings.error("checkpoint-origin", msg, file=CHECKPOINTS, line=line)
+            rejected += 1
             continue
         expected = keys.signer_for(cp.size)
         if expected is not None and expected not in {v.vkey() for v in signers}:
@@ -513,6 +541,7 @@ def _checkpoints(
                 " are missing (deleted or truncated)"
             )
             findings.error("checkpoint-beyond-log", msg, file=CHECKPOINTS, line=line)
+            rejected += 1
             continue
         if ahead.root(cp.size) != cp.root:
             since = 0 if previous is None else previous.size
@@ -521,6 +550,7 @@ def _checkpoints(
                 f"{cp.size - 1} was changed, removed, inserted or reordered"
             )
             findings.error("checkpoint-root-mismatch", msg, file=CHECKPOINTS, line=line)
+            rejected += 1
             continue
         # Implied by both roots matching the records; checked as a witness would.
         if (
@@ -532,13 +562,14 @@ def _checkpoints(
             findings.error("checkpoint-inconsistent", msg, file=CHECKPOINTS, line=line)
         previous = cp
         good.append(SignedCheckpoint(cp, note, line, tuple(signers)))
+        rejected = 0
     if torn is not None:
         msg = (
             f"checkpoints.log ends with an incomplete entry ({torn.bytes} bytes at byte"
             f" {torn.offset}): a crash while writing a checkpoint"
         )
         findings.warning("checkpoint-torn", msg, file=CHECKPOINTS)
-    return good, origin
+    return good, rejected, origin
 
 
 class _KeySchedule:
@@ -609,3 +640,52 @@ def _sealing(records: RecordPass, good: list[SignedCheckpoint], findings: Findin
             f"{good[-1].line})"
         )
     findings.warning("unsealed-tail", msg, file=first[0], line=first[1], seq=sealed)
+
+
+def _must_be_sealed(
+    records: RecordPass,
+    good: list[SignedCheckpoint],
+    rejected: int,
+    published: bool,
+    findings: Findings,
+) -> None:
+    """Unsealed records that the writer always seals: the tail was not left by a crash.
+
+    A clean stop writes gateway.stop and then the checkpoint covering it; key.rotate ends
+    its batch, which is sealed before anything else is written (a writer that fails to
+    seal writes nothing more). docs/recording-format.md §8, step 7. Not when entries
+    after the last good checkpoint were rejected: those are errors already, and the
+    missing checkpoint is likely among them.
+    """
+    if rejected:
+        return
+    sealed = good[-1].checkpoint.size if good else 0
+    if good:
+        cover = (
+            f"the last valid checkpoint (size {sealed}, checkpoints.log:{good[-1].line})"
+            " ends before it"
+        )
+    elif published:
+        cover = "checkpoints.log holds no complete checkpoint"
+    else:
+        cover = "checkpoints.log is missing or empty"
+    for stop in records.stops:
+        if stop.position < sealed:
+            continue
+        msg = (
+            f"gateway.stop of boot {stop.boot} is not sealed: {cover}. A clean stop always"
+            f" publishes a checkpoint covering its gateway.stop (here records seq {sealed}.."
+            f"{stop.position}), so checkpoints.log was truncated, replaced or deleted (or the"
+            " gateway died while sealing)"
+        )
+        findings.error("unsealed-stop", msg, file=stop.file, line=stop.line, seq=stop.seq)
+    for rotate in records.rotations:
+        if rotate.position < sealed or not records.continues_boot(rotate.position):
+            continue
+        msg = (
+            f"key.rotate of boot {rotate.boot} is not sealed, yet later records of its boot"
+            f" follow it: {cover}. The writer seals key.rotate (under the old key) before it"
+            f" writes anything more (here records seq {sealed}..{rotate.position}), so"
+            " checkpoints.log was truncated, replaced or deleted"
+        )
+        findings.error("unsealed-rotate", msg, file=rotate.file, line=rotate.line, seq=rotate.seq)

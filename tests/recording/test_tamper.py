@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from regogate.cli.main import app
 from regogate.recording import jcs
 from regogate.recording.checkpoint import Checkpoint
-from regogate.recording.layout import SegmentFile
+from regogate.recording.findings import Severity
+from regogate.recording.layout import CHECKPOINTS, SegmentFile, split_checkpoints
 from regogate.recording.merkle import MerkleTree, leaf_hash
 from regogate.recording.note import Signer, Verifier
 from regogate.recording.verify import Verdict
@@ -150,6 +155,13 @@ def test_a_rewritten_history_is_caught_by_the_checkpoints(
     objs = [json.loads(x) for x in lines(log)]
     stmts = [o for o in objs if o["type"] == "stmt"]
     stmts[0]["q"], stmts[1]["q"] = stmts[1]["q"], stmts[0]["q"]
+    verdict = check(*with_lines(log, rechain(objs)), trusted)
+    assert codes(verdict) == {"checkpoint-root-mismatch"}
+
+
+def rechain(objs: list[dict[str, Any]]) -> list[bytes]:
+    """The records' bytes, each session's prev (and chain_head) recomputed: what anyone
+    can do without the signing key."""
     heads: dict[str, str] = {}
     recs = []
     for o in objs:
@@ -161,8 +173,7 @@ def test_a_rewritten_history_is_caught_by_the_checkpoints(
         if o["sid"] is not None:
             heads[o["sid"]] = leaf_hash(data).hex()
         recs.append(data)
-    verdict = check(*with_lines(log, recs), trusted)
-    assert codes(verdict) == {"checkpoint-root-mismatch"}
+    return recs
 
 
 def test_truncating_sealed_records(reference: tuple[Log, list[Verifier], Signer]) -> None:
@@ -173,6 +184,131 @@ def test_truncating_sealed_records(reference: tuple[Log, list[Verifier], Signer]
     last = verdict.errors()[-1]
     assert f"covers {len(recs)} records but the log has only {len(recs) - 3}" in last.message
     assert last.file == "checkpoints.log" and last.line is not None
+
+
+def checkpoints_up_to(checkpoints: bytes, size: int) -> bytes:
+    """checkpoints.log cut back to its entries that cover at most ``size`` records."""
+    entries, torn = split_checkpoints(checkpoints, {})
+    assert torn is None
+    kept = [raw for _, raw in entries if int(raw.split(b"\n")[1]) <= size]
+    assert 0 < len(kept) < len(entries)
+    return b"".join(raw + b"\n" for raw in kept)
+
+
+def rewritten_tail(recs: list[bytes]) -> tuple[list[bytes], int]:
+    """The last stmt's text rewritten, the session chains re-linked; and its seq."""
+    objs = [json.loads(x) for x in recs]
+    i = max(k for k, o in enumerate(objs) if o["type"] == "stmt")
+    objs[i]["q"]["norm"] = "SELECT 'nothing to see here'"
+    return rechain(objs), i
+
+
+@pytest.mark.parametrize("cut", ["truncated", "deleted"])
+def test_a_rewritten_tail_after_a_clean_stop_with_checkpoints_cut(
+    reference: tuple[Log, list[Verifier], Signer], cut: str
+) -> None:
+    """Rewrite the last records (no key needed), then cut checkpoints.log back to an entry
+    before them, or delete it. The records alone look intact; but a clean stop always
+    seals its gateway.stop, so an unsealed gateway.stop is an error, not a crash's tail."""
+    log, trusted, _ = reference
+    recs, i = rewritten_tail(lines(log))
+    segments, checkpoints = with_lines(log, recs)
+    kept = checkpoints_up_to(checkpoints, i) if cut == "truncated" else b""
+    verdict = check(segments, kept, trusted)
+    stop = len(recs) - 1
+    assert json.loads(recs[stop])["type"] == "gateway.stop"
+    sealed, rotate = verdict.sealed_size, first(log, "key.rotate")
+    if cut == "truncated":
+        assert rotate < sealed <= i  # key.rotate stays sealed
+        assert codes(verdict) == {"unsealed-stop"}
+    else:
+        assert sealed == 0 and codes(verdict) == {"unsealed-stop", "unsealed-rotate"}
+    err = next(f for f in verdict.errors() if f.code == "unsealed-stop")
+    assert (err.file, err.line, err.seq) == (
+        segments[-1].name,
+        segments[-1].data.count(b"\n"),
+        stop,
+    )
+    boot = json.loads(recs[stop])["gw"]["boot"]
+    if cut == "truncated":
+        line = verdict.checkpoints[-1].line
+        cover = f"the last valid checkpoint (size {sealed}, checkpoints.log:{line}) ends before it"
+    else:
+        cover = "checkpoints.log is missing or empty"
+    assert err.message == (
+        f"gateway.stop of boot {boot} is not sealed: {cover}. A clean stop always publishes a"
+        f" checkpoint covering its gateway.stop (here records seq {sealed}..{stop}), so"
+        " checkpoints.log was truncated, replaced or deleted (or the gateway died while sealing)"
+    )
+    tail = next(f for f in verdict.findings if f.code == "unsealed-tail")
+    assert tail.severity is Severity.WARNING and tail.seq == sealed
+    if cut == "deleted":
+        rot = next(f for f in verdict.errors() if f.code == "unsealed-rotate")
+        assert rot.seq == rotate and f"(here records seq 0..{rotate})" in rot.message
+
+
+def test_dropping_gateway_stop_too_takes_a_checkpoint_held_outside(
+    reference: tuple[Log, list[Verifier], Signer],
+) -> None:
+    """With gateway.stop removed as well, the log ends like a crash's: only a checkpoint
+    held outside the log (or a witness) shows the truncation."""
+    log, trusted, _ = reference
+    recs, i = rewritten_tail(lines(log)[:-1])
+    segments, checkpoints = with_lines(log, recs)
+    kept = checkpoints_up_to(checkpoints, i)
+    verdict = check(segments, kept, trusted)
+    assert verdict.ok and not verdict.sealed
+    assert {f.code for f in verdict.findings} == {"unsealed-tail"}
+    held = check(*log, trusted).checkpoints[-1].note
+    assert codes(check(segments, kept, trusted, prior=[held])) == {"prior-beyond-log"}
+
+
+def test_records_after_an_unsealed_key_rotate(
+    reference: tuple[Log, list[Verifier], Signer],
+) -> None:
+    """key.rotate ends its batch, which is sealed before anything more is written: later
+    records of its boot mean its checkpoint was removed, even if the log ends like a
+    crash. A crash right after key.rotate, before its checkpoint, is only a warning."""
+    log, trusted, _ = reference
+    rotate = first(log, "key.rotate")
+    recs = lines(log)[:-1]  # gateway.stop dropped: the end looks like a crash
+    segments, checkpoints = with_lines(log, recs)
+    kept = checkpoints_up_to(checkpoints, rotate)
+    verdict = check(segments, kept, trusted)
+    assert codes(verdict) == {"unsealed-rotate"}
+    err = verdict.errors()[0]
+    assert err.seq == rotate and err.message.startswith("key.rotate of boot ")
+    assert (
+        f"(here records seq {verdict.sealed_size}..{rotate}), so checkpoints.log was" in err.message
+    )
+    crashed = check(with_lines(log, recs[: rotate + 1])[0], kept, trusted)
+    warnings = {f.code for f in crashed.findings if f.severity is Severity.WARNING}
+    assert crashed.ok and warnings == {"unsealed-tail"}
+
+
+@pytest.mark.parametrize("cut", ["truncated", "deleted"])
+def test_verify_fails_on_a_stopped_log_with_checkpoints_cut(tmp_path: Path, cut: str) -> None:
+    """The same on disk, through `regogate verify`: exit status 1, the gateway.stop named."""
+    signer = Signer.generate(ORIGIN)
+    directory, trust = tmp_path / "rec", tmp_path / "trust.vkeys"
+    trust.write_text(signer.verifier.vkey() + "\n")
+    write_log(directory, signer, everything())
+    (segment,) = directory.glob("seg-*.jsonl")
+    recs, i = rewritten_tail(segment.read_bytes().splitlines())
+    segment.write_bytes(b"".join(x + b"\n" for x in recs))
+    if cut == "truncated":
+        path = directory / CHECKPOINTS
+        path.write_bytes(checkpoints_up_to(path.read_bytes(), i))
+    else:
+        (directory / CHECKPOINTS).unlink()
+    result = CliRunner().invoke(app, ["verify", "-d", str(directory), "--trust", str(trust)])
+    assert result.exit_code == 1, result.output
+    stop = json.loads(recs[-1])
+    assert stop["type"] == "gateway.stop"
+    named = f"{segment.name}:{len(recs)}: seq {stop['seq']}: error: gateway.stop of boot"
+    assert named in result.stdout and "[unsealed-stop]" in result.stdout
+    assert "[unsealed-tail]" in result.stdout and "OK:" not in result.stdout
+    assert f"verification failed: {named}" in result.stderr
 
 
 def test_truncating_mid_line(reference: tuple[Log, list[Verifier], Signer]) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from regogate.recording import chain, jcs, verify
 from regogate.recording.findings import Finding, Findings, Severity
-from regogate.recording.layout import SegmentFile
+from regogate.recording.layout import CHECKPOINTS, SegmentFile, split_checkpoints
 from regogate.recording.note import Signer, Verifier
 from regogate.recording.proof import HEADER, ProofError, RecordProof, check_record
 from regogate.recording.verify import Verdict, verify_directory, verify_log
@@ -80,6 +80,64 @@ def test_sessions_left_open_by_a_crash_are_warned(tmp_path: Path, signer: Signer
     verdict = verify_directory(snapshot, [signer.verifier])
     warning = next(f for f in verdict.findings if f.code == "session-not-closed")
     assert warning.severity is Severity.WARNING and "ended without closing it" in warning.message
+
+
+def test_a_crash_after_an_earlier_clean_stop_is_a_warning(tmp_path: Path, signer: Signer) -> None:
+    """The earlier boot's gateway.stop is sealed; the later boot's unsealed tail is a
+    crash's, not an error."""
+    live, snapshot = tmp_path / "live", tmp_path / "snap"
+    write_log(live, signer, everything())
+
+    async def script(rec: Recorder) -> None:
+        s = rec.open_session({})
+        await statement(s, 1)
+        await rec.checkpoint()
+        await statement(s, 2)  # written, not sealed
+        shutil.copytree(live, snapshot, ignore=shutil.ignore_patterns(".lock"))
+
+    write_log(live, signer, script, checkpoint_interval=3600)
+    verdict = verify_directory(snapshot, [signer.verifier])
+    assert verdict.ok and not verdict.sealed
+    assert {(f.severity, f.code) for f in verdict.findings} == {
+        (Severity.WARNING, "unsealed-tail"),
+        (Severity.INFO, "session-open"),
+    }
+
+
+def test_a_stop_whose_checkpoint_was_not_written(tmp_path: Path, signer: Signer) -> None:
+    """A writer that died while sealing its stop (or failed to append the checkpoint)
+    leaves what a truncated checkpoints.log leaves: an error, until the next start
+    seals the log."""
+    write_log(tmp_path, signer, everything())
+    path = tmp_path / CHECKPOINTS
+    entries, _ = split_checkpoints(path.read_bytes(), {})
+    path.write_bytes(path.read_bytes()[: entries[-1][0]])
+    verdict = verify_directory(tmp_path, [signer.verifier])
+    assert [f.code for f in verdict.errors()] == ["unsealed-stop"]
+    assert verdict.errors()[0].message.endswith("(or the gateway died while sealing)")
+    write_log(tmp_path, signer, everything())
+    verdict = verify_directory(tmp_path, [signer.verifier])
+    assert verdict.ok and verdict.sealed
+
+
+def test_a_stop_sealed_while_verify_reads(
+    tmp_path: Path, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify reads checkpoints.log before the segments; a gateway stopping in between has
+    written gateway.stop but not yet the checkpoint covering it. verify then reads again,
+    rather than call it a truncation."""
+    write_log(tmp_path, signer, everything())
+    data = (tmp_path / CHECKPOINTS).read_bytes()
+    entries, _ = split_checkpoints(data, {})
+    stale = [data[: entries[-1][0]]]  # read just before the stop's checkpoint is appended
+    real = verify.read_checkpoints
+
+    def read(directory: Path) -> bytes:
+        return stale.pop() if stale else real(directory)
+
+    monkeypatch.setattr(verify, "read_checkpoints", read)
+    verdict = verify_directory(tmp_path, [signer.verifier])
+    assert not stale and verdict.ok and verdict.sealed and not verdict.findings
 
 
 def test_unknown_record_types_are_accepted(tmp_path: Path, signer: Signer) -> None:
