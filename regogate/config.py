@@ -104,6 +104,9 @@ class RecordingConfig:
     # Group commit under load: seconds between the writer's batches (pipe write, append,
     # fsync); also about the longest a record waits in the gateway (a crash loses it).
     commit_interval: float = 0.05
+    # "statement": each ReadyForQuery waits until its request cycle's records are written
+    # (a crash loses no statement a client saw complete); "group": clients never wait.
+    durability: str = "group"
     segment_bytes: int = 64 * 1024 * 1024
     fsync: str = "always"  # always | checkpoint | never (recording.store.FsyncPolicy)
     writer: str = "auto"  # auto | native | python (recording.worker)
@@ -412,6 +415,7 @@ def _recording(r: _Reader, data: Mapping[str, object]) -> RecordingConfig:
             "checkpoint_every",
             "checkpoint_interval",
             "commit_interval",
+            "durability",
             "segment_bytes",
             "fsync",
             "writer",
@@ -454,6 +458,7 @@ def _recording(r: _Reader, data: Mapping[str, object]) -> RecordingConfig:
         checkpoint_every=r.positive(p, "checkpoint_every", "recording", 1000),
         checkpoint_interval=interval,
         commit_interval=commit,
+        durability=r.choice(p, "durability", "recording", ("group", "statement"), "group"),
         segment_bytes=segment,
         fsync=r.choice(p, "fsync", "recording", ("always", "checkpoint", "never"), "always"),
         writer=r.choice(p, "writer", "recording", ("auto", "native", "python"), "auto"),

@@ -113,6 +113,7 @@ class Runtime:
                     chain,
                     digest_key=self.digest_key,
                     on_error=self.config.recording.on_error,
+                    durability=self.config.recording.durability,
                     counts=counts,
                 )
         # Denials swaps the upstream's error for the policy's (or the recorder's) own.
@@ -266,12 +267,15 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                 rt.record_policy(rt.engine.revision)
             log.info(
                 "recording to %s (origin %s, %s writer, %s hot path, a batch every %g ms "
-                "under load)",
+                "under load, %s)",
                 rec.dir,
                 recorder.origin,
                 recorder.writer_engine,
                 recorder.hotpath_engine,
                 recorder.commit_interval * 1000,
+                "each statement waits for its records"
+                if rec.durability == "statement"
+                else "clients do not wait for the log",
             )
         stack.callback(log_stats, rt)
         _register_metrics(rt)

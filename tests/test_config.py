@@ -122,6 +122,7 @@ def test_policy_defaults_enforce_with_the_directory_beside_the_config(tmp_path: 
         ("[recording]\nkey_file = 'k'\ncommit_interval = 0\n", "recording.commit_interval: must"),
         ("[recording]\nkey_file = 'k'\ncommit_interval = 2\n", "recording.commit_interval: must"),
         ("[recording]\nkey_file = 'k'\ncommit_interval = '1'\n", "commit_interval: must be float"),
+        ("[recording]\nkey_file = 'k'\ndurability = 'fsync'\n", "recording.durability: must be"),
     ],
 )
 def test_policy_and_recording_errors(section: str, message: str) -> None:
@@ -134,6 +135,13 @@ def test_recording_section(tmp_path: Path) -> None:
     cfg = parse_config(text, env=ENV, base=tmp_path)
     rec = cfg.recording
     assert rec.enabled and rec.on_error == "deny" and rec.commit_interval == 0.05
+    assert rec.durability == "group"
+    strict = parse_config(
+        text.replace("[recording]\n", "[recording]\ndurability = 'statement'\n"),
+        env=ENV,
+        base=tmp_path,
+    )
+    assert strict.recording.durability == "statement"
     assert (rec.dir, rec.key_file) == (tmp_path / "recordings", tmp_path / "k.key")
     env_key = parse_config(
         "[policy]\nmode = 'off'\n[recording]\n" + BASE,

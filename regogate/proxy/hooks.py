@@ -65,7 +65,8 @@ class RecordSink(Protocol):
 
     @property
     def wants_boundaries(self) -> bool:
-        """True if ``boundary()`` must be awaited at every ReadyForQuery."""
+        """True if ``boundary()`` must be awaited at every ReadyForQuery, before the
+        chunk that holds it reaches the client (after ``upstream`` saw that chunk)."""
         ...
 
     @property

@@ -9,9 +9,12 @@ yet to take samples from).
 ``recording.hotpath`` tap itself (native when built), no Python in between; the tap
 follows the protocol messages in the bytes sent on its own.
 
-Never on the critical path: records are queued; the background writer batches, writes
-and fsyncs. With ``on_error = "deny"`` a failed recorder makes the gate refuse new
-statements (RecordingUnavailable, SQLSTATE 58030); with ``"continue"`` it is logged once.
+Off the critical path by default: records are queued; the background writer batches,
+writes and fsyncs. With ``durability = "statement"`` each ReadyForQuery waits until the
+records of its request cycle are written (``boundary``): a crash then loses no statement
+whose completion a client saw. With ``on_error = "deny"`` a failed recorder makes the
+gate refuse new statements (RecordingUnavailable, SQLSTATE 58030); with ``"continue"`` it
+is logged once.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ log = logging.getLogger("regogate.recording")
 
 
 class SessionRecording:
-    wants_boundaries = False
     observes_results = True
     # A record of the session: raises RecordingUnavailable with on_error = "deny".
     event: Callable[[str, RecordBody], None]
@@ -42,15 +44,18 @@ class SessionRecording:
         *,
         digest_key: bytes,
         on_error: str = "deny",
+        durability: str = "group",
         counts: Callable[[], Mapping[str, int]] | None = None,
         clock: Callable[[], float] | None = None,
     ):
-        """``digest_key``: keys the result digests; ``clock``: monotonic seconds for the
-        elapsed times (tests inject one)."""
+        """``digest_key``: keys the result digests; ``durability``: ``"statement"`` holds
+        each ReadyForQuery until its cycle's records are written; ``clock``: monotonic
+        seconds for the elapsed times (tests inject one)."""
         if len(digest_key) < 16:
             raise ValueError("a result digest key of at least 16 bytes is needed")
         self.session = session
         self.on_error = on_error
+        self.wants_boundaries = durability == "statement"
         self.counts = counts
         self._warned = False
         tap = session.engine.tap(
@@ -69,7 +74,15 @@ class SessionRecording:
             log.error("session %s: recording failed; continuing unrecorded", self.session.sid)
 
     async def boundary(self) -> None:
-        return None
+        """Wait until the session's records so far are written (and fsynced, by policy).
+        A failed recorder does not hold the response back: the statement has run; with
+        ``on_error = "deny"`` the gate refuses the next ones."""
+        try:
+            await self.session.flush()
+        except (RecordingUnavailable, RuntimeError) as exc:
+            if not self._warned:
+                self._warned = True
+                log.error("session %s: recording failed: %s", self.session.sid, exc)
 
     async def close(self, reason: str) -> None:
         counts = dict(self.counts()) if self.counts is not None else None

@@ -492,6 +492,13 @@ class Session:
                         for f in results.on_backend(frame):
                             out += f.encode()
                     data = bytes(out)
+                held = boundary and wants_boundaries
+                if held:
+                    # The cycle's records (its result summary too) reach the log before
+                    # the client sees its ReadyForQuery ([recording] durability).
+                    if observe:
+                        record.upstream(data)
+                    await record.boundary()
                 try:
                     await client.send(data)
                 except (
@@ -500,13 +507,11 @@ class Session:
                     OSError,
                     ssl.SSLError,
                 ):
-                    if observe:
+                    if observe and not held:
                         record.upstream(data)
                     break
-                if observe:  # after the send: the client need not wait for the summary
+                if observe and not held:  # after the send: the client need not wait for it
                     record.upstream(data)
-                if boundary and wants_boundaries:
-                    await record.boundary()
         except ProtocolViolation as exc:
             log.error("session %s: the upstream sent a malformed message: %s", self.id, exc)
             self.state.upstream_fatal = True

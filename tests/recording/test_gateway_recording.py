@@ -162,10 +162,12 @@ def test_kill_9_leaves_a_verifiable_log_with_a_named_unsealed_tail(
     assert len(stmts) >= 30
 
 
+@pytest.mark.parametrize("durability", ["group", "statement"])
 def test_a_failing_recording_disk_refuses_statements(
-    make_gateway: Callable[..., GatewayFixture], tmp_path: Path
+    make_gateway: Callable[..., GatewayFixture], tmp_path: Path, durability: str
 ) -> None:
     section, _, _ = recording_setup(tmp_path)
+    section += f'durability = "{durability}"\n'  # "statement": a failed write holds nothing
     limit = 256 * 1024
 
     def small_files() -> None:  # every file the gateway writes may grow to `limit` bytes
@@ -459,3 +461,60 @@ def test_no_classified_value_reaches_the_recording_and_result_digests_are_keyed(
     assert not leaked, leaked[:5]
     # nor through any digest: none is a plain hash of a result the client saw
     assert hashlib.sha256(sent).hexdigest().encode() not in blob
+
+
+@pytest.mark.parametrize("durability", ["group", "statement"])
+def test_with_statement_durability_a_client_sees_no_result_before_its_records_are_written(
+    make_gateway: Callable[..., GatewayFixture], tmp_path: Path, durability: str
+) -> None:
+    # The writer process is stopped (SIGSTOP: a stalled disk). With durability =
+    # "statement" the ReadyForQuery of a statement waits for its records; a kill -9 of the
+    # gateway right after the client saw it then loses nothing. With "group" (the default)
+    # the client does not wait.
+    import threading
+
+    import psutil
+
+    section, signer, rec_dir = recording_setup(tmp_path)
+    section += f'durability = "{durability}"\n'
+    gw = make_gateway(extra=policy_section(policy_dir(tmp_path)) + section)
+    assert gw.process is not None
+    waits = "each statement waits for its records" in gw.process.log.read_text()
+    assert waits == (durability == "statement")
+    writer = next(
+        c
+        for c in psutil.Process(gw.process.proc.pid).children(recursive=True)
+        if any("regogate-writer" in a or "regogate.recording.worker" in a for a in c.cmdline())
+    )
+    with psycopg.connect(gw.dsn("dba"), autocommit=True) as c:
+        c.execute("select 1")
+        writer.suspend()
+        done = threading.Event()
+        answer: list[object] = []
+
+        def run() -> None:
+            answer.append(c.execute("select id from customers where id = 3").fetchone())
+            done.set()
+
+        t = threading.Thread(target=run)
+        t.start()
+        try:
+            if durability == "group":
+                assert done.wait(10), "a client waited for the recording"
+            else:
+                assert not done.wait(1.5), "the result was released before its records"
+        finally:
+            writer.resume()
+        assert done.wait(10)
+        t.join()
+        assert answer == [(3,)]
+        if durability == "statement":
+            gw.process.proc.send_signal(signal.SIGKILL)  # the moment the client has it
+            gw.process.proc.wait(10)
+    if durability == "statement":
+        verdict = verify_directory(rec_dir, [signer.verifier])
+        assert verdict.ok, [str(f) for f in verdict.findings]
+        recs = records(rec_dir)
+        stmt = [json.loads(r.data) for r in recs if r.type == "stmt"][-1]
+        assert stmt["text"] == "select id from customers where id = $1"
+        assert recs[-1].type == "result" and json.loads(recs[-1].data)["tags"] == ["SELECT 1"]
