@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
-# locale, time zone, search path and scratch space; the Go runtime's own knobs for OPA
-_BASE = frozenset({"PATH", "HOME", "TMPDIR", "TZ", "LANG", "LANGUAGE", "LC_ALL"})
-_GO = frozenset({"GOMAXPROCS", "GOMEMLIMIT", "GOGC", "GODEBUG"})
+# locale, time zone, search paths and scratch space (a Python whose libpython is found
+# through LD_LIBRARY_PATH runs the writer and OPA's launcher)
+_BASE = frozenset({"PATH", "LD_LIBRARY_PATH", "HOME", "TMPDIR", "TZ", "LANG", "LANGUAGE", "LC_ALL"})
+# OPA: the Go runtime's knobs and where TLS trust anchors are (http.send to a private CA).
+# Proxy settings may carry credentials: only through [policy] env.
+_OPA = frozenset({"GOMAXPROCS", "GOMEMLIMIT", "GOGC", "GODEBUG", "SSL_CERT_FILE", "SSL_CERT_DIR"})
 # the recording writer is Python (or execs the native writer): how its interpreter and
 # engine are chosen, and nothing else
 _WRITER = frozenset({"VIRTUAL_ENV", "REGOGATE_NATIVE_WRITER", "REGOGATE_HOTPATH"})
@@ -33,9 +36,10 @@ def minimal_env(
     return {k: v for k, v in env.items() if k in names or k.startswith(starts)}
 
 
-def opa_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """For ``opa`` (server, check, eval, test): policies see no secret."""
-    return minimal_env(_GO, environ=environ)
+def opa_env(extra: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """For ``opa`` (server, check, eval, test): policies see no secret. ``extra``: names
+    the operator passes on (``[policy] env``)."""
+    return minimal_env(_OPA | frozenset(extra), environ=environ)
 
 
 def writer_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:

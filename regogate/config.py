@@ -89,6 +89,9 @@ class PolicyConfig:
     timeout: float = 0.5  # seconds per decision request
     cache_size: int = 10000  # 0 disables the decision cache
     watch_interval: float = 1.0  # seconds between policy directory checks
+    # environment variables the OPA sidecar gets beyond childenv's allowlist (what a
+    # policy can read with opa.runtime().env; e.g. a proxy for http.send)
+    env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,9 @@ class RecordingConfig:
     # "statement": each ReadyForQuery waits until its request cycle's records are written
     # (a crash loses no statement a client saw complete); "group": clients never wait.
     durability: str = "group"
+    # how long a session waits for the writer (statement durability, session close)
+    # before the recorder counts as stalled and statements are refused until it catches up
+    write_timeout: float = 5.0
     segment_bytes: int = 64 * 1024 * 1024
     fsync: str = "always"  # always | checkpoint | never (recording.store.FsyncPolicy)
     writer: str = "auto"  # auto | native | python (recording.worker)
@@ -367,7 +373,7 @@ def _policy(r: _Reader, p: Mapping[str, object]) -> PolicyConfig:
     r.unknown(
         p,
         "policy",
-        {"mode", "dir", "opa_url", "opa_binary", "timeout", "cache_size", "watch_interval"},
+        {"mode", "dir", "opa_url", "opa_binary", "timeout", "cache_size", "watch_interval", "env"},
     )
     mode = cast(PolicyMode, r.choice(p, "mode", "policy", ("enforce", "off"), "enforce"))
     opa_url = r.get(p, "opa_url", "policy", str, "") or None
@@ -389,6 +395,11 @@ def _policy(r: _Reader, p: Mapping[str, object]) -> PolicyConfig:
     watch = r.get(p, "watch_interval", "policy", float, 1.0)
     if watch <= 0:
         raise r.fail("policy.watch_interval", f"must be positive, got {watch}")
+    env = r.get(p, "env", "policy", list, [])
+    if not all(isinstance(name, str) and name for name in env):
+        raise r.fail("policy.env", "must be a list of environment variable names")
+    if "REGOGATE_SIGNING_KEY" in env:
+        raise r.fail("policy.env", "the signing key is never handed to OPA")
     return PolicyConfig(
         mode=mode,
         dir=directory,
@@ -397,6 +408,7 @@ def _policy(r: _Reader, p: Mapping[str, object]) -> PolicyConfig:
         timeout=timeout,
         cache_size=cache_size,
         watch_interval=watch,
+        env=tuple(env),
     )
 
 
@@ -416,6 +428,7 @@ def _recording(r: _Reader, data: Mapping[str, object]) -> RecordingConfig:
             "checkpoint_interval",
             "commit_interval",
             "durability",
+            "write_timeout",
             "segment_bytes",
             "fsync",
             "writer",
@@ -445,6 +458,12 @@ def _recording(r: _Reader, data: Mapping[str, object]) -> RecordingConfig:
         raise r.fail(
             "recording.commit_interval", f"must be more than 0 and at most 1 second, got {commit}"
         )
+    write_timeout = r.get(p, "write_timeout", "recording", float, 5.0)
+    if not 0 < write_timeout <= 300:
+        raise r.fail(
+            "recording.write_timeout",
+            f"must be more than 0 and at most 300 seconds, got {write_timeout}",
+        )
     segment = r.positive(p, "segment_bytes", "recording", 64 * 1024 * 1024)
     if segment < 4096:
         raise r.fail("recording.segment_bytes", "must be at least 4096 bytes")
@@ -459,6 +478,7 @@ def _recording(r: _Reader, data: Mapping[str, object]) -> RecordingConfig:
         checkpoint_interval=interval,
         commit_interval=commit,
         durability=r.choice(p, "durability", "recording", ("group", "statement"), "group"),
+        write_timeout=write_timeout,
         segment_bytes=segment,
         fsync=r.choice(p, "fsync", "recording", ("always", "checkpoint", "never"), "always"),
         writer=r.choice(p, "writer", "recording", ("auto", "native", "python"), "auto"),

@@ -114,6 +114,7 @@ class Runtime:
                     digest_key=self.digest_key,
                     on_error=self.config.recording.on_error,
                     durability=self.config.recording.durability,
+                    write_timeout=self.config.recording.write_timeout,
                     counts=counts,
                 )
         # Denials swaps the upstream's error for the policy's (or the recorder's) own.
@@ -226,6 +227,7 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                     watch_interval=pol.watch_interval,
                     timeout=pol.timeout,
                     metrics=rt.metrics,
+                    env=pol.env,
                 )
                 rt.sidecar = sidecar
                 rt.engine = PolicyEngine(

@@ -9,6 +9,10 @@ GATEWAY_ENV = {
     "HOME": "/home/gw",
     "LC_CTYPE": "C.UTF-8",
     "GOMAXPROCS": "2",
+    "SSL_CERT_FILE": "/etc/ca.pem",
+    "HTTPS_PROXY": "http://user:pw@proxy:3128",
+    "STAGE": "prod",
+    "LD_LIBRARY_PATH": "/opt/python/lib",
     "PYTHONPATH": "/srv/regogate",
     "VIRTUAL_ENV": "/srv/venv",
     "REGOGATE_NATIVE_WRITER": "/srv/regogate-writer",
@@ -20,19 +24,26 @@ GATEWAY_ENV = {
 }
 
 
-def test_opa_gets_locale_path_and_go_knobs_only() -> None:
-    assert opa_env(GATEWAY_ENV) == {
+def test_opa_gets_locale_paths_go_knobs_and_trust_anchors_only() -> None:
+    base = {
         "PATH": "/usr/bin",
+        "LD_LIBRARY_PATH": "/opt/python/lib",
         "HOME": "/home/gw",
         "LC_CTYPE": "C.UTF-8",
         "GOMAXPROCS": "2",
+        "SSL_CERT_FILE": "/etc/ca.pem",
     }
+    assert opa_env(environ=GATEWAY_ENV) == base
+    # [policy] env passes more on, by name (a proxy URL may hold credentials: opt-in)
+    passed = opa_env(["HTTPS_PROXY", "STAGE", "UNSET"], environ=GATEWAY_ENV)
+    assert passed == {**base, "HTTPS_PROXY": "http://user:pw@proxy:3128", "STAGE": "prod"}
 
 
 def test_the_writer_gets_its_interpreter_and_engine_choice_only() -> None:
     assert writer_env(GATEWAY_ENV) == {
         "PATH": "/usr/bin",
         "HOME": "/home/gw",
+        "LD_LIBRARY_PATH": "/opt/python/lib",
         "LC_CTYPE": "C.UTF-8",
         "PYTHONPATH": "/srv/regogate",
         "VIRTUAL_ENV": "/srv/venv",

@@ -116,6 +116,9 @@ def test_policy_defaults_enforce_with_the_directory_beside_the_config(tmp_path: 
         ("[policy]\ntimeout = 0\n", "policy.timeout: must be between"),
         ("[policy]\ncache_size = -1\n", "policy.cache_size: must be 0"),
         ("[policy]\nbogus = 1\n", "policy.bogus: unknown key"),
+        ("[policy]\nenv = 'STAGE'\n", "policy.env: must be list"),
+        ("[policy]\nenv = ['STAGE', 3]\n", "policy.env: must be a list of environment"),
+        ("[policy]\nenv = ['REGOGATE_SIGNING_KEY']\n", "policy.env: the signing key is never"),
         ("[recording]\ndir = 'r'\n", "recording.key_file: is required"),
         ("[recording]\nsigning_key = 'abc'\n", "recording.signing_key: the signing key is not"),
         ("[recording]\nkey_file = 'k'\non_error = 'ignore'\n", "recording.on_error: must be"),
@@ -123,6 +126,8 @@ def test_policy_defaults_enforce_with_the_directory_beside_the_config(tmp_path: 
         ("[recording]\nkey_file = 'k'\ncommit_interval = 2\n", "recording.commit_interval: must"),
         ("[recording]\nkey_file = 'k'\ncommit_interval = '1'\n", "commit_interval: must be float"),
         ("[recording]\nkey_file = 'k'\ndurability = 'fsync'\n", "recording.durability: must be"),
+        ("[recording]\nkey_file = 'k'\nwrite_timeout = 0\n", "recording.write_timeout: must"),
+        ("[recording]\nkey_file = 'k'\nwrite_timeout = 301\n", "recording.write_timeout: must"),
     ],
 )
 def test_policy_and_recording_errors(section: str, message: str) -> None:
@@ -135,7 +140,7 @@ def test_recording_section(tmp_path: Path) -> None:
     cfg = parse_config(text, env=ENV, base=tmp_path)
     rec = cfg.recording
     assert rec.enabled and rec.on_error == "deny" and rec.commit_interval == 0.05
-    assert rec.durability == "group"
+    assert rec.durability == "group" and rec.write_timeout == 5.0
     strict = parse_config(
         text.replace("[recording]\n", "[recording]\ndurability = 'statement'\n"),
         env=ENV,

@@ -156,7 +156,7 @@ def _catalog(conn: ConnectionConfig, offline: bool) -> tuple[CatalogSnapshot, st
     return snap, f"live, from connection {conn.name!r} ({len(snap.relations)} relations)"
 
 
-def _decide(d: Path, policy_input: dict[str, object]) -> object:
+def _decide(d: Path, policy_input: dict[str, object], env: tuple[str, ...] = ()) -> object:
     run = subprocess.run(
         [
             find_opa(),
@@ -172,7 +172,7 @@ def _decide(d: Path, policy_input: dict[str, object]) -> object:
         text=True,
         check=False,
         timeout=60,
-        env=opa_env(),
+        env=opa_env(env),  # what the gateway's sidecar sees
     )
     if run.returncode != 0:
         raise _fail(f"opa eval failed: {(run.stderr or run.stdout).strip()}")
@@ -215,7 +215,7 @@ def explain(
             "connection": {"name": conn.name, "database": conn.database},
             "statement": to_input(facts),
         }
-        raw = _decide(d, policy_input)
+        raw = _decide(d, policy_input, cfg.policy.env)
         try:
             decision = parse_decision(raw)
             refusal = decision.refusal()

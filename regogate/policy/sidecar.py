@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -161,8 +161,11 @@ class OpaSidecar:
         watch_interval: float = 1.0,
         timeout: float = 0.5,
         metrics: Metrics | None = None,
+        env: Sequence[str] = (),
     ):
+        """``env``: environment variables OPA gets beyond ``childenv``'s allowlist."""
         self.opa_bin = opa_bin
+        self.env = tuple(env)
         self.port = port
         self.socket_path: Path | None = None
         if not port and hasattr(socket, "AF_UNIX"):
@@ -198,7 +201,7 @@ class OpaSidecar:
             "--log-level=error",
         ]
         proc = await anyio.open_process(
-            die_with_parent(cmd), stdout=subprocess.DEVNULL, stderr=None, env=opa_env()
+            die_with_parent(cmd), stdout=subprocess.DEVNULL, stderr=None, env=opa_env(self.env)
         )
         try:
             with anyio.move_on_after(30):

@@ -45,17 +45,20 @@ class SessionRecording:
         digest_key: bytes,
         on_error: str = "deny",
         durability: str = "group",
+        write_timeout: float = 5.0,
         counts: Callable[[], Mapping[str, int]] | None = None,
         clock: Callable[[], float] | None = None,
     ):
         """``digest_key``: keys the result digests; ``durability``: ``"statement"`` holds
-        each ReadyForQuery until its cycle's records are written; ``clock``: monotonic
-        seconds for the elapsed times (tests inject one)."""
+        each ReadyForQuery until its cycle's records are written, for at most
+        ``write_timeout`` seconds (then the recorder counts as stalled); ``clock``:
+        monotonic seconds for the elapsed times (tests inject one)."""
         if len(digest_key) < 16:
             raise ValueError("a result digest key of at least 16 bytes is needed")
         self.session = session
         self.on_error = on_error
         self.wants_boundaries = durability == "statement"
+        self.write_timeout = write_timeout
         self.counts = counts
         self._warned = False
         tap = session.engine.tap(
@@ -74,11 +77,12 @@ class SessionRecording:
             log.error("session %s: recording failed; continuing unrecorded", self.session.sid)
 
     async def boundary(self) -> None:
-        """Wait until the session's records so far are written (and fsynced, by policy).
-        A failed recorder does not hold the response back: the statement has run; with
-        ``on_error = "deny"`` the gate refuses the next ones."""
+        """Wait until the session's records so far are written (and fsynced, by policy),
+        for at most ``write_timeout``. A failed or stalled recorder does not hold the
+        response back: the statement has run; with ``on_error = "deny"`` the gate refuses
+        the next ones (a stalled writer: until it catches up)."""
         try:
-            await self.session.flush()
+            await self.session.flush_within(self.write_timeout)
         except (RecordingUnavailable, RuntimeError) as exc:
             if not self._warned:
                 self._warned = True
@@ -87,6 +91,6 @@ class SessionRecording:
     async def close(self, reason: str) -> None:
         counts = dict(self.counts()) if self.counts is not None else None
         try:
-            await self.session.close(reason, counts)
+            await self.session.close(reason, counts, timeout=self.write_timeout)
         except (RecordingUnavailable, RuntimeError) as exc:
             log.error("session %s: could not record its close: %s", self.session.sid, exc)

@@ -21,6 +21,7 @@ import pickle
 import selectors
 import subprocess
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -114,8 +115,8 @@ def verify_directory(
     are only ever appended to).
     """
     verdict, checkpoints = _verify_directory(directory, trusted, origin, prior, workers)
-    if any(f.code in _SEALED_SOON for f in verdict.findings) and (
-        read_checkpoints(directory) != checkpoints
+    if any(f.code in _SEALED_SOON for f in verdict.findings) and _sealed_meanwhile(
+        directory, checkpoints
     ):
         # A gateway sealed while this ran: it writes gateway.stop (or key.rotate) and then
         # the checkpoint covering it, which this pass may have missed. Once more.
@@ -125,6 +126,18 @@ def verify_directory(
 
 # Errors for records whose checkpoint a live writer appends right after them.
 _SEALED_SOON = frozenset({"unsealed-stop", "unsealed-rotate"})
+# How long verify gives a live writer to append that checkpoint (its fsync of the
+# segment comes first) before the finding stands.
+_SEAL_GRACE = 2.0
+
+
+def _sealed_meanwhile(directory: Path, checkpoints: bytes) -> bool:
+    deadline = time.monotonic() + _SEAL_GRACE
+    while read_checkpoints(directory) == checkpoints:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _verify_directory(

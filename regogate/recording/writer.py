@@ -82,6 +82,11 @@ class SessionLog:
         """Wait until this session's records are written (and fsynced, by policy)."""
         await self._recorder._wait_written(self.chain.last_seq + 1)
 
+    async def flush_within(self, timeout: float) -> bool:
+        """``flush`` for at most ``timeout`` seconds; False (and the recorder counts as
+        stalled until its writer catches up) if the records are not written by then."""
+        return await self._recorder.wait_written_within(self.chain.last_seq + 1, timeout)
+
     async def boundary(self) -> None:
         await self.flush()
 
@@ -96,11 +101,17 @@ class SessionLog:
         self._recorder._sessions.pop(self.sid, None)
         self._recorder._request_seal(self.chain.last_seq + 1)
 
-    async def close(self, reason: str, counts: Mapping[str, int] | None = None) -> None:
-        """Write session.close (chain_head = prev), ask for a checkpoint, flush."""
+    async def close(
+        self, reason: str, counts: Mapping[str, int] | None = None, timeout: float | None = None
+    ) -> None:
+        """Write session.close (chain_head = prev), ask for a checkpoint, flush (for at
+        most ``timeout`` seconds: the record stays queued for a stalled writer)."""
         if not self.closed:
             self._close_record(reason, counts)
-        await self.flush()
+        if timeout is None:
+            await self.flush()
+        else:
+            await self.flush_within(timeout)
 
 
 class Recorder:
@@ -155,6 +166,8 @@ class Recorder:
         self._wake = anyio.Event()
         self._progress = anyio.Event()
         self._waiters = 0  # tasks in _wait
+        # set when a bounded wait (flush_within) timed out; cleared by the next batch
+        self._stalled: RecordingUnavailable | None = None
         self._last_seal_time = 0.0
         self.latest_checkpoint: str | None = None
 
@@ -169,8 +182,9 @@ class Recorder:
 
     @property
     def healthy(self) -> bool:
-        """False once a write failed or the recorder stopped: refuse new statements."""
-        return self._q.accepting and self._q.failure is None
+        """False once a write failed or the recorder stopped, and while the writer is
+        stalled: refuse new statements."""
+        return self._q.accepting and self._q.failure is None and self._stalled is None
 
     @property
     def _failure(self) -> RecordingUnavailable | None:
@@ -178,7 +192,29 @@ class Recorder:
 
     @property
     def failure(self) -> RecordingUnavailable | None:
-        return self._failure
+        """Why the recorder is not healthy: it failed, or its writer is stalled."""
+        return self._failure or self._stalled
+
+    async def wait_written_within(self, size: int, timeout: float) -> bool:
+        """Wait until the first ``size`` records are written, for at most ``timeout``
+        seconds. A writer that takes longer is stalled (a hung disk or mount): until its
+        next batch is written, ``healthy`` is False and ``failure`` says why, so a
+        fail-closed gate refuses statements instead of holding every session."""
+        with anyio.move_on_after(timeout):
+            await self._wait_written(size)
+            return True
+        if self._stalled is None and self._failure is None:
+            log.error(
+                "the recording writer has written nothing for %g s; refusing new "
+                "statements until it catches up",
+                timeout,
+            )
+            self._stalled = RecordingUnavailable(
+                f"the recording writer has written nothing for {timeout:g} s (a stalled "
+                "disk?); statements are refused until it catches up",
+                hint="check the recording directory's disk",
+            )
+        return False
 
     @property
     def verifier(self) -> Verifier:
@@ -393,6 +429,9 @@ class Recorder:
                 return
             busy = True
             self._written = end
+            if self._stalled is not None:
+                self._stalled = None
+                log.warning("the recording writer caught up; statements are accepted again")
             self._q.release(nbytes)
             if note is not None:
                 self._sealed, self.latest_checkpoint, self._force_seal = end, note, False
@@ -441,7 +480,7 @@ class Recorder:
 
     async def _shutdown(self) -> None:
         self._q.draining = True  # the last records must not be refused for a full queue
-        if self.healthy:
+        if self._q.accepting and self._failure is None:  # (a stalled writer may catch up)
             for session in list(self._sessions.values()):
                 session._close_record("gateway.stop", None)
             seq = self._append(RecordType.GATEWAY_STOP, None, None, {"reason": "stop"})

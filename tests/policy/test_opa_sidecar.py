@@ -140,9 +140,12 @@ def test_policies_cannot_read_the_gateways_secrets(
     monkeypatch.setenv("REGOGATE_SIGNING_KEY", "PRIVATE+KEY+regogate+7f3a9c")
     monkeypatch.setenv("LEDGER_PG_PASSWORD", "upstream-Secret-7f3a9c")
     monkeypatch.setenv("LC_TIME", "C.UTF-8")
+    monkeypatch.setenv("RG_STAGE", "prod-east")  # passed on by name ([policy] env)
 
     async def main() -> None:
-        sidecar = OpaSidecar(find_opa(), lambda c: PolicyLoader(c, policies, lambda _r: None))
+        sidecar = OpaSidecar(
+            find_opa(), lambda c: PolicyLoader(c, policies, lambda _r: None), env=["RG_STAGE"]
+        )
         async with anyio.create_task_group() as tg:
             url = await tg.start(sidecar.run)
             client = OpaClient(url)
@@ -151,6 +154,7 @@ def test_policies_cannot_read_the_gateways_secrets(
             tg.cancel_scope.cancel()
         (reason,) = [r for r in decision.deny if r.startswith("env ")]
         assert '"PATH"' in reason and '"LC_TIME"' in reason  # the rule does read the env
+        assert '"RG_STAGE": "prod-east"' in reason
         assert "7f3a9c" not in reason
         assert "REGOGATE_SIGNING_KEY" not in reason and "LEDGER_PG_PASSWORD" not in reason
 

@@ -518,3 +518,49 @@ def test_with_statement_durability_a_client_sees_no_result_before_its_records_ar
         stmt = [json.loads(r.data) for r in recs if r.type == "stmt"][-1]
         assert stmt["text"] == "select id from customers where id = $1"
         assert recs[-1].type == "result" and json.loads(recs[-1].data)["tags"] == ["SELECT 1"]
+
+
+def test_a_stalled_writer_is_refused_until_it_catches_up_not_waited_for_forever(
+    make_gateway: Callable[..., GatewayFixture], tmp_path: Path
+) -> None:
+    # Statement durability against a hung disk (the writer SIGSTOPped): a session waits
+    # write_timeout, gets its result, and the statements that follow are refused (58030)
+    # until the writer has written again; then they run, and nothing was lost.
+    import psutil
+
+    section, signer, rec_dir = recording_setup(tmp_path)
+    section += 'durability = "statement"\nwrite_timeout = 1.0\n'
+    gw = make_gateway(extra=policy_section(policy_dir(tmp_path)) + section)
+    assert gw.process is not None
+    writer = next(
+        c
+        for c in psutil.Process(gw.process.proc.pid).children(recursive=True)
+        if any("regogate-writer" in a or "regogate.recording.worker" in a for a in c.cmdline())
+    )
+    with psycopg.connect(gw.dsn("dba"), autocommit=True) as c:
+        c.execute("select 1")
+        writer.suspend()
+        try:
+            started = time.monotonic()
+            assert c.execute("select id from customers where id = 4").fetchone() == (4,)
+            waited = time.monotonic() - started
+            assert 0.8 < waited < 5, waited
+            with pytest.raises(psycopg.errors.IoError, match="written nothing for 1 s"):
+                c.execute("select 2")
+        finally:
+            writer.resume()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert c.execute("select 3").fetchone() == (3,)
+                break
+            except psycopg.errors.IoError:
+                assert time.monotonic() < deadline, "still refused after the writer resumed"
+                time.sleep(0.1)
+    assert gw.process.stop() == 0
+    log = gw.process.log.read_text()
+    assert "caught up" in log and "Traceback" not in log
+    verdict = verify_directory(rec_dir, [signer.verifier])
+    assert verdict.ok and verdict.sealed, [str(f) for f in verdict.findings]
+    texts = [json.loads(r.data)["text"] for r in records(rec_dir) if r.type == "stmt"]
+    assert "select id from customers where id = $1" in texts

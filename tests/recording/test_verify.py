@@ -140,6 +140,25 @@ def test_a_stop_sealed_while_verify_reads(
     assert not stale and verdict.ok and verdict.sealed and not verdict.findings
 
 
+def test_a_stop_sealed_just_after_verify_read_everything(tmp_path: Path, signer: Signer) -> None:
+    """A small log is verified within the moment between a stopping gateway's
+    gateway.stop and its checkpoint: verify gives the writer a grace period."""
+    import threading
+
+    write_log(tmp_path, signer, everything())
+    path = tmp_path / CHECKPOINTS
+    data = path.read_bytes()
+    entries, _ = split_checkpoints(data, {})
+    path.write_bytes(data[: entries[-1][0]])  # the stop's checkpoint is not there yet
+    late = threading.Timer(0.5, path.write_bytes, (data,))
+    late.start()
+    try:
+        verdict = verify_directory(tmp_path, [signer.verifier])
+    finally:
+        late.join()
+    assert verdict.ok and verdict.sealed and not verdict.findings
+
+
 def test_unknown_record_types_are_accepted(tmp_path: Path, signer: Signer) -> None:
     async def script(rec: Recorder) -> None:
         rec.record("review", {"reviewer": "audit"})

@@ -14,6 +14,10 @@
 //     tlog.CheckTree against Go's own leaf hashes and tree hashes. Leaf and root
 //     values the caller supplies next to a proof are only compared with Go's.
 //
+// Not checked here: which trusted key must sign which checkpoint (the key schedule of
+// gateway.start and key.rotate records); regogate's verifier does that
+// (checkpoint-wrong-key). Give this program only the key in force for the notes.
+//
 // Input: JSON on stdin; output: "ok", or the first failure and exit status 1.
 package main
 
