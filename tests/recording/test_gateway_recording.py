@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 
@@ -141,7 +142,6 @@ def test_kill_9_leaves_a_verifiable_log_with_a_named_unsealed_tail(
             c.execute("select id from customers where id = %s", (i,))
         time.sleep(0.3)  # the writer flushes in the background
         assert gw.process is not None
-        import psutil
 
         children = psutil.Process(gw.process.proc.pid).children(recursive=True)
         names = sorted(" ".join(c.cmdline()[-6:]) for c in children)
@@ -463,6 +463,16 @@ def test_no_classified_value_reaches_the_recording_and_result_digests_are_keyed(
     assert hashlib.sha256(sent).hexdigest().encode() not in blob
 
 
+def writer_process(gw: GatewayFixture) -> psutil.Process:
+    """The gateway's recording writer (the worker, or the native writer it exec'd)."""
+    assert gw.process is not None
+    return next(
+        c
+        for c in psutil.Process(gw.process.proc.pid).children(recursive=True)
+        if any("regogate-writer" in a or "regogate.recording.worker" in a for a in c.cmdline())
+    )
+
+
 @pytest.mark.parametrize("durability", ["group", "statement"])
 def test_with_statement_durability_a_client_sees_no_result_before_its_records_are_written(
     make_gateway: Callable[..., GatewayFixture], tmp_path: Path, durability: str
@@ -473,19 +483,13 @@ def test_with_statement_durability_a_client_sees_no_result_before_its_records_ar
     # the client does not wait.
     import threading
 
-    import psutil
-
     section, signer, rec_dir = recording_setup(tmp_path)
     section += f'durability = "{durability}"\n'
     gw = make_gateway(extra=policy_section(policy_dir(tmp_path)) + section)
     assert gw.process is not None
     waits = "each statement waits for its records" in gw.process.log.read_text()
     assert waits == (durability == "statement")
-    writer = next(
-        c
-        for c in psutil.Process(gw.process.proc.pid).children(recursive=True)
-        if any("regogate-writer" in a or "regogate.recording.worker" in a for a in c.cmdline())
-    )
+    writer = writer_process(gw)
     with psycopg.connect(gw.dsn("dba"), autocommit=True) as c:
         c.execute("select 1")
         writer.suspend()
@@ -526,17 +530,11 @@ def test_a_stalled_writer_is_refused_until_it_catches_up_not_waited_for_forever(
     # Statement durability against a hung disk (the writer SIGSTOPped): a session waits
     # write_timeout, gets its result, and the statements that follow are refused (58030)
     # until the writer has written again; then they run, and nothing was lost.
-    import psutil
-
     section, signer, rec_dir = recording_setup(tmp_path)
     section += 'durability = "statement"\nwrite_timeout = 1.0\n'
     gw = make_gateway(extra=policy_section(policy_dir(tmp_path)) + section)
     assert gw.process is not None
-    writer = next(
-        c
-        for c in psutil.Process(gw.process.proc.pid).children(recursive=True)
-        if any("regogate-writer" in a or "regogate.recording.worker" in a for a in c.cmdline())
-    )
+    writer = writer_process(gw)
     with psycopg.connect(gw.dsn("dba"), autocommit=True) as c:
         c.execute("select 1")
         writer.suspend()
