@@ -378,8 +378,7 @@ pub struct ResultTap {
     failed: Option<Py<PyAny>>, // on_error = "continue": called on a failed record
     clock: Option<Py<PyAny>>, // seconds (tests); else a monotonic clock
     epoch: Instant,
-    keyed: Hmac<Sha256>, // keyed once; each cycle's digest starts from a clone
-    mac: Hmac<Sha256>,
+    mac: Hmac<Sha256>, // keyed once; reset to the keyed state after each cycle
     sent: u64,
     tags: Vec<u8>, // the JSON array's members so far, comma-separated (never "" once one)
     rows: u128,
@@ -412,12 +411,11 @@ impl ResultTap {
 
     fn cycle_done(&mut self, py: Python<'_>) -> PyResult<()> {
         if self.tags.is_empty() && self.error.is_none() && !self.suspended {
+            Mac::reset(&mut self.mac);
             self.reset(); // a cycle with nothing in it: no record
             return Ok(());
         }
-        let digest = std::mem::replace(&mut self.mac, self.keyed.clone())
-            .finalize()
-            .into_bytes();
+        let digest = self.mac.finalize_reset().into_bytes();
         let mut body = Vec::with_capacity(192 + self.tags.len());
         body.extend_from_slice(b"{\"bytes\":");
         push_int(&mut body, self.sent);
@@ -464,7 +462,6 @@ impl ResultTap {
     }
 
     fn reset(&mut self) {
-        self.mac = self.keyed.clone();
         self.sent = 0;
         self.tags.clear();
         self.rows = 0;
@@ -509,7 +506,7 @@ impl ResultTap {
         failed: Option<Py<PyAny>>,
         clock: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
-        let keyed = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
             .map_err(|e| PyValueError::new_err(format!("result digest key: {e}")))?;
         Ok(ResultTap {
             chain,
@@ -517,8 +514,7 @@ impl ResultTap {
             failed,
             clock,
             epoch: Instant::now(),
-            mac: keyed.clone(),
-            keyed,
+            mac,
             sent: 0,
             tags: Vec::with_capacity(64),
             rows: 0,
