@@ -51,6 +51,23 @@ class Relation:
     base_tables: tuple[tuple[str, str], ...] = ()
     view_columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
     definition: str | None = field(default=None, repr=False, compare=False)
+    # Every ancestor (inheritance parent or partitioned table), transitively, nearest first:
+    # reading or writing this relation is reported on them too (their classification holds).
+    parents: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class FunctionDetails:
+    """What the catalog says of a function name (all its overloads merged, strictest
+    first): ``volatility`` immutable < stable < volatile; ``security_definer`` if any
+    overload is; ``languages`` of its overloads (internal, c, sql, plpgsql...);
+    ``builtin`` when every overload is part of PostgreSQL (oid below 16384)."""
+
+    volatility: Literal["immutable", "stable", "volatile"]
+    security_definer: bool
+    languages: tuple[str, ...]
+    builtin: bool
+    kinds: tuple[str, ...] = ("function",)  # function, procedure, aggregate, window
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +87,8 @@ class CatalogSnapshot:
     schemas: frozenset[str] = frozenset()
     default_search_path: tuple[str, ...] | None = None
     connect_schemas: tuple[str, ...] = ()  # current_schemas(true) when the snapshot was taken
+    # schema.name (catalog.qident form, as in ``functions`` of the policy input) -> details
+    function_details: Mapping[str, FunctionDetails] = field(default_factory=dict)
     _columns: dict[tuple[str, str], dict[str, Lineage]] = field(
         default_factory=dict, init=False, repr=False
     )
