@@ -213,7 +213,7 @@ def explain(
         policy_input: dict[str, object] = {
             "identity": identity.policy_input(client),
             "connection": {"name": conn.name, "database": conn.database},
-            "statement": to_input(facts),
+            "statement": to_input(facts, catalog),
         }
         raw = _decide(d, policy_input, cfg.policy.env)
         try:

@@ -6,17 +6,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pglast import ast
+from pglast.enums import TransactionStmtKind
 from pglast.parser import fingerprint, parse_sql, split
 
 from regogate.policy.catalog import CatalogSnapshot, column_key
 from regogate.policy.facts_dml import QueryWalker
+from regogate.policy.facts_inherit import add_ancestors
+from regogate.policy.facts_input import (
+    UNKNOWN_FUNCTION,
+    function_info,
+    synthetic_statement,
+    to_input,
+)
 from regogate.policy.facts_scope import OPEN, StatementState
+from regogate.policy.facts_settings import SearchPath
 from regogate.policy.facts_stmt import StatementAnalyser
 from regogate.policy.facts_tags import command_tag
+from regogate.policy.setting_change import SettingChange
 
 # Decisions worth knowing (for policy authors; the policy-input docs should carry them):
 #
@@ -52,11 +62,39 @@ from regogate.policy.facts_tags import command_tag
 #   unparsable text, unknown statement kinds); the reasons are in ``opaque_reasons``.
 # - Session effects are returned, not kept: the search_path a SET (or set_config, RESET,
 #   DISCARD ALL) leaves behind (it also applies to later statements of the same query), and
-#   SQL-level PREPARE/DEALLOCATE. Callers caching per text must key on the search_path and,
-#   for EXECUTE, on the prepared statements too.
+#   SQL-level PREPARE/DEALLOCATE. Callers caching per text must key on the search_path (and
+#   whether it is known) and, for EXECUTE, on the prepared statements too.
+# - ``setting_changes`` (not part of the policy input) lists every run-time parameter change
+#   in the order PostgreSQL makes them, where the statement runs them now: not under PREPARE
+#   or EXPLAIN without ANALYZE, not in view, rule, trigger, policy or function bodies; a
+#   cursor's query counts (uncertain: it runs at FETCH). A search_path change that is
+#   uncertain or unknown, a computed set_config name, a role change while the path holds
+#   ``$user``, and code the gate cannot see (DO, LOAD, extension scripts, functions that are
+#   not built in) leave the path unknown for the later statements of the text; names they
+#   resolve set ``search_path_uncertain`` (flags.search_path_uncertain).
+# - ``x.name`` where ``name`` is not a column of FROM item x is the function (or cast)
+#   ``name(x)`` over the whole row (PostgreSQL's ParseFuncOrColumn): it reads every column
+#   of x and the function is listed. Whole-row values (``x``, ``x.*``, ``(x).*``) carry every
+#   column of x wherever they are used.
+# - A relation with ancestors (inheritance parents, partitioned tables) is reported with
+#   each of them too, and each of its columns under every ancestor that has it.
+# - ``function_info`` gives what the catalog knows of each function; an unknown function
+#   gets the most dangerous reading (volatile, security definer, unknown language and kind).
 # - An empty query (only blanks, comments or semicolons) has no statements at all.
 # - ``settings`` (names of run-time parameters set) is a key of the statement object beyond
 #   the v1 draft in the design brief.
+
+__all__ = [
+    "UNKNOWN_FUNCTION",
+    "Analysis",
+    "StatementFacts",
+    "TableAccess",
+    "analyze",
+    "function_info",
+    "synthetic_statement",
+    "to_input",
+    "view_outputs",
+]
 
 _NEAR = re.compile(r' at or near ".*"(?=, at index)| at or near ".*"$', re.DOTALL)
 
@@ -93,15 +131,20 @@ class StatementFacts:
     outputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
     opaque_reasons: tuple[str, ...] = ()
     parse_error: str | None = None
+    setting_changes: tuple[SettingChange, ...] = ()
+    search_path_uncertain: bool = False
 
 
 @dataclass(frozen=True)
 class Analysis:
     """All statements of one query text, and what they leave in the session.
 
-    ``search_path``: the raw search_path after the query when it changed one, else None.
-    ``prepared``: SQL-level PREPAREs (name -> statement text); ``deallocated`` names and
-    ``deallocate_all`` (DEALLOCATE ALL, DISCARD ALL) apply before ``prepared``.
+    ``search_path``: the raw search_path after the query when a statement set it to a
+    known value, else None. ``search_path_known``: False when the search_path after the
+    query cannot be known (it was unknown and nothing set it, or a change of it could not
+    be determined). ``prepared``: SQL-level PREPAREs (name -> statement text);
+    ``deallocated`` names and ``deallocate_all`` (DEALLOCATE ALL, DISCARD ALL) apply before
+    ``prepared``.
     """
 
     statements: tuple[StatementFacts, ...]
@@ -109,32 +152,50 @@ class Analysis:
     prepared: Mapping[str, str] = field(default_factory=dict)
     deallocated: tuple[str, ...] = ()
     deallocate_all: bool = False
+    search_path_known: bool = True
 
 
 def analyze(
-    sql: str, catalog: CatalogSnapshot, prepared: Mapping[str, str] | None = None
+    sql: str,
+    catalog: CatalogSnapshot,
+    prepared: Mapping[str, str] | None = None,
+    *,
+    search_path_known: bool = True,
 ) -> Analysis:
     """The facts of every statement in ``sql``. ``prepared``: the session's SQL-level
-    prepared statements (name -> text of the PREPARE or of the inner statement)."""
+    prepared statements (name -> text of the PREPARE or of the inner statement).
+    ``search_path_known``: False when the session's search_path is not known; names then
+    still resolve along ``catalog.search_path`` but are flagged as uncertain."""
     try:
         raws = parse_sql(sql)
     except Exception as exc:
-        return Analysis((_unparsable(sql, exc),))
+        return Analysis((_unparsable(sql, exc),), search_path_known=search_path_known)
     known = dict(prepared or {})
     defs: dict[str, str] = {}
     deallocated: list[str] = []
     dealloc_all = False
-    path = catalog.search_path
-    changed: tuple[str, ...] | None = None
+    session = SearchPath(
+        catalog.search_path, catalog.reset_search_path, search_path_known, catalog.current_user
+    )
+    current = catalog
+    cursors: dict[str, tuple[SettingChange, ...]] = {}  # declared in this text
     multi = len(raws) > 1
     out: list[StatementFacts] = []
     for raw in raws:
         start = raw.stmt_location or 0
         text = sql[start : start + raw.stmt_len] if raw.stmt_len else sql[start:]
-        analyser = StatementAnalyser(catalog, path, _Lookup(defs, known), text)
-        out.append(_run(analyser, raw.stmt, text, multi))
-        if analyser.new_search_path is not None:
-            path = changed = analyser.new_search_path
+        if current.current_user != session.user:
+            current = replace(catalog, current_user=session.user)
+        analyser = StatementAnalyser(
+            current, session.path, _Lookup(defs, known), text, path_known=session.names_known
+        )
+        facts = _cursor_changes(_run(analyser, raw.stmt, text, multi), raw.stmt, cursors)
+        out.append(facts)
+        session.apply(facts.setting_changes)
+        if analyser.state.user_code or _user_functions(facts.functions, catalog):
+            session.unknown()
+        if _ends_transaction(raw.stmt):
+            session.unknown()
         if analyser.deallocate_all:
             dealloc_all, known, defs, deallocated = True, {}, {}, []
         for name in analyser.deallocated:
@@ -142,7 +203,57 @@ def analyze(
             defs.pop(name, None)
             deallocated.append(name)
         defs.update(analyser.prepared_defs)
-    return Analysis(tuple(out), changed, defs, tuple(deallocated), dealloc_all)
+    changed = session.path if session.changed and session.known else None
+    return Analysis(tuple(out), changed, defs, tuple(deallocated), dealloc_all, session.known)
+
+
+def _cursor_changes(
+    facts: StatementFacts, node: Any, cursors: dict[str, tuple[SettingChange, ...]]
+) -> StatementFacts:
+    """A cursor's query runs at FETCH/MOVE (again, for each): the changes of the cursors
+    declared earlier in the text are the FETCH's too."""
+    if isinstance(node, ast.DeclareCursorStmt) and node.portalname:
+        cursors[node.portalname] = facts.setting_changes
+    elif isinstance(node, ast.FetchStmt) and cursors.get(str(node.portalname or "")):
+        return replace(facts, setting_changes=cursors[str(node.portalname)])
+    elif isinstance(node, ast.ClosePortalStmt) and node.portalname:
+        cursors.pop(node.portalname, None)
+    elif isinstance(node, ast.ClosePortalStmt) or (
+        isinstance(node, ast.DiscardStmt) and int(node.target or 0) == 0
+    ):
+        cursors.clear()  # CLOSE ALL, DISCARD ALL
+    return facts
+
+
+_ENDS = frozenset(
+    {
+        TransactionStmtKind.TRANS_STMT_COMMIT,
+        TransactionStmtKind.TRANS_STMT_ROLLBACK,
+        TransactionStmtKind.TRANS_STMT_ROLLBACK_TO,
+        TransactionStmtKind.TRANS_STMT_PREPARE,
+    }
+)
+
+
+def _ends_transaction(node: Any) -> bool:
+    """COMMIT, ROLLBACK [TO SAVEPOINT], PREPARE TRANSACTION: what the (sub)transaction set
+    reverts in part (SET LOCAL; SET too on rollback), and it may have begun before this
+    text: the search_path after it is not known here (the session model knows)."""
+    return isinstance(node, ast.TransactionStmt) and node.kind in _ENDS
+
+
+def _user_functions(functions: Sequence[str], catalog: CatalogSnapshot) -> bool:
+    """Whether a function may be user code (which can change any setting): not known as
+    built in. Without function details, pg_catalog's are taken as built in."""
+    details = catalog.function_details
+    for name in functions:
+        info = details.get(name)
+        if info is not None:
+            if not info.builtin:
+                return True
+        elif details or not name.startswith("pg_catalog."):
+            return True
+    return False
 
 
 class _Lookup:
@@ -169,7 +280,10 @@ def _run(analyser: StatementAnalyser, node: Any, text: str, multi: bool) -> Stat
             multi_statement=multi,
             fingerprint=_fingerprint(text),
             opaque_reasons=(f"internal error while analysing ({type(exc).__name__})",),
+            setting_changes=(SettingChange(None, None, "unknown", certain=False),),
+            search_path_uncertain=not analyser.path_known,
         )
+    add_ancestors(analyser.state, analyser.catalog)
     return _facts(analyser.state, command_tag(node), ddl, analyser.top_where, text, multi)
 
 
@@ -215,6 +329,8 @@ def _facts(
         fingerprint=_fingerprint(text),
         outputs=outputs,
         opaque_reasons=tuple(state.opaque),
+        setting_changes=tuple(state.setting_changes),
+        search_path_uncertain=state.search_path_uncertain,
     )
 
 
@@ -234,49 +350,6 @@ def _unparsable(sql: str, exc: Exception) -> StatementFacts:
         opaque_reasons=("the statement could not be parsed",),
         parse_error=message,
     )
-
-
-def to_input(facts: StatementFacts) -> dict[str, object]:
-    """The ``statement`` object of the policy input (JSON-ready, deterministic)."""
-    return {
-        "verb": facts.verb,
-        "verbs": list(facts.verbs),
-        "tables": [
-            {"schema": t.schema, "name": t.name, "access": list(t.access), "kind": t.kind}
-            for t in facts.tables
-        ],
-        "columns": {
-            "read": list(facts.read),
-            "written": list(facts.written),
-            "filtered": list(facts.filtered),
-        },
-        "functions": list(facts.functions),
-        "settings": list(facts.settings),
-        "flags": {
-            "has_where": facts.has_where,
-            "ddl": facts.ddl,
-            "opaque": facts.opaque,
-            "multi_statement": facts.multi_statement,
-        },
-        "fingerprint": facts.fingerprint,
-    }
-
-
-def synthetic_statement(
-    verb: str, *, functions: Sequence[str] = (), opaque: bool = False
-) -> dict[str, object]:
-    """The ``statement`` object for what is not SQL text: the FunctionCall protocol
-    message (``FUNCTION CALL``) and the session-start decision (``CONNECT``)."""
-    return {
-        "verb": verb,
-        "verbs": [verb],
-        "tables": [],
-        "columns": {"read": [], "written": [], "filtered": []},
-        "functions": list(functions),
-        "settings": [],
-        "flags": {"has_where": False, "ddl": False, "opaque": opaque, "multi_statement": False},
-        "fingerprint": "",
-    }
 
 
 def view_outputs(definition: str, catalog: CatalogSnapshot) -> list[frozenset[str]] | None:

@@ -13,6 +13,7 @@ from pglast.enums import CmdType, OnConflictAction, ReturningOptionKind
 from regogate.policy.catalog import Lineage, Relation
 from regogate.policy.facts_scope import EMPTY, OPEN, Entry, Output, Scope
 from regogate.policy.facts_walk import SelectWalker
+from regogate.policy.setting_change import SettingChange
 
 
 class QueryWalker(SelectWalker):
@@ -41,7 +42,17 @@ class QueryWalker(SelectWalker):
         """The table an INSERT/UPDATE/DELETE/MERGE writes (never a CTE)."""
         schema, rel = self.relation(rv)
         self.touch(schema, rv.relname, rel, "write")
+        if (schema, rv.relname) == ("pg_catalog", "pg_settings"):
+            self.settings_view_write()
         return self.relation_entry(schema, rv.relname, rel, rv.alias), rel
+
+    def settings_view_write(self) -> None:
+        """pg_settings' UPDATE rule calls set_config(name, setting, false) for each row."""
+        state = self.state
+        state.functions.add("pg_catalog.set_config")
+        state.make_opaque("a write to pg_settings runs set_config() for the rows it matches")
+        if self.runs:
+            state.setting_changes.append(SettingChange(None, None, "set", certain=False))
 
     def write_columns(self, entry: Entry, names: Sequence[str]) -> None:
         for name in names:

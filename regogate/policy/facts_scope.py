@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from regogate.policy.catalog import Lineage, qident
+from regogate.policy.setting_change import SettingChange
 
 EMPTY: Lineage = frozenset()
 OPEN = "*"  # name of an output standing for columns that cannot be named
@@ -27,9 +28,10 @@ class Output(NamedTuple):
 class Entry:
     """What one FROM item exposes to names: ``alias`` (reference name), ``qual`` (schema,
     table) when referable by its qualified name, known columns, and ``open``: the lineage
-    of columns we cannot list (unknown relation, function result), if any."""
+    of columns we cannot list (unknown relation, function result), if any. ``ordered``:
+    the columns in order when names repeat (``cols`` merges them), for ``*``."""
 
-    __slots__ = ("alias", "cols", "exact", "open", "qual", "relprefix")
+    __slots__ = ("alias", "cols", "exact", "open", "ordered", "qual", "relprefix")
 
     def __init__(
         self,
@@ -40,8 +42,10 @@ class Entry:
         exact: bool = False,
         qual: tuple[str, str] | None = None,
         relprefix: str | None = None,
+        ordered: list[Output] | None = None,
     ) -> None:
         self.alias = alias
+        self.ordered = ordered
         self.cols = cols
         self.open = open_
         self.exact = exact
@@ -71,6 +75,10 @@ class Entry:
             return self.guess(name)
         return self.find_open(name)
 
+    def definite(self, name: str) -> bool:
+        """Whether ``name`` is certainly a column here (listed, or a system column)."""
+        return name in self.cols or (name in SYSTEM_COLUMNS and self.relprefix is not None)
+
     def whole(self) -> Lineage:
         out: set[str] = set(self.open or ())
         for lineage in self.cols.values():
@@ -78,6 +86,8 @@ class Entry:
         return frozenset(out)
 
     def outputs(self) -> list[Output]:
+        if self.ordered is not None:
+            return list(self.ordered)
         out = [Output(n, lin) for n, lin in self.cols.items()]
         if self.open:
             out.append(Output(OPEN, self.open, self.exact))
@@ -88,27 +98,37 @@ def entry_from_outputs(
     alias: str | None, outputs: list[Output], colnames: list[str] | None = None
 ) -> Entry:
     """The entry of a derived table, CTE reference or aliased join."""
+    ordered = rename(outputs, colnames or [])
     cols: dict[str, Lineage] = {}
     open_: Lineage | None = None
     exact = True
-    for i, out in enumerate(outputs):
+    for out in ordered:
         if out.name == OPEN:
             open_ = out.lineage if open_ is None else open_ | out.lineage
             exact = exact and out.exact
             continue
-        name = colnames[i] if colnames and i < len(colnames) else out.name
-        prev = cols.get(name)
-        cols[name] = out.lineage if prev is None else prev | out.lineage
-    return Entry(alias, cols, open_, exact=exact)
+        prev = cols.get(out.name)
+        cols[out.name] = out.lineage if prev is None else prev | out.lineage
+    return Entry(alias, cols, open_, exact=exact, ordered=ordered)
 
 
 def rename(outputs: list[Output], colnames: list[str]) -> list[Output]:
+    """Outputs under an alias's column names, by position. From the first output that
+    stands for columns that cannot be named on, positions are unknown: each name there
+    carries the lineage of all of them (fail closed)."""
     if not colnames:
         return outputs
-    return [
-        Output(colnames[i], o.lineage) if i < len(colnames) and o.name != OPEN else o
-        for i, o in enumerate(outputs)
+    first = next((i for i, o in enumerate(outputs) if o.name == OPEN), len(outputs))
+    out = [
+        Output(colnames[i], o.lineage) if i < len(colnames) else o
+        for i, o in enumerate(outputs[:first])
     ]
+    rest = outputs[first:]
+    if rest:
+        tail = frozenset().union(*(o.lineage for o in rest))
+        out.extend(Output(name, tail) for name in colnames[first:])
+        out.append(Output(OPEN, tail))
+    return out
 
 
 class Scope:
@@ -163,30 +183,29 @@ class Scope:
         return None
 
     def resolve_name(self, name: str) -> Lineage | None:
-        """An unqualified name, as PostgreSQL does: a column at the nearest level that has
-        one; failing that a column of an entry with unlisted columns, or a whole-row
-        reference to an alias."""
+        """An unqualified name, as PostgreSQL does (colNameToVar, then a relation name): a
+        column at the nearest level that has one, else a whole-row reference to the nearest
+        alias of that name. Entries whose columns cannot be listed may hold the name too:
+        they count at every level up to the one that resolves it (fail closed)."""
+        maybe: set[str] = set()
+        hit = False
         scope: Scope | None = self
         while scope is not None:
-            hits = [e.cols[name] for e in scope.entries if name in e.cols]
-            if hits:
-                return frozenset().union(*hits)
+            known = [e.column(name) or EMPTY for e in scope.entries if e.definite(name)]
+            if known:
+                return frozenset(maybe.union(*known))
+            for e in scope.entries:
+                if e.open is not None:
+                    maybe |= e.find_open(name) or EMPTY
+                    hit = True
             scope = scope.parent
         scope = self
         while scope is not None:
-            found: set[str] = set()
-            hit = False
-            for e in scope.entries:
-                if e.open is not None or (e.relprefix is not None and name in SYSTEM_COLUMNS):
-                    found |= e.column(name) or EMPTY
-                    hit = True
-                if e.alias == name:
-                    found |= e.whole()
-                    hit = True
-            if hit:
-                return frozenset(found)
+            rows = [e.whole() for e in scope.entries if e.alias == name]
+            if rows:
+                return frozenset(maybe.union(*rows))
             scope = scope.parent
-        return None
+        return frozenset(maybe) if hit else None
 
     def innermost_entries(self) -> list[Entry]:
         scope: Scope | None = self
@@ -208,6 +227,10 @@ class StatementState:
         self.filtered: set[str] = set()
         self.functions: set[str] = set()
         self.settings: set[str] = set()
+        self.setting_changes: list[SettingChange] = []
+        self.changed_by: set[int] = set()  # ids of the call nodes already in setting_changes
+        self.search_path_uncertain = False
+        self.user_code = False  # runs code that is not seen here (DO, LOAD, extension scripts)
         self.opaque: list[str] = []
         self.dml = 0  # UPDATE/DELETE operations seen
         self.dml_without_where = 0

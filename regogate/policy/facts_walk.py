@@ -25,6 +25,7 @@ from regogate.policy.facts_scope import (
 )
 from regogate.policy.facts_walk_expr import ExpressionWalker
 
+MAX_RECURSIVE_ROUNDS = 16
 _LOCKS = {
     LockClauseStrength.LCS_FORUPDATE: "SELECT FOR UPDATE",
     LockClauseStrength.LCS_FORNOKEYUPDATE: "SELECT FOR NO KEY UPDATE",
@@ -120,10 +121,22 @@ class SelectWalker(ExpressionWalker):
         for cte in node.ctes or ():
             colnames = _names(cte.aliascolnames)
             if node.recursive:
-                placeholder = [Output(n, EMPTY) for n in colnames] or [Output(OPEN, EMPTY)]
-                scope.ctes[cte.ctename] = placeholder
+                self.recursive_cte(cte, colnames, scope)
+            else:
                 scope.ctes[cte.ctename] = rename(self.query(cte.ctequery, scope), colnames)
-            scope.ctes[cte.ctename] = rename(self.query(cte.ctequery, scope), colnames)
+
+    def recursive_cte(self, cte: Any, colnames: list[str], scope: Scope) -> None:
+        """A CTE that may refer to itself: walked until its lineage stops growing, since
+        each round can move a column's values into another (``SELECT b, c, a FROM r``)."""
+        outputs = [Output(n, EMPTY) for n in colnames] or [Output(OPEN, EMPTY)]
+        for _ in range(MAX_RECURSIVE_ROUNDS):
+            scope.ctes[cte.ctename] = outputs
+            found = rename(self.query(cte.ctequery, scope), colnames)
+            if found == outputs:
+                return
+            outputs = found
+        everything = frozenset().union(*(o.lineage for o in outputs))
+        scope.ctes[cte.ctename] = [Output(o.name, everything, o.exact) for o in outputs]
 
     def targets(self, target_list: Sequence[Any] | None, scope: Scope) -> list[Output]:
         outputs: list[Output] = []
@@ -132,6 +145,11 @@ class SelectWalker(ExpressionWalker):
             fields = val.fields or () if isinstance(val, ast.ColumnRef) else ()
             if fields and isinstance(fields[-1], ast.A_Star):
                 outputs.extend(self.star(fields, scope))
+                continue
+            if isinstance(val, ast.A_Indirection) and isinstance(
+                (val.indirection or (None,))[-1], ast.A_Star
+            ):
+                outputs.extend(self.expanded(val, scope))
                 continue
             acc: set[str] = set()
             self.expr(val, scope, acc)
@@ -149,6 +167,20 @@ class SelectWalker(ExpressionWalker):
             return named.outputs()
         acc: set[str] = set()
         self.column(fields, scope, acc)
+        return [Output(OPEN, frozenset(acc))]
+
+    def expanded(self, node: Any, scope: Scope) -> list[Output]:
+        """``(x).*`` in a select list: one output per column when x is the whole row of a
+        FROM item, else one output standing for fields that cannot be named."""
+        acc: set[str] = set()
+        self.expr(node.arg, scope, acc)
+        self.expr(node.indirection, scope, acc)
+        arg = node.arg
+        fields = arg.fields or () if isinstance(arg, ast.ColumnRef) else ()
+        names = _names(tuple(f for f in fields if not isinstance(f, ast.A_Star)))
+        entry = scope.find_entry(names) if len(node.indirection) == 1 and names else None
+        if entry is not None and frozenset(acc) == entry.whole():
+            return entry.outputs()
         return [Output(OPEN, frozenset(acc))]
 
     # -- FROM -----------------------------------------------------------------------------
@@ -185,7 +217,7 @@ class SelectWalker(ExpressionWalker):
         schema = rv.schemaname
         if schema is None and rv.relpersistence == "t":
             schema = "pg_temp"
-        return self.catalog.qualify(rv.relname, schema, self.search_path)
+        return self.qualify(rv.relname, schema)
 
     def kind_of(self, schema: str, name: str) -> str:
         rel = self.catalog.relations.get((schema, name))
@@ -217,13 +249,17 @@ class SelectWalker(ExpressionWalker):
         qual = None if alias else (schema, name)
         if rel is not None and rel.columns:
             cols = self.catalog.column_lineage(rel)
-            if colnames:
-                cols = dict(cols)
-                for old, new in zip(list(cols), colnames, strict=False):
-                    cols[new] = cols.pop(old)
-            return Entry(alias or name, cols, None, qual=qual, relprefix=prefix)
+            if not colnames:
+                return Entry(alias or name, cols, None, qual=qual, relprefix=prefix)
+            # FROM t AS a(x, y): the first columns renamed, in place; a new name may
+            # repeat a later column's (only ``*`` can tell them apart then)
+            entry = entry_from_outputs(alias, [Output(n, lin) for n, lin in cols.items()], colnames)
+            entry.relprefix = prefix
+            return entry
         star = frozenset((prefix + "*",))
-        return Entry(alias or name, {}, star, exact=True, qual=qual, relprefix=prefix)
+        # with alias column names, a name no longer says which column it is
+        exact = not colnames
+        return Entry(alias or name, {}, star, exact=exact, qual=qual, relprefix=prefix)
 
     def join(self, node: Any, scope: Scope, visible: list[Entry]) -> list[Entry]:
         left = self.from_item(node.larg, scope, visible)

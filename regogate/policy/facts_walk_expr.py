@@ -10,8 +10,11 @@ from typing import Any
 
 from pglast import ast
 
-from regogate.policy.catalog import CatalogSnapshot, parse_search_path
-from regogate.policy.facts_scope import Output, Scope, StatementState
+from regogate.policy.catalog import CatalogSnapshot, Lineage, Relation, qident
+from regogate.policy.facts_scope import EMPTY, Entry, Output, Scope, StatementState
+from regogate.policy.facts_settings import literal_string, set_config_call
+
+__all__ = ["DYNAMIC_SQL_FUNCTIONS", "ExpressionWalker", "literal_string"]
 
 # Functions that run SQL handed to them as text: what they read cannot be seen here.
 DYNAMIC_SQL_FUNCTIONS = frozenset(
@@ -56,25 +59,23 @@ _QUERIES: tuple[type[Any], ...] = (
 )
 
 
-def literal_string(node: Any) -> str | None:
-    """The value of a string constant (possibly cast), else None."""
-    while isinstance(node, ast.TypeCast):
-        node = node.arg
-    if isinstance(node, ast.A_Const) and isinstance(node.val, ast.String):
-        return str(node.val.sval)
-    return None
-
-
 class ExpressionWalker(ABC):
     """Expression half of the walker; ``query`` (subqueries) comes from the subclass."""
 
     def __init__(
-        self, catalog: CatalogSnapshot, state: StatementState, search_path: tuple[str, ...]
+        self,
+        catalog: CatalogSnapshot,
+        state: StatementState,
+        search_path: tuple[str, ...],
+        *,
+        path_known: bool = True,
     ) -> None:
         self.catalog = catalog
         self.state = state
         self.search_path = search_path
-        self.new_search_path: tuple[str, ...] | None = None
+        self.path_known = path_known  # False: unqualified names may resolve elsewhere
+        self.runs = True  # what is walked executes now (not PREPARE, a view body...)
+        self.once: frozenset[int] = frozenset()  # ids of set_config calls run exactly once
         self._dispatch: dict[type[Any], Callable[[Any, Scope, set[str]], None]] = {
             ast.ColumnRef: self._column_ref,
             ast.FuncCall: self.func,
@@ -144,19 +145,38 @@ class ExpressionWalker(ABC):
                 self.filter(part, scope)
 
     def _indirection(self, node: Any, scope: Scope, acc: set[str]) -> None:
-        """``(c).ssn``: a field of a whole-row reference is that column only."""
-        arg, path = node.arg, node.indirection or ()
-        if isinstance(arg, ast.ColumnRef) and path and isinstance(path[0], ast.String):
-            fields = tuple(f for f in arg.fields or () if not isinstance(f, ast.A_Star))
-            quals = [str(f.sval) for f in fields if isinstance(f, ast.String)]
-            entry = scope.find_entry(quals) if len(quals) == len(fields) and quals else None
-            if entry is not None:
-                found = entry.column(str(path[0].sval))
-                acc |= found if found is not None else entry.whole()
-                self.expr(path[1:], scope, acc)
-                return
+        """``(c).name``: a column of the row, or the function ``name(c)`` over all of it."""
+        arg = node.arg
+        path: Sequence[Any] = node.indirection or ()
+        entry = self.row_entry(arg, scope) if path and isinstance(path[0], ast.String) else None
+        if entry is not None:
+            whole: set[str] = set()
+            self.expr(arg, scope, whole)
+            if whole != entry.whole():  # ``c`` may also be a column of an unlisted relation
+                acc |= whole
+            acc |= self.member(entry, str(path[0].sval))
+            self.expr(path[1:], scope, acc)
+            return
         self.expr(arg, scope, acc)
         self.expr(path, scope, acc)
+
+    def row_entry(self, arg: Any, scope: Scope) -> Entry | None:
+        """The FROM item whose whole row ``arg`` is (``c`` or ``c.*``), if it may be one:
+        a lone name is a column first (colNameToVar), then a relation."""
+        if not isinstance(arg, ast.ColumnRef) or not arg.fields:
+            return None
+        fields = arg.fields
+        star = isinstance(fields[-1], ast.A_Star)
+        names = [str(f.sval) for f in fields if isinstance(f, ast.String)]
+        if not names or len(names) != len(fields) - star:
+            return None
+        if star:
+            return scope.find_entry(names)
+        entry = scope.find_entry(names) if len(names) == 1 else None
+        found = scope.resolve_name(names[0]) if entry is not None else None
+        if entry is None or found is None or not entry.whole() <= found:
+            return None
+        return entry
 
     def column(self, fields: Sequence[Any], scope: Scope, acc: set[str]) -> None:
         found = self.resolve(fields, scope)
@@ -185,10 +205,23 @@ class ExpressionWalker(ABC):
             return scope.resolve_name(quals[0])
         if col is None:
             return entry.whole()
-        found = entry.column(col)
-        if found is None:
-            found = entry.guess(col)
-        return entry.whole() if found is None else found
+        return self.member(entry, col)
+
+    def member(self, entry: Entry, name: str) -> Lineage:
+        """``x.name`` for a FROM item x (ParseFuncOrColumn): its column, else the function
+        or cast ``name(x)`` over the whole row. Where x's columns cannot be listed, ``name``
+        may be either: the whole row counts too when it may be a function."""
+        if entry.definite(name):
+            return entry.column(name) or EMPTY
+        qname, is_function = self.function_lookup(name)
+        maybe = entry.find_open(name)
+        if maybe is None:  # every column is known: name(x), or a column added since
+            self.state.functions.add(qname)
+            return entry.whole() if is_function else entry.whole() | (entry.guess(name) or EMPTY)
+        if is_function:
+            self.state.functions.add(qname)
+            return entry.whole()
+        return maybe | entry.whole() if not self.catalog.functions else maybe
 
     def unresolved(self, fields: Sequence[Any], scope: Scope) -> frozenset[str]:
         """A name nothing matches (PostgreSQL would reject it, or the catalog is stale):
@@ -203,16 +236,48 @@ class ExpressionWalker(ABC):
 
     # -- functions ------------------------------------------------------------------------
 
+    def qualify(self, name: str, schema: str | None = None) -> tuple[str, Relation | None]:
+        """The schema of a relation name, and the relation when it is known."""
+        if schema is None and not self.path_known:
+            self.state.search_path_uncertain = True
+        return self.catalog.qualify(name, schema, self.search_path)
+
     def function_name(self, funcname: Sequence[Any]) -> str:
         names = [str(n.sval) for n in funcname]
         schema = names[-2] if len(names) >= 2 else None
+        if schema is None and not self.path_known:
+            self.state.search_path_uncertain = True
         return self.catalog.resolve_function(names[-1], schema, self.search_path)
+
+    def function_lookup(self, name: str) -> tuple[str, bool]:
+        """An unqualified function name: ``schema.name`` and whether the catalog has it."""
+        if not self.path_known:
+            self.state.search_path_uncertain = True
+        path = self.catalog.effective_path(self.search_path)
+        found = any((schema, name) in self.catalog.functions for schema in path)
+        return self.catalog.resolve_function(name, None, self.search_path), found
+
+    def overloads(self, funcname: Sequence[Any], resolved: str) -> list[str]:
+        """Every function an unqualified call may run: PostgreSQL picks among the
+        functions of that name in every schema of the path by argument types (an
+        overload in ``public`` can win over ``pg_catalog``'s), so all are reported."""
+        if len(funcname) != 1:
+            return [resolved]
+        name = str(funcname[0].sval)
+        functions = self.catalog.functions
+        out = [resolved]
+        for schema in self.catalog.effective_path(self.search_path):
+            if (schema, name) in functions:
+                qname = f"{qident(schema)}.{qident(name)}"
+                if qname not in out:
+                    out.append(qname)
+        return out
 
     def func(self, node: Any, scope: Scope, acc: set[str]) -> None:
         qname = self.function_name(node.funcname)
-        self.state.functions.add(qname)
+        self.state.functions.update(self.overloads(node.funcname, qname))
         if qname == "pg_catalog.set_config":
-            self.set_config(node.args or ())
+            self.set_config(node)
         elif qname in DYNAMIC_SQL_FUNCTIONS or qname.rsplit(".", 1)[-1].startswith("dblink"):
             self.state.make_opaque(f"{qname}() runs SQL text that cannot be analysed")
         if node.args:
@@ -224,14 +289,14 @@ class ExpressionWalker(ABC):
         if node.over is not None:
             self.window(node.over, scope)
 
-    def set_config(self, args: Sequence[Any]) -> None:
-        name = literal_string(args[0]) if args else None
-        if name is None:
+    def set_config(self, node: Any) -> None:
+        """pg_catalog.set_config(name, value, is_local): a setting change where it runs."""
+        call = set_config_call(node.args or ())
+        if call.name is None:
             self.state.make_opaque("set_config() with a parameter name that is not a literal")
-            return
-        name = name.strip().lower()
-        self.state.settings.add(name)
-        if name == "search_path" and len(args) > 1:
-            value = literal_string(args[1])
-            if value is not None:
-                self.new_search_path = parse_search_path(value)
+        else:
+            self.state.settings.add(call.name)
+        state = self.state
+        if self.runs and id(node) not in state.changed_by:
+            state.changed_by.add(id(node))
+            state.setting_changes.append(call.change(certain=id(node) in self.once))

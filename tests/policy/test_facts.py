@@ -19,12 +19,15 @@ from regogate.policy.catalog import (
     parse_search_path,
     snapshot_from_rows,
 )
-from regogate.policy.facts import StatementFacts, analyze, to_input
+from regogate.policy.facts import UNKNOWN_FUNCTION, StatementFacts, analyze, to_input
 from regogate.policy.sqltext import literals
 from tests.policy.corpus import CASES, CATALOG_ROWS, KINDS, Case
 
 CATALOG = snapshot_from_rows(CATALOG_ROWS)
 ACCESS = {"r": "read", "w": "write", "d": "ddl"}
+# Corpus statements whose unqualified names follow a COMMIT in the same text (what it
+# reverts depends on when the transaction began): flags.search_path_uncertain.
+UNCERTAIN_NAMES = frozenset({"mcp-readonly-escape"})
 
 
 def _expected_tables(case: Case) -> list[dict[str, object]]:
@@ -58,7 +61,7 @@ def test_corpus_is_large_and_ids_unique() -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_corpus(case: Case) -> None:
     facts = _facts(case)
-    got = to_input(facts)
+    got = to_input(facts, CATALOG)
     expected = {
         "verb": case.verb,
         "verbs": sorted(case.verbs or (case.verb,)),
@@ -69,12 +72,14 @@ def test_corpus(case: Case) -> None:
             "filtered": sorted(set(case.filtered)),
         },
         "functions": sorted(set(case.functions)),
+        "function_info": dict.fromkeys(sorted(set(case.functions)), UNKNOWN_FUNCTION),
         "settings": sorted(case.settings),
         "flags": {
             "has_where": case.where,
             "ddl": case.ddl,
             "opaque": case.opaque,
             "multi_statement": case.count > 1,
+            "search_path_uncertain": case.id in UNCERTAIN_NAMES,
         },
         "fingerprint": got["fingerprint"],
     }
@@ -110,7 +115,7 @@ def test_no_literal_reaches_the_policy_input(case: Case) -> None:
         texts = [case.sql]
     for text in texts:
         analysis = analyze(text, CATALOG, case.prepared)
-        strings = [s for f in analysis.statements for s in _strings(to_input(f))]
+        strings = [s for f in analysis.statements for s in _strings(to_input(f, CATALOG))]
         strings += [f.parse_error or "" for f in analysis.statements]
         strings += [r for f in analysis.statements for r in f.opaque_reasons]
         settings = {s for f in analysis.statements for s in f.settings}
@@ -159,18 +164,19 @@ def test_empty_query_has_no_statements(sql: str) -> None:
 def test_analyze_never_raises(sql: str) -> None:
     analysis = analyze(sql, CATALOG)
     for facts in analysis.statements:
-        json.dumps(to_input(facts))
+        json.dumps(to_input(facts, CATALOG))
 
 
 def test_to_input_shape() -> None:
     (facts,) = analyze("SELECT ssn FROM customers WHERE id = $1", CATALOG).statements
-    got = to_input(facts)
+    got = to_input(facts, CATALOG)
     assert list(got) == [
         "verb",
         "verbs",
         "tables",
         "columns",
         "functions",
+        "function_info",
         "settings",
         "flags",
         "fingerprint",
@@ -180,6 +186,7 @@ def test_to_input_shape() -> None:
         "ddl": False,
         "opaque": False,
         "multi_statement": False,
+        "search_path_uncertain": False,
     }
     assert re.fullmatch(r"[0-9a-f]{16}", str(got["fingerprint"]))
     again = analyze("select  SSN from CUSTOMERS where ID = $1", CATALOG).statements[0]
@@ -304,11 +311,15 @@ def test_empty_catalog_still_yields_facts() -> None:
         "where lower(c.email) = $1",
         EMPTY_CATALOG,
     ).statements
-    assert to_input(facts)["columns"] == {
-        "read": ["public.accounts.balance", "public.customers.*"],
+    # Without column or function lists, ``a.balance`` may be the function balance(a):
+    # the whole row counts too (fail closed).
+    assert to_input(facts, EMPTY_CATALOG)["columns"] == {
+        "read": ["public.accounts.*", "public.accounts.balance", "public.customers.*"],
         "written": [],
         "filtered": [
+            "public.accounts.*",
             "public.accounts.customer_id",
+            "public.customers.*",
             "public.customers.email",
             "public.customers.id",
         ],
