@@ -7,7 +7,9 @@ One per gateway process, shared by every session:
   is parsed once;
 - decision cache: (canonical policy input, policy revision) -> decision, for the decision's
   ``ttl``; cleared whenever the policy revision changes (file edit, SIGHUP, OPA restart);
-- the catalog cache (``catalog_fetch.CatalogCache``).
+- the catalog cache (``catalog_fetch.CatalogCache``): one snapshot per configured
+  connection, served without waiting and refreshed in the background (``run`` hosts the
+  refreshes; docs/catalog.md).
 
 Errors from the decision source are PolicyUnavailable: the statement is denied.
 """
@@ -21,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import anyio
+import anyio.abc
 import orjson
 
 from regogate.config import ConnectionConfig
@@ -35,7 +38,7 @@ from regogate.wire.text import json_safe
 
 log = logging.getLogger("regogate.policy")
 
-AnalysisKey = tuple[int, tuple[str, ...], str, tuple[tuple[str, str], ...]]
+AnalysisKey = tuple[int, tuple[str, ...], bool, str, tuple[tuple[str, str], ...]]
 
 
 @dataclass
@@ -105,11 +108,31 @@ class PolicyEngine:
         self._seen_revision = revision
         log.info("decision cache cleared for policy revision %s", revision)
 
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Host the background catalog refreshes until cancelled (start it in the
+        gateway's task group: ``await tg.start(engine.run)``). Without it, a statement
+        that finds its catalog due for a refresh does the refresh itself and waits."""
+        await self.catalogs.run(task_status=task_status)
+
     async def catalog(self, conn: ConnectionConfig) -> tuple[CatalogSnapshot, int]:
+        """The connection's current snapshot and its generation, without waiting, except
+        for a connection's first read (whose failure raises PolicyUnavailable) and one
+        version check after the connection was idle (see CatalogCache)."""
         return await self.catalogs.get(conn)
 
     def invalidate_catalog(self, conn: ConnectionConfig) -> None:
-        self.catalogs.invalidate(conn.name)
+        """A DDL statement ran: refresh in the background (coalesced), serving the
+        current snapshot meanwhile."""
+        self.catalogs.invalidate(conn)
+
+    async def refresh_catalog(
+        self, conn: ConnectionConfig, *, timeout: float
+    ) -> tuple[CatalogSnapshot, int]:
+        """Wait for a refresh that started after this call (a statement names a relation
+        the snapshot does not know). Failure or timeout raises PolicyUnavailable."""
+        return await self.catalogs.refresh(conn, timeout=timeout)
 
     def analyze(
         self,
@@ -118,10 +141,15 @@ class PolicyEngine:
         generation: int,
         search_path: tuple[str, ...],
         prepared: Mapping[str, str],
+        *,
+        path_known: bool = True,
     ) -> Analysis:
+        """The facts of ``sql`` (cached per text, generation, search_path, whether that
+        path is known, and the session's SQL-level prepared statements)."""
         key: AnalysisKey = (
             generation,
             search_path,
+            path_known,
             sql,
             tuple(sorted(prepared.items())) if prepared else (),
         )
@@ -132,7 +160,7 @@ class PolicyEngine:
         snapshot = (
             catalog if search_path == catalog.search_path else catalog.with_search_path(search_path)
         )
-        result = analyze(sql, snapshot, prepared)
+        result = analyze(sql, snapshot, prepared, search_path_known=path_known)
         self._analyses.put(key, result)
         return result
 
