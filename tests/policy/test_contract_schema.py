@@ -1,5 +1,6 @@
 """The policy contract: every corpus statement, shaped as the gateway sends it, validates
-against docs/policy-input.schema.json, and literal-bearing or misshapen inputs do not."""
+against docs/policy-input.schema.json, and literal-bearing or misshapen inputs do not.
+The session-start (CONNECT) and FunctionCall forms are checked too."""
 
 from __future__ import annotations
 
@@ -44,15 +45,54 @@ IDENTITIES: list[dict[str, Any]] = [
 ]
 CONNECTION = {"name": "bank", "database": "bank"}
 
+# What statement.function_info says of a function the catalog does not know.
+UNKNOWN_FUNCTION: dict[str, object] = {
+    "known": False,
+    "volatility": "volatile",
+    "security_definer": True,
+    "languages": ["unknown"],
+    "builtin": False,
+    "kinds": ["unknown"],
+}
+LOWER: dict[str, object] = {
+    "known": True,
+    "volatility": "immutable",
+    "security_definer": False,
+    "languages": ["internal"],
+    "builtin": True,
+    "kinds": ["function"],
+}
+FLAGS: dict[str, object] = {
+    "has_where": False,
+    "ddl": False,
+    "opaque": False,
+    "multi_statement": False,
+    "search_path_uncertain": False,
+}
+
 # The statement the gateway sends for a FunctionCall protocol message.
-FUNCTION_CALL = {
+FUNCTION_CALL: dict[str, object] = {
     "verb": "FUNCTION CALL",
     "verbs": ["FUNCTION CALL"],
     "tables": [],
     "columns": {"read": [], "written": [], "filtered": []},
     "functions": ["unknown"],
+    "function_info": {"unknown": UNKNOWN_FUNCTION},
     "settings": [],
-    "flags": {"has_where": False, "ddl": False, "opaque": True, "multi_statement": False},
+    "flags": {**FLAGS, "opaque": True},
+    "fingerprint": "",
+}
+
+# The statement of the session-start decision.
+CONNECT: dict[str, object] = {
+    "verb": "CONNECT",
+    "verbs": ["CONNECT"],
+    "tables": [],
+    "columns": {"read": [], "written": [], "filtered": []},
+    "functions": [],
+    "function_info": {},
+    "settings": [],
+    "flags": FLAGS,
     "fingerprint": "",
 }
 
@@ -64,7 +104,7 @@ def _input(statement: dict[str, object], identity: int = 0) -> dict[str, Any]:
 def _statement(case: Case) -> dict[str, object]:
     analysis = analyze(case.sql, CATALOG, case.prepared)
     assert len(analysis.statements) == case.count
-    return to_input(analysis.statements[case.index])
+    return to_input(analysis.statements[case.index], CATALOG)
 
 
 def _errors(doc: object) -> list[str]:
@@ -95,18 +135,68 @@ def test_corpus_input_matches_the_schema(case: Case) -> None:
 )
 def test_edge_statements_match_the_schema(sql: str) -> None:
     for facts in analyze(sql, CATALOG).statements:
-        assert _errors(_input(to_input(facts))) == []
+        assert _errors(_input(to_input(facts, CATALOG))) == []
 
 
 def test_function_call_matches_the_schema() -> None:
     assert _errors(_input(FUNCTION_CALL, identity=1)) == []
-    named = {**FUNCTION_CALL, "functions": ["pg_catalog.lo_open"]}
+    lo_open = {**LOWER, "volatility": "volatile"}
+    named = {
+        **FUNCTION_CALL,
+        "functions": ["pg_catalog.lo_open"],
+        "function_info": {"pg_catalog.lo_open": lo_open},
+    }
     assert _errors(_input(named)) == []
 
 
+def _connect(startup_settings: object) -> dict[str, Any]:
+    doc = _input(CONNECT)
+    doc["connection"] = {**CONNECTION, "startup_settings": startup_settings}
+    return doc
+
+
+def test_session_start_matches_the_schema() -> None:
+    assert _errors(_connect([])) == []
+    jdbc = ["application_name", "client_encoding", "datestyle", "extra_float_digits", "timezone"]
+    assert _errors(_connect(jdbc)) == []
+    assert _errors(_connect(["search_path", "myapp.tenant"])) == []
+
+
+@pytest.mark.parametrize(
+    "startup_settings",
+    [
+        None,  # the session start must list them, even when there are none
+        "application_name",
+        ["role=postgres"],  # names, never values
+        ["-c role=postgres"],
+        ["application_name", "application_name"],
+        ["DateStyle"],  # lower case, as PostgreSQL looks them up
+    ],
+)
+def test_session_start_with_misshapen_startup_settings_fails(startup_settings: object) -> None:
+    doc = _connect(startup_settings)
+    if startup_settings is None:
+        del doc["connection"]["startup_settings"]
+    assert _errors(doc) != []
+
+
+def test_function_info_forms() -> None:
+    doc = _valid()
+    doc["statement"]["functions"] = ["pg_catalog.lower", "pg_temp.f", 'public."x.y"']
+    doc["statement"]["function_info"] = {
+        "pg_catalog.lower": LOWER,
+        "pg_temp.f": UNKNOWN_FUNCTION,
+        'public."x.y"': {**LOWER, "builtin": False, "languages": ["plpgsql", "sql"]},
+    }
+    assert _errors(doc) == []
+
+
 def _valid() -> dict[str, Any]:
-    sql = "SELECT ssn FROM customers WHERE id = 42 AND email = 'ada@example.com'"
-    return _input(to_input(analyze(sql, CATALOG).statements[0]))
+    sql = "SELECT lower(ssn) FROM customers WHERE id = 42 AND email = 'ada@example.com'"
+    doc = _input(to_input(analyze(sql, CATALOG).statements[0], CATALOG))
+    assert doc["statement"]["functions"] == ["pg_catalog.lower"]
+    doc["statement"]["function_info"] = {"pg_catalog.lower": LOWER}
+    return doc
 
 
 def _with(path: str, value: object) -> dict[str, Any]:
@@ -142,6 +232,10 @@ def test_the_base_of_the_negative_cases_is_valid() -> None:
         ("statement/functions", ["lower('ADA')"]),
         ("statement/columns/read", ["public.customers.ssn", "'123-45-6789'"]),
         ("statement/fingerprint", "SELECT ssn FROM customers"),
+        ("statement/function_info/pg_catalog.lower", {**LOWER, "source": "select lower($1)"}),
+        ("statement/function_info/lower('ADA')", LOWER),
+        ("statement/function_info/pg_catalog.lower", {**LOWER, "languages": ["sql 'x'"]}),
+        ("connection/startup_settings", ["application_name=psql"]),
     ],
 )
 def test_literal_bearing_input_fails(path: str, value: object) -> None:
@@ -169,6 +263,17 @@ def test_literal_bearing_input_fails(path: str, value: object) -> None:
         ("statement/flags/opaque", 1),
         ("statement/fingerprint", 42),
         ("statement/functions", ["lower"]),
+        ("statement/function_info", ["pg_catalog.lower"]),
+        ("statement/function_info/pg_catalog.lower", {**LOWER, "volatility": "sometimes"}),
+        ("statement/function_info/pg_catalog.lower", {**LOWER, "known": "yes"}),
+        ("statement/function_info/pg_catalog.lower", {**LOWER, "kinds": ["trigger"]}),
+        ("statement/function_info/pg_catalog.lower", {**LOWER, "languages": []}),
+        ("statement/function_info/pg_catalog.lower", {"known": True}),
+        ("statement/flags/search_path_uncertain", "no"),
+        (
+            "statement/tables",
+            [{"schema": "public", "name": "t", "access": ["read"], "kind": "mystery"}],
+        ),
         ("identity/auth", "password"),
         ("identity/groups", "analysts"),
         ("identity/expires_at", "tomorrow"),
@@ -178,6 +283,19 @@ def test_literal_bearing_input_fails(path: str, value: object) -> None:
 )
 def test_misshapen_input_fails(path: str, value: object) -> None:
     assert _errors(_with(path, value)) != []
+
+
+@pytest.mark.parametrize(
+    "missing", ["statement/function_info", "statement/flags/search_path_uncertain"]
+)
+def test_the_new_statement_fields_are_required(missing: str) -> None:
+    doc = _valid()
+    *parents, last = missing.split("/")
+    node = doc
+    for key in parents:
+        node = node[key]
+    del node[last]
+    assert _errors(doc) != []
 
 
 @pytest.mark.parametrize("missing", ["identity", "connection", "statement"])

@@ -54,6 +54,12 @@ writer if "writers" in roles
 
 privileged if "privileged" in roles
 
+# Whether the identity's reads are masked: it is outside config groups.unmasked. Such an
+# identity "has classified data in its connection": the classification (config pii.columns
+# and config catalog) names schema.table.column and catalog names, not databases, so it
+# holds in every connection. Rules that guard classified data apply to these identities.
+masked if not "unmasked" in roles
+
 # -- statement ----------------------------------------------------------------------------
 
 default verb := "UNKNOWN"
@@ -120,8 +126,61 @@ opaque if input.statement.flags.opaque == true
 
 multi_statement if input.statement.flags.multi_statement == true
 
-# The function's own name, without its schema ("pg_catalog.pg_read_file" -> "pg_read_file").
-function_name(qualified) := parts[count(parts) - 1] if parts := split(qualified, ".")
+# -- functions ----------------------------------------------------------------------------
+
+# The function's own name, without its schema and unquoted: "pg_catalog.pg_read_file" ->
+# "pg_read_file", `"odd.schema".pg_notify` -> "pg_notify", `public."x.y"` -> "x.y".
+# "unknown" (a FunctionCall message's function the gateway cannot name) stays "unknown".
+function_name(qualified) := unquoted(parts[1]) if {
+	parts := split(qualified, ".")
+	count(parts) == 2
+} else := unquoted(m[0][1]) if {
+	m := regex.find_all_string_submatch_n(`^(?:[^."]+|"(?:[^"]|"")+")\.([^."]+|"(?:[^"]|"")+")$`, qualified, 1)
+	count(m) == 1
+} else := qualified
+
+unquoted(name) := replace(substring(name, 1, count(name) - 2), `""`, `"`) if {
+	startswith(name, `"`)
+} else := name
+
+# Each function of the statement -> its own name, computed once for all the rules that
+# match functions by name. Empty (and not computed further) for most statements.
+function_names := {f: function_name(f) | some f in input.statement.functions}
+
+# What the gateway tells of a function (statement.function_info). A function it tells
+# nothing of is taken as unknown, as the gateway itself reports an unknown one: rules
+# fail closed on a gateway that sends no function_info.
+unknown_function := {
+	"known": false,
+	"volatility": "volatile",
+	"security_definer": true,
+	"languages": ["unknown"],
+	"builtin": false,
+	"kinds": ["unknown"],
+}
+
+function_info(f) := info if {
+	info := input.statement.function_info[f]
+} else := unknown_function
+
+# function -> the config functions.dangerous category its own name falls in, whatever its
+# schema (a look-alike in another schema or on a search_path trick is refused like the
+# real one): config functions.dangerous_names by exact name first, then
+# functions.dangerous_prefixes. One lookup per function, and a few prefixes.
+dangerous_calls := {f: key |
+	some f, name in function_names
+	key := dangerous_category(name)
+}
+
+dangerous_category(name) := key if {
+	key := data.regogate.config.functions.dangerous_names[name]
+} else := min(keys) if {
+	keys := {key |
+		some prefix, key in data.regogate.config.functions.dangerous_prefixes
+		startswith(name, prefix)
+	}
+	count(keys) > 0
+}
 
 # "a, b" for display; "none" for an empty collection.
 listing(items) := concat(", ", sort(items)) if {

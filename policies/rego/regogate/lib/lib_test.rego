@@ -59,6 +59,29 @@ test_function_name_drops_the_schema if {
 	lib.function_name("unknown") == "unknown"
 }
 
+test_function_name_unquotes if {
+	lib.function_name(`"odd.schema".pg_notify`) == "pg_notify"
+	lib.function_name(`public."x.pg_notify"`) == "x.pg_notify"
+	lib.function_name(`"a.b"."c.d"`) == "c.d"
+	lib.function_name(`public."say ""hi"""`) == `say "hi"`
+	lib.function_name(`public."a""b"`) == `a"b`
+	lib.function_name("public.PG_NOTIFY") == "PG_NOTIFY"
+}
+
+test_function_info_defaults_to_unknown if {
+	inp := testing.agent("lower_memo")
+	lib.function_info("pg_catalog.lower").builtin with input as inp
+	lib.function_info("public.nothing") == lib.unknown_function with input as inp
+	lib.function_info("pg_catalog.lower") == lib.unknown_function with input as json.remove(inp, ["/statement/function_info"])
+}
+
+test_masked_means_outside_the_unmasked_groups if {
+	lib.masked with input as testing.agent("select_1")
+	lib.masked with input as testing.analyst("select_1")
+	lib.masked with input as testing.stranger("select_1")
+	not lib.masked with input as testing.dba("select_1")
+}
+
 test_listing if {
 	lib.listing({"b", "a"}) == "a, b"
 	lib.listing(set()) == "none"

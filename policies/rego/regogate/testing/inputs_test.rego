@@ -1,5 +1,6 @@
 # Inputs and a decision helper for the rule tests: the demo identities (static tokens)
-# with a statement from statements_test.rego, shaped as the gateway sends them.
+# with a statement from statements_test.rego or live_statements_test.rego, shaped as the
+# gateway sends them.
 package regogate.testing
 
 identity(sub, groups) := {
@@ -15,7 +16,22 @@ identity(sub, groups) := {
 input_for(sub, groups, name, database) := {
 	"identity": identity(sub, groups),
 	"connection": {"name": database, "database": database},
-	"statement": statements[name],
+	"statement": fixtures[name],
+}
+
+fixtures := object.union(statements, live_statements)
+
+# The session-start decision (verb CONNECT) with the startup parameters the client sent.
+connect(sub, groups, startup_settings) := {
+	"identity": identity(sub, groups),
+	"connection": {"name": "bank", "database": "bank", "startup_settings": startup_settings},
+	"statement": {
+		"verb": "CONNECT", "verbs": ["CONNECT"], "tables": [],
+		"columns": {"read": [], "written": [], "filtered": []},
+		"functions": [], "function_info": {}, "settings": [],
+		"flags": {"has_where": false, "ddl": false, "opaque": false, "multi_statement": false, "search_path_uncertain": false},
+		"fingerprint": "",
+	},
 }
 
 analyst(name) := input_for("analyst", ["analysts"], name, "bank")

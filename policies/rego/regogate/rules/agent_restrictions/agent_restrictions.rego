@@ -5,8 +5,10 @@
 #   table, change the schema, lock rows, end the surrounding transaction inside a
 #   multi-statement query (the "COMMIT; CREATE TABLE ..." escape from a read-only
 #   transaction), or run any other statement that is not read-only. Opaque statements,
-#   role changes, DROP, dangerous functions and PII filters are refused for agents by the
-#   rules opaque, no_role_change, no_drop, dangerous_functions and pii_mask.
+#   role changes, DROP, functions (volatile, user-defined, unknown or dangerous ones),
+#   classified catalog views and PII filters are refused for agents by the rules opaque,
+#   no_role_change, no_drop, agent_functions, dangerous_functions, classified_catalog and
+#   pii_mask.
 # custom:
 #   id: agent_restrictions
 package regogate.rules.agent_restrictions
@@ -47,7 +49,9 @@ reasons contains sprintf("agents may not end the transaction inside a multi-stat
 }
 
 # Anything else that is not a read (CALL, NOTIFY, LOAD...), unless another reason covers it.
+# The session-start decision (CONNECT) is session_start's.
 reasons contains sprintf("agents may only run read-only statements, not %s", [v]) if {
+	lib.verb != "CONNECT"
 	not lib.ddl
 	not lib.opaque
 	count(lib.written_tables) == 0

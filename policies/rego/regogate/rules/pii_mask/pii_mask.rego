@@ -18,27 +18,25 @@ id := lib.annotated_id(rego.metadata.chain())
 
 classified := config.pii.columns
 
-masked_identity if not "unmasked" in lib.roles
-
 # The classification is keyed by column: one lookup per column read, and the identity is
 # looked at only when a classified column is there.
 mask := {column: spec |
 	classification := classified
 	some column in lib.read_columns
 	spec := classification[column]
-	masked_identity
+	lib.masked
 }
 
 deny contains sprintf("filtering, joining or sorting on the PII column %s is not allowed for this identity: it would reveal masked values", [column]) if {
 	some column in lib.filtered_columns
 	classified[column]
-	masked_identity
+	lib.masked
 	not "pii_filter" in lib.roles
 }
 
 deny contains sprintf("the PII columns of %s cannot be masked because the columns behind %s are unknown; the statement is denied rather than risk showing them", [t, star]) if {
 	some star in unnamed
-	masked_identity
+	lib.masked
 	some t in (lib.read_tables | {trim_suffix(star, ".*")})
 	has_pii(t)
 }

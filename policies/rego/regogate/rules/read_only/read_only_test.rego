@@ -9,7 +9,7 @@ reads := [
 	"select_1", "select_transactions", "select_customer_ids", "show_search_path",
 	"set_statement_timeout", "set_search_path", "reset_all", "begin", "begin_read_only",
 	"commit", "rollback", "explain_select", "fetch", "multi_select_select",
-	"set_config_search_path",
+	"lower_memo", "now", "random", "psql_d", "psql_dn", "psql_l",
 ]
 
 test_analyst_and_agent_may_run_harmless_reads if {
@@ -17,6 +17,12 @@ test_analyst_and_agent_may_run_harmless_reads if {
 		testing.plain_allow(testing.analyst(name))
 		testing.plain_allow(testing.agent(name))
 	}
+}
+
+# Agents change settings with SET only (dangerous_functions' settings category).
+test_analyst_may_set_config_what_they_may_set if {
+	testing.plain_allow(testing.analyst("set_config_search_path"))
+	testing.denied_with(testing.agent("set_config_search_path"), "calling pg_catalog.set_config is not allowed for agents: it changes a run-time setting from inside a query (agents change settings with SET only)")
 }
 
 test_reads_of_pii_tables_are_allowed_with_masks if {
