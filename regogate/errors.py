@@ -10,7 +10,9 @@
     ├── UpstreamError (08006)            upstream unreachable / lost / auth failed
     ├── AdminShutdown (57P01)            the gateway is shutting down
     ├── PolicyDenied (42501)             the policy said no
-    │   └── PolicyUnavailable (42501)    OPA unreachable/undefined: fail closed
+    │   ├── PolicyUnavailable (42501)    OPA unreachable/undefined: fail closed
+    │   ├── SessionStateLost (42501)     FATAL: PostgreSQL reported a lexing setting changed
+    │   └── StartupRefused (42501)       FATAL: a startup parameter the gateway refuses
     └── RecordingUnavailable (58030)     the recording sink cannot write: fail closed
 
 Foreign exceptions (OSError, ssl.SSLError, scramp errors, httpx errors) are translated
@@ -89,3 +91,18 @@ class PolicyUnavailable(PolicyDenied):
 
 class RecordingUnavailable(RegogateError):
     sqlstate = "58030"
+
+
+class SessionStateLost(PolicyDenied):
+    """PostgreSQL reported a session setting the gate did not expect (a lexing setting
+    changed by code the gate cannot see): the session ends before anything else is
+    relayed, since the gate can no longer read statements as PostgreSQL does."""
+
+    severity = "FATAL"
+
+
+class StartupRefused(PolicyDenied):
+    """A startup parameter (or an ``options`` switch) the gateway does not allow, or a
+    session whose starting settings the gate cannot read statements under."""
+
+    severity = "FATAL"

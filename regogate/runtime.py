@@ -13,15 +13,15 @@ import anyio
 
 from regogate import __version__
 from regogate.config import Config
-from regogate.errors import ConfigError, RecordingUnavailable, RegogateError
+from regogate.errors import ConfigError, InvalidAuthorization, RecordingUnavailable, RegogateError
 from regogate.metrics import Metrics, serve_metrics
-from regogate.policy.catalog_fetch import CatalogCache, fetch_catalog
+from regogate.policy.catalog_fetch import CatalogCache, CatalogLimits, UpstreamCatalogSource
 from regogate.policy.engine import PolicyEngine
 from regogate.policy.facts import synthetic_statement
 from regogate.policy.opa import OpaClient
 from regogate.policy.sidecar import OpaSidecar, PolicyLoader, find_opa
 from regogate.proxy.deny import Denials
-from regogate.proxy.gate import PolicyGate, session_input
+from regogate.proxy.gate import GateResults, PolicyGate, session_input
 from regogate.proxy.hooks import (
     NullRecordSink,
     PassThroughHooks,
@@ -119,7 +119,6 @@ class Runtime:
                 )
         # Denials swaps the upstream's error for the policy's (or the recorder's) own.
         denials = Denials()
-        results: ResultHook = denials
         role = await self._session_role(ctx)
         gate = PolicyGate(
             self.engine,
@@ -131,6 +130,7 @@ class Runtime:
             upstream_role=role,
         )
         gate_box.append(gate)
+        results: ResultHook = GateResults(gate, denials) if self.engine is not None else denials
         startup = (f"SET ROLE {quote_ident(role)}",) if role else ()
         if role and isinstance(record, SessionRecording):
             record.event("upstream.role", {"role": role})
@@ -141,14 +141,27 @@ class Runtime:
         if self.engine is None:
             return None
         try:
-            decided = await self.engine.decide({**session_input(ctx), "statement": CONNECT})
+            decided = await self.engine.decide(connect_input(ctx))
         except RegogateError as exc:
+            # Fail closed: a policy may give this identity a narrower role; without the
+            # session decision the session cannot start as the policy wants it.
             log.warning("session %s: no session decision (%s)", ctx.session_id, exc.message)
-            return None
+            raise InvalidAuthorization(
+                f"regogate could not decide this session ({exc.message})",
+                hint="the policy engine is unavailable; retry in a moment",
+            ) from None
         return decided.decision.upstream_role
 
 
 CONNECT = synthetic_statement("CONNECT")
+
+
+def connect_input(ctx: SessionContext) -> dict[str, object]:
+    """The session decision's input: who, where, and the startup settings asked for."""
+    base = session_input(ctx)
+    connection = dict(base["connection"])  # type: ignore[call-overload]
+    connection["startup_settings"] = sorted(ctx.startup_settings)
+    return {**base, "connection": connection, "statement": CONNECT}
 
 
 def quote_ident(name: str) -> str:
@@ -198,7 +211,9 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
         if pol.mode == "off":
             log.warning('[policy] mode = "off": statements are NOT authorized by any policy')
         else:
-            catalogs = CatalogCache(lambda c: fetch_catalog(c, config.server.connect_timeout))
+            catalogs = CatalogCache(
+                UpstreamCatalogSource(CatalogLimits(connect_timeout=config.server.connect_timeout))
+            )
             if pol.opa_url is not None:
                 client = OpaClient(pol.opa_url, timeout=pol.timeout, metrics=rt.metrics)
                 stack.push_async_callback(client.aclose)
@@ -240,6 +255,9 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                 )
                 await tg.start(sidecar.run)
                 log.info("OPA sidecar on %s, policy revision %s", sidecar.url, rt.engine.revision)
+        if rt.engine is not None:
+            # Catalog refreshes in the background: statements never wait for them.
+            await tg.start(rt.engine.run)
         rec = config.recording
         if rec.enabled:
             assert rec.dir is not None

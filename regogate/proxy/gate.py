@@ -1,42 +1,100 @@
-"""The policy gate: every statement a client sends is analysed and decided before it runs.
+"""The policy gate: every statement a client sends is analysed and decided, on the session
+state PostgreSQL will run it in, before it runs.
 
 Per session. Simple Query: every statement of the message is decided; one deny denies the
-whole message (it becomes a DO block raising the policy error, so nothing of it runs and
-PostgreSQL aborts a transaction block as for any error). Parse: decided at parse time (a
-named statement runs what was decided then). FunctionCall: decided as an opaque
-``FUNCTION CALL``. Everything else (Bind, Execute, Sync, COPY data...) passes.
+whole message (it becomes a DO block raising the policy error). Parse: decided at parse
+time, and again at Bind when the policy revision or the catalog changed since. Execute
+carries the statement's session effects. FunctionCall: decided as ``FUNCTION CALL``.
 
-Fail closed: an unreachable or undecided policy, an unreadable catalog or a recorder that
-cannot record means the statement is denied with a message that says why.
+Session state (search_path, role, the lexing settings, transaction, prepared
+statements) follows PostgreSQL's answers (``responses.ResponseTracker`` over
+``session_state.SessionModel``), not the messages admitted. Before a message is analysed,
+every message in flight that could change what it is decided on must be answered: the
+gate waits for it (a Flush makes PostgreSQL answer an unsynced Execute at once).
+Statement text that PostgreSQL could lex differently under other settings (a backslash,
+a non-ASCII byte) waits until no statement in flight could have changed them unseen, and
+is refused where that cannot be known before it runs.
+
+Fail closed: an unreachable or undecided policy, an unreadable catalog, a recorder that
+cannot record, a session state the gate lost: the statement is denied with a reason.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
-from regogate.errors import PolicyDenied, PolicyUnavailable, RecordingUnavailable, RegogateError
+import anyio
+
+from regogate.config import ConnectionConfig
+from regogate.errors import (
+    PolicyDenied,
+    PolicyUnavailable,
+    RecordingUnavailable,
+    RegogateError,
+    SessionStateLost,
+)
 from regogate.policy.cache import LruCache
-from regogate.policy.catalog import parse_search_path
+from regogate.policy.catalog import CatalogSnapshot, parse_search_path
 from regogate.policy.decision import Decision
-from regogate.policy.engine import Decided, PolicyEngine
+from regogate.policy.engine import Decided, EngineStats
 from regogate.policy.facts import Analysis, StatementFacts, synthetic_statement, to_input
 from regogate.proxy.deny import Denials
+from regogate.proxy.effects import lexically_invariant, statement_effects
 from regogate.proxy.hooks import RecordSink, SessionContext
-from regogate.recording.core import prepared
+from regogate.proxy.pinned import PINNED, acceptable, expected_value, refused_change
+from regogate.proxy.responses import ANSWERED, ResponseTracker
+from regogate.proxy.session_state import NO_EFFECT, SessionModel, StatementEffect
+from regogate.proxy.statement_record import Redactor, StatementRecorder
 from regogate.wire.framing import Frame
-from regogate.wire.frontend import Parse, Query
+from regogate.wire.frontend import Bind, Close, Execute, Parse, Query
 
 log = logging.getLogger("regogate.gate")
 
 # Settings whose change would let a client leave the role the policy put it in.
 ROLE_SETTINGS = frozenset({"role", "session_authorization", "all"})
+GATE_RULE = "regogate.gate"
 
 FUNCTION_CALL = synthetic_statement("FUNCTION CALL", functions=["unknown"], opaque=True)
+FUNCTION_CALL_EFFECT = StatementEffect(user_code=True)
+_FLUSH = Frame(b"H", b"")
+
+Drain = Callable[[bytes], Awaitable[None]]
 
 
-Redactor = Callable[[str], Mapping[str, object]]
+class Engine(Protocol):
+    """What the gate needs of the policy engine (``policy.engine.PolicyEngine``)."""
+
+    cache_size: int
+    stats: EngineStats
+
+    @property
+    def revision(self) -> str: ...
+
+    def ready(self) -> bool: ...
+
+    async def catalog(self, conn: ConnectionConfig) -> tuple[CatalogSnapshot, int]: ...
+
+    def invalidate_catalog(self, conn: ConnectionConfig) -> None: ...
+
+    async def refresh_catalog(
+        self, conn: ConnectionConfig, *, timeout: float
+    ) -> tuple[CatalogSnapshot, int]: ...
+
+    def analyze(
+        self,
+        sql: str,
+        catalog: CatalogSnapshot,
+        generation: int,
+        search_path: tuple[str, ...],
+        prepared: Mapping[str, str],
+        *,
+        path_known: bool = True,
+    ) -> Analysis: ...
+
+    async def decide(self, policy_input: Mapping[str, object]) -> Decided: ...
 
 
 def session_input(ctx: SessionContext) -> dict[str, object]:
@@ -47,17 +105,50 @@ def session_input(ctx: SessionContext) -> dict[str, object]:
     }
 
 
+LOOK_AGAIN_TIMEOUT = 2.0  # seconds a statement naming an unknown relation waits for the catalog
 MEMO_SIZE = 256
 MEMO_TTL = 60.0
-# (catalog generation, search_path, revision), analysis, decisions, and the stmt record
-# bodies of its replays by protocol, serialized once (recording.core.prepared).
-_Memo = tuple[tuple[int, tuple[str, ...], str], Analysis, tuple["Decided", ...], dict[str, bytes]]
+
+
+@dataclass(frozen=True)
+class _MemoKey:
+    generation: int
+    search_path: tuple[str, ...]
+    path_known: bool
+    revision: str
+
+
+@dataclass
+class _Memo:
+    """A verdict this session already reached for a statement text."""
+
+    key: _MemoKey
+    analysis: Analysis
+    decided: tuple[Decided, ...]
+    effects: tuple[StatementEffect, ...]
+    bodies: dict[str, bytes] = field(default_factory=dict)  # stmt records by protocol
 
 
 @dataclass
 class _Verdict:
     analysis: Analysis | None
     refusal: RegogateError | None
+    effects: tuple[StatementEffect, ...] = ()
+
+
+@dataclass
+class _Prepared:
+    """A protocol-level prepared statement as the gate decided it at Parse."""
+
+    text: str
+    search_path: tuple[str, ...]
+    path_known: bool
+    revision: str
+    generation: int
+    effect: StatementEffect
+    bind_body: bytes | None = None  # its stmt record for re-runs, serialized once
+    fresh: bool = True  # its first Bind is covered by the Parse's own record
+    sql_prepared: bool = False  # ``text`` is a SQL PREPARE, not a protocol Parse
 
 
 class PolicyGate:
@@ -65,7 +156,7 @@ class PolicyGate:
 
     def __init__(
         self,
-        engine: PolicyEngine | None,
+        engine: Engine | None,
         ctx: SessionContext,
         denials: Denials,
         record: RecordSink,
@@ -73,28 +164,33 @@ class PolicyGate:
         redact: Redactor | None = None,
         healthy: Callable[[], RegogateError | None] | None = None,
         upstream_role: str | None = None,
+        model: SessionModel | None = None,
     ):
         self.engine = engine
         self.ctx = ctx
         self.conn = ctx.connection
         self.denials = denials
-        self.record = record
-        self.redact = redact
+        self.recorder = StatementRecorder(record, redact)
         self.healthy = healthy
         self.upstream_role = upstream_role
         self._session_input = session_input(ctx)
         start_path = ctx.params.get("search_path")
-        self.search_path: tuple[str, ...] | None = (
-            parse_search_path(start_path) if start_path is not None else None
+        self.model = model or SessionModel.start(
+            {"search_path": start_path} if start_path is not None else {}, {}
         )
-        self.prepared: dict[str, str] = {}
-        self._pending: dict[str, object] | bytes | None = None  # the stmt record
-        self.parsed: dict[str, str] = {}  # protocol-level prepared statements (recording)
-        self._bind_bodies: dict[str, bytes] = {}  # their stmt records, serialized
-        self.fresh: set[str] = set()
+        self._path_from_catalog = model is None and start_path is None
+        self.tracker = ResponseTracker(
+            self.model, on_parse_failed=self._parse_failed, on_close=self._closed
+        )
+        self._statements: dict[str, _Prepared] = {}  # protocol statements, "" unnamed
+        # Relations looked up again and still unknown, by the catalog generation that
+        # did not have them (temporary tables, uncommitted DDL): not looked up again.
+        self._looked_up: dict[int, set[tuple[str, str]]] = {}
+        self._portals: dict[str, _Prepared | None] = {}
+        self._drain: Drain | None = None
+        self._progress = anyio.Event()
         self.catalog_stale = False
-        # Per-session verdict memo: statement text -> (catalog generation, search_path,
-        # revision), analysis, decisions; honours the decisions' ttl (LruCache expiry).
+        self._ddl_pending = False
         self._memo: LruCache[str, _Memo] = LruCache(
             MEMO_SIZE if engine is not None and engine.cache_size > 0 else 0
         )
@@ -104,24 +200,74 @@ class PolicyGate:
     def policy_input(self, statement: Mapping[str, object]) -> dict[str, object]:
         return {**self._session_input, "statement": statement}
 
+    # -- wiring ---------------------------------------------------------------------------
+    def attach(self, drain: Drain) -> None:
+        """``drain(extra)`` sends what the session holds for the upstream, then ``extra``."""
+        self._drain = drain
+
+    def start(self, values: Mapping[str, str | None], reset: Mapping[str, str | None]) -> None:
+        """The session's settings as PostgreSQL holds them when the relay begins."""
+        self.model.params.values.update(values)
+        self.model.params.reset.update(reset)
+        self.model.params.values.setdefault("role", self.upstream_role or "none")
+        self.model.params.reset.setdefault("role", "none")
+        self._path_from_catalog = "search_path" not in values
+
+    def on_backend(self, frame: Frame) -> None:
+        """Every message from the upstream, in order (part of the session's result hook).
+        Raises SessionStateLost when PostgreSQL reports a lexing setting the gate does
+        not read statements under: the session must end before anything else is relayed."""
+        self.tracker.received(frame.tag[0], frame.body)
+        if frame.tag == b"S":
+            name_b, _, rest = frame.body.partition(b"\x00")
+            name = name_b.decode("utf-8", "replace").lower()
+            value = rest.rstrip(b"\x00").decode("utf-8", "replace")
+            self.model.params.reported(name, value)
+            if name in PINNED and not acceptable(name, value):
+                self._progress.set()
+                raise SessionStateLost(
+                    f"terminating connection: PostgreSQL reports {name} = {value!r}, a "
+                    f"change regogate did not let through (code it cannot see changed it); "
+                    f"regogate cannot read statements as PostgreSQL would any more",
+                    hint="reconnect; do not change how statement text is read "
+                    f"({name} stays {expected_value(name)!r})",
+                )
+        elif frame.tag == b"Z" and self.model.block == "idle":
+            self._portals.clear()  # portals end with their transaction
+            if self._ddl_pending and self.engine is not None:
+                # The catalog session sees DDL once its transaction has committed.
+                self._ddl_pending = False
+                self.engine.invalidate_catalog(self.conn)
+        self._progress.set()
+
     # -- the StatementGate protocol -------------------------------------------------------
     async def admit(self, frame: Frame) -> Sequence[Frame]:
         try:
             try:
-                out = await self._admit(frame)
+                return await self._admit(frame)
             finally:
-                if self._pending is not None and self.redact is not None:
-                    self._flush_stmt()
-            return out
+                self.recorder.flush()
         except RecordingUnavailable as exc:  # the statement cannot be recorded: not run
-            self._pending = None
+            self.recorder.drop()
             self.denied += 1
-            if frame.tag == b"P":
-                return (self.denials.parse(Parse.decode(frame.body).name, exc),)
-            if frame.tag == b"B":
-                portal = frame.body.split(b"\x00", 1)[0].decode("utf-8", "replace")
-                return (self.denials.bind(portal, exc),)
-            return (self.denials.query(exc),)
+            return self._denied(frame, exc)
+
+    def _denied(self, frame: Frame, exc: RegogateError) -> Sequence[Frame]:
+        """``frame`` refused in order: PostgreSQL reports the error where it stands."""
+        tag = frame.tag
+        if tag == b"P":
+            name = Parse.decode(frame.body).name
+            if name == "":
+                self._statements.pop("", None)  # PostgreSQL drops it at any Parse
+            self.tracker.sent("parse", name=name)
+            return (self.denials.parse(name, exc),)
+        if tag == b"B":
+            portal, _ = _bind_names(frame.body)
+            self._portals[portal] = None
+            self.tracker.sent("bind")
+            return (self.denials.bind(portal, exc),)
+        self.tracker.sent("query")
+        return (self.denials.query(exc),)
 
     async def _admit(self, frame: Frame) -> Sequence[Frame]:
         tag = frame.tag
@@ -129,42 +275,194 @@ class PolicyGate:
             sql = Query.decode(frame.body).query
             verdict = await self._verdict(sql, "simple")
             if verdict.refusal is not None:
-                return (self.denials.query(verdict.refusal),)
-            self._apply(verdict.analysis)
+                return self._denied(frame, verdict.refusal)
+            self.tracker.sent("query", verdict.effects)
+            self.note_ddl(verdict.analysis)
             return (frame,)
         if tag == b"P":
-            parse = Parse.decode(frame.body)
-            verdict = await self._verdict(parse.query, "extended")
-            if verdict.refusal is not None:
-                self.parsed.pop(parse.name, None)
-                self._bind_bodies.pop(parse.name, None)
-                return (self.denials.parse(parse.name, verdict.refusal),)
-            self._apply(verdict.analysis)
-            if self.redact is not None:
-                self.parsed[parse.name] = parse.query
-                self._bind_bodies.pop(parse.name, None)
-                self.fresh.add(parse.name)
-            return (frame,)
-        if tag == b"B" and self.redact is not None:
-            # Each run of a prepared statement is recorded; the first Bind after its Parse
-            # is covered by the Parse's own record.
-            name = frame.body.split(b"\x00", 2)[1].decode("utf-8", "replace")
-            if name in self.fresh:
-                self.fresh.discard(name)
-            elif name in self.parsed:
-                self.statements += 1  # a statement run again: counted as it is recorded
-                body = self._bind_bodies.get(name)
-                if body is None:  # its first re-run: the record is built once
-                    self._record_stmt(self.parsed[name], "bind", "", prepared=name or None)
-                    assert isinstance(self._pending, dict)
-                    body = self._bind_bodies[name] = prepared(self._pending)
-                self._pending = body
-            return (frame,)
+            return await self._parse(frame)
+        if tag == b"B":
+            return await self._bind(frame)
+        if tag == b"E":
+            portal = Execute.decode(frame.body).portal
+            info = self._portals.get(portal)
+            effect = info.effect if info is not None else NO_EFFECT
+            self.tracker.sent("execute", (effect,))
+            # PostgreSQL answers an Execute only at the next Sync or Flush: ask for it now
+            # so that the next statement can be decided on what this one did.
+            return (frame, _FLUSH) if effect.matters else (frame,)
         if tag == b"F":
             refusal = await self._function_call()
             if refusal is not None:
+                self.tracker.sent("call")
                 return (self.denials.query(refusal),)
+            self.tracker.sent("call", (FUNCTION_CALL_EFFECT,))
+            return (frame,)
+        if tag == b"C":
+            close = Close.decode(frame.body)
+            self.tracker.sent("close", name=close.kind.decode() + close.name)
+            return (frame,)
+        kind = ANSWERED.get(tag)
+        if kind is not None:  # Describe, Sync
+            self.tracker.sent(kind)
         return (frame,)
+
+    # -- extended protocol ------------------------------------------------------------------
+    async def _parse(self, frame: Frame) -> Sequence[Frame]:
+        parse = Parse.decode(frame.body)
+        name = parse.name
+        verdict = await self._verdict(parse.query, "extended")
+        if verdict.refusal is not None:
+            return self._denied(frame, verdict.refusal)
+        effect = verdict.effects[0] if len(verdict.effects) == 1 else NO_EFFECT
+        if len(verdict.effects) > 1:
+            effect = StatementEffect(user_code=True)  # PostgreSQL refuses it anyway
+        added = False
+        if name == "" or name not in self.model.prepared:  # else PostgreSQL refuses it
+            self._statements[name] = self._prepared_info(parse.query, effect)
+            if name:
+                added = True
+                self.model.prepared[name] = parse.query
+        self.tracker.sent("parse", name=name, added=added)
+        self.note_ddl(verdict.analysis)
+        return (frame,)
+
+    def _prepared_info(self, text: str, effect: StatementEffect) -> _Prepared:
+        path, known = self._decided_path
+        engine = self.engine
+        return _Prepared(
+            text,
+            path,
+            known,
+            engine.revision if engine is not None else "",
+            self._decided_generation,
+            effect,
+        )
+
+    async def _bind(self, frame: Frame) -> Sequence[Frame]:
+        portal, statement = _bind_names(frame.body)
+        info = self._statements.get(statement)
+        if statement:
+            text = self.model.prepared.get(statement)
+            if text is None:
+                info = None  # dropped by DEALLOCATE or Close since: PostgreSQL refuses it
+            elif info is None or info.text != text:
+                # Made by SQL PREPARE: decided as the EXECUTE it amounts to.
+                info = self._statements[statement] = _Prepared(
+                    text, (), False, "", -1, StatementEffect(user_code=True), sql_prepared=True
+                )
+        if info is not None and self.engine is not None:
+            refusal = await self._recheck(info, statement)
+            if refusal is not None:
+                self.denied += 1
+                self._portals[portal] = None
+                self.tracker.sent("bind")
+                return (self.denials.bind(portal, refusal),)
+        self._portals[portal] = info
+        self.tracker.sent("bind")
+        self._record_bind(info, statement)
+        return (frame,)
+
+    async def _recheck(self, info: _Prepared, name: str) -> RegogateError | None:
+        """Decide a prepared statement again when the policy, the catalog or the
+        search_path changed since it was last decided: PostgreSQL re-analyses a cached
+        plan under the current search_path when it differs (plancache.c,
+        RevalidateCachedQuery)."""
+        engine = self.engine
+        assert engine is not None
+        blocked = await self._settle(None)
+        if blocked is not None:
+            return blocked
+        catalog, generation = await engine.catalog(self.conn)
+        path, known = self._search_path(catalog)
+        if (engine.revision, generation, path, known) == (
+            info.revision,
+            info.generation,
+            info.search_path,
+            info.path_known,
+        ):
+            return None
+        self.statements += 1
+        text = f"EXECUTE {quote_ident(name)}" if info.sql_prepared else info.text
+        verdict = await self._decide_text(text, "bind", catalog, generation, path, known, name)
+        if verdict.refusal is None:
+            if info.sql_prepared and len(verdict.effects) == 1:
+                info.effect = verdict.effects[0]
+            info.revision, info.generation = engine.revision, generation
+            info.search_path, info.path_known = path, known
+            info.bind_body = None
+        return verdict.refusal
+
+    def _record_bind(self, info: _Prepared | None, name: str) -> None:
+        """Each run of a prepared statement is recorded; the first Bind after its Parse is
+        covered by the Parse's own record."""
+        rec = self.recorder
+        if info is None or not rec.enabled or rec.pending is not None:
+            return
+        if info.fresh:
+            info.fresh = False
+            return
+        self.statements += 1
+        if info.bind_body is None:
+            rec.start(info.text, "bind", "", prepared=name or None)
+            info.bind_body = rec.serialized()
+        rec.reuse(info.bind_body)
+
+    def _parse_failed(self, name: str) -> None:
+        self._statements.pop(name, None)
+        self.model.prepared.pop(name, None)
+
+    def _closed(self, what: str) -> None:
+        kind, name = what[:1], what[1:]
+        if kind == "S":
+            self._statements.pop(name, None)
+            self.model.prepared.pop(name, None)
+        else:
+            self._portals.pop(name, None)
+
+    # -- waiting for what is in flight --------------------------------------------------------
+    async def _settle(self, sql: str | None) -> RegogateError | None:
+        """Wait until no message in flight can change what ``sql`` is decided on."""
+        tracker = self.tracker
+        if tracker.idle:
+            return None
+        target = tracker.last_mattering()
+        if self.model.params.tentative or self.model.savepoints:
+            target = tracker.seq  # an error anywhere in flight would roll settings back
+        if sql is not None and not lexically_invariant(sql):
+            if tracker.runs_unsynced():
+                return PolicyDenied(
+                    "this statement text has a backslash or a non-ASCII character, and "
+                    "statements still running before it could change how PostgreSQL "
+                    "reads such text",
+                    hint="send Sync (or wait for the results) before this statement",
+                )
+            target = tracker.seq
+        if target <= tracker.done:
+            return None
+        if self._drain is not None:
+            await self._drain(_FLUSH.encode() if tracker.needs_flush() else b"")
+        while tracker.done < target and not self.model.lost:
+            self._progress = anyio.Event()
+            await self._progress.wait()
+        return None
+
+    @property
+    def _decided_path(self) -> tuple[tuple[str, ...], bool]:
+        return self._last_path
+
+    _last_path: tuple[tuple[str, ...], bool] = ((), True)
+    _decided_generation = 0
+
+    def _search_path(self, catalog: CatalogSnapshot) -> tuple[tuple[str, ...], bool]:
+        if self.model.lost:
+            return catalog.search_path, False
+        if self._path_from_catalog:
+            return catalog.search_path, True
+        value = self.model.value("search_path")
+        if value is None:
+            return catalog.search_path, False
+        return parse_search_path(value), True
 
     # -- deciding ---------------------------------------------------------------------------
     async def _verdict(self, sql: str, protocol: str) -> _Verdict:
@@ -175,100 +473,162 @@ class PolicyGate:
                 return self._refuse(_Verdict(None, blocked))
             engine = self.engine
             if engine is None:  # [policy] mode = "off": recorded, not decided
-                self._record_stmt(sql, protocol, "")
+                self.recorder.start(sql, protocol, "")
                 return _Verdict(None, None)
+            settle = await self._settle(sql)
+            if settle is not None:
+                self.recorder.start(sql, protocol, "")
+                self.recorder.refusal(settle, self._revision(), (GATE_RULE,))
+                return self._refuse(_Verdict(None, settle))
             if self.catalog_stale:
                 engine.invalidate_catalog(self.conn)
                 self.catalog_stale = False
             catalog, generation = await engine.catalog(self.conn)
-            path = self.search_path if self.search_path is not None else catalog.search_path
-            memo_key = None if self.prepared else (generation, path, engine.revision)
+        except RegogateError as exc:
+            self.recorder.start(sql, protocol, "")
+            self.recorder.refusal(exc, self._revision())
+            return self._refuse(_Verdict(None, exc))
+        path, known = self._search_path(catalog)
+        self._last_path, self._decided_generation = (path, known), generation
+        return await self._decide_text(sql, protocol, catalog, generation, path, known, None)
+
+    async def _decide_text(
+        self,
+        sql: str,
+        protocol: str,
+        catalog: CatalogSnapshot,
+        generation: int,
+        path: tuple[str, ...],
+        known: bool,
+        prepared_name: str | None,
+    ) -> _Verdict:
+        engine = self.engine
+        assert engine is not None
+        executes = "execute" in sql.lower()
+        memo_key = None if executes else _MemoKey(generation, path, known, engine.revision)
+        try:
             if memo_key is not None and engine.ready():
                 memo = self._memo.get(sql)
-                if memo is not None and memo[0] == memo_key:
+                if memo is not None and memo.key == memo_key:
                     return self._replay(sql, protocol, memo)
-            analysis = engine.analyze(sql, catalog, generation, path, self.prepared)
+            prepared = self.model.prepared if executes else {}
+            analysis = engine.analyze(sql, catalog, generation, path, prepared, path_known=known)
+            unknown = _unknown_relations(analysis) - self._looked_up.get(generation, set())
+            if unknown:
+                # Created outside the gateway since the snapshot? Look again once.
+                catalog, generation = await self._look_again(generation)
+                seen = self._looked_up.get(generation, set())
+                self._looked_up = {generation: seen | unknown}
+                analysis = engine.analyze(
+                    sql, catalog, generation, path, prepared, path_known=known
+                )
+            effects = statement_effects(sql, analysis, catalog)
         except RegogateError as exc:
-            self._record_stmt(sql, protocol, "")
-            self._record_unavailable(exc)
+            self.recorder.start(sql, protocol, "")
+            self.recorder.refusal(exc, self._revision())
             return self._refuse(_Verdict(None, exc))
         except Exception:  # an analyser bug must deny, never pass or crash the session
             log.exception("statement analysis failed")
-            exc2 = PolicyUnavailable("regogate could not analyse the statement; denied")
-            self._record_stmt(sql, protocol, "")
-            self._record_unavailable(exc2)
-            return self._refuse(_Verdict(None, exc2))
+            failed = PolicyUnavailable("regogate could not analyse the statement; denied")
+            self.recorder.start(sql, protocol, "")
+            self.recorder.refusal(failed, self._revision())
+            return self._refuse(_Verdict(None, failed))
         statements = analysis.statements
-        self._record_stmt(sql, protocol, statements[0].fingerprint if statements else "")
-        decideds: list[Decided] = []
+        self.recorder.start(
+            sql, protocol, statements[0].fingerprint if statements else "", prepared_name
+        )
+        gate_refusal = self._gate_refusal(analysis)
+        if gate_refusal is not None:
+            self.recorder.refusal(gate_refusal, engine.revision, (GATE_RULE,))
+            return self._refuse(_Verdict(analysis, gate_refusal))
+        decided: list[Decided] = []
         for index, facts in enumerate(statements):
-            decided, refusal = await self._decide(facts, index, len(statements))
+            one, refusal = await self._decide(facts, catalog, index, len(statements))
             if refusal is not None:
                 return self._refuse(_Verdict(analysis, refusal))
-            if decided is not None:
-                decideds.append(decided)
-        ttl = min((d.decision.ttl for d in decideds), default=0.0)
-        if memo_key is not None and ttl > 0 and len(decideds) == len(statements):
-            memo = (memo_key, analysis, tuple(decideds), {})
+            if one is not None:
+                decided.append(one)
+        ttl = min((d.decision.ttl for d in decided), default=0.0)
+        if memo_key is not None and ttl > 0 and len(decided) == len(statements):
+            memo = _Memo(memo_key, analysis, tuple(decided), effects)
             self._memo.put(sql, memo, min(ttl, MEMO_TTL))
-        return _Verdict(analysis, None)
+        return _Verdict(analysis, None, effects)
+
+    async def _look_again(self, generation: int) -> tuple[CatalogSnapshot, int]:
+        """A fresh snapshot (bounded wait); the current one if none can be had: the
+        names stay unknown and the policy decides on that."""
+        engine = self.engine
+        assert engine is not None
+        try:
+            return await engine.refresh_catalog(self.conn, timeout=LOOK_AGAIN_TIMEOUT)
+        except RegogateError as exc:
+            log.info("catalog lookup of unknown relations failed: %s", exc.message)
+            return await engine.catalog(self.conn)
+
+    def _gate_refusal(self, analysis: Analysis) -> RegogateError | None:
+        """What the gate refuses whatever the policy says: changes of the lexing settings,
+        settings it cannot follow, and leaving the role the policy chose."""
+        reset = self.model.params.reset
+        for index, facts in enumerate(analysis.statements):
+            why = refused_change(getattr(facts, "setting_changes", ()), reset)
+            where = _where(facts, index, len(analysis.statements))
+            if why is not None:
+                return PolicyDenied(why, detail=f"{where}; refused by regogate itself")
+            if self.upstream_role is not None and ROLE_SETTINGS & set(facts.settings):
+                return PolicyDenied(
+                    f"this session runs as role {self.upstream_role!r} chosen by the policy; "
+                    f"changing {', '.join(sorted(ROLE_SETTINGS & set(facts.settings)))} is "
+                    f"not allowed",
+                    detail=where,
+                )
+        return None
 
     def _replay(self, sql: str, protocol: str, memo: _Memo) -> _Verdict:
         """A statement text this session had allowed, same catalog, path and revision,
         within the decisions' ttl: the same verdict, recorded as cached decisions."""
         assert self.engine is not None
-        _, analysis, decideds, bodies = memo
         stats = self.engine.stats
-        stats.decisions += len(decideds)
-        stats.cache_hits += len(decideds)
-        if self.redact is not None:
-            body = bodies.get(protocol)
+        stats.decisions += len(memo.decided)
+        stats.cache_hits += len(memo.decided)
+        rec = self.recorder
+        if rec.enabled:
+            body = memo.bodies.get(protocol)
             if body is None:  # the first replay: build the record once
-                statements = analysis.statements
-                self._record_stmt(sql, protocol, statements[0].fingerprint if statements else "")
-                for index, decided in enumerate(decideds):
-                    cached = Decided(decided.decision, decided.input_sha256, True)
-                    self._record_decision(cached, index)
-                assert isinstance(self._pending, dict)
-                body = bodies[protocol] = prepared(self._pending)
-            self._pending = body
-        return _Verdict(analysis, None)
+                statements = memo.analysis.statements
+                rec.start(sql, protocol, statements[0].fingerprint if statements else "")
+                for decided in memo.decided:
+                    rec.decision(Decided(decided.decision, decided.input_sha256, True))
+                body = memo.bodies[protocol] = rec.serialized()
+            rec.reuse(body)
+        return _Verdict(memo.analysis, None, memo.effects)
 
     async def _decide(
-        self, facts: StatementFacts, index: int, total: int
+        self, facts: StatementFacts, catalog: CatalogSnapshot, index: int, total: int
     ) -> tuple[Decided | None, RegogateError | None]:
-        statement = to_input(facts)
+        statement = to_input(facts, catalog)
         assert self.engine is not None
         try:
             decided = await self.engine.decide(self.policy_input(statement))
         except RegogateError as exc:
-            self._record_unavailable(exc)
+            self.recorder.refusal(exc, self._revision())
             return None, exc
         except Exception:
             log.exception("policy decision failed")
             failed = PolicyUnavailable("the policy engine failed; statement denied (fail closed)")
-            self._record_unavailable(failed)
+            self.recorder.refusal(failed, self._revision())
             return None, failed
-        self._record_decision(decided, index)
+        self.recorder.decision(decided)
         return decided, self._refusal(decided.decision, facts, index, total)
 
     def _refusal(
         self, decision: Decision, facts: StatementFacts, index: int, total: int
     ) -> RegogateError | None:
-        where = f"statement {index + 1} of {total} ({facts.verb})" if total > 1 else facts.verb
-        detail = f"{where}; policy revision {decision.revision}"
+        detail = f"{_where(facts, index, total)}; policy revision {decision.revision}"
         if decision.rules:
             detail += f"; rules: {', '.join(decision.rules)}"
         why = decision.refusal()
         if why is not None:
             return PolicyDenied(why, detail=detail)
-        if self.upstream_role is not None and ROLE_SETTINGS & set(facts.settings):
-            return PolicyDenied(
-                f"this session runs as role {self.upstream_role!r} chosen by the policy; "
-                f"changing {', '.join(sorted(ROLE_SETTINGS & set(facts.settings)))} is not "
-                f"allowed",
-                detail=detail,
-            )
         if decision.upstream_role is not None and decision.upstream_role != self.upstream_role:
             return PolicyDenied(
                 f"the policy requires role {decision.upstream_role!r} for this statement, but "
@@ -280,8 +640,10 @@ class PolicyGate:
 
     async def _function_call(self) -> RegogateError | None:
         self.statements += 1
-        self._record_stmt("<FunctionCall>", "function", "")
+        self.recorder.start("<FunctionCall>", "function", "")
         blocked = self.healthy() if self.healthy is not None else None
+        if blocked is None:
+            blocked = await self._settle(None)
         if blocked is not None:
             self.denied += 1
             return blocked
@@ -291,9 +653,9 @@ class PolicyGate:
             decided = await self.engine.decide(self.policy_input(FUNCTION_CALL))
         except RegogateError as exc:
             self.denied += 1
-            self._record_unavailable(exc)
+            self.recorder.refusal(exc, self._revision())
             return exc
-        self._record_decision(decided, 0)
+        self.recorder.decision(decided)
         why = decided.decision.refusal()
         if why is not None:
             self.denied += 1
@@ -304,74 +666,47 @@ class PolicyGate:
         self.denied += 1
         return verdict
 
-    def _apply(self, analysis: Analysis | None) -> None:
-        """Session effects of an allowed message: search_path, SQL-level prepared
-        statements, and a catalog refresh after DDL."""
-        if analysis is None:
-            return
-        if analysis.search_path is not None:
-            self.search_path = analysis.search_path
-        if analysis.deallocate_all:
-            self.prepared.clear()
-        for name in analysis.deallocated:
-            self.prepared.pop(name, None)
-        self.prepared.update(analysis.prepared)
-        if any(f.ddl for f in analysis.statements):
+    def _revision(self) -> str:
+        return self.engine.revision if self.engine else "off"
+
+    def note_ddl(self, analysis: Analysis | None) -> None:
+        if analysis is not None and any(f.ddl for f in analysis.statements):
             self.catalog_stale = True
+            self._ddl_pending = True
 
-    # -- recording --------------------------------------------------------------------------
-    def _record_stmt(
-        self, sql: str, protocol: str, fingerprint: str, prepared: str | None = None
-    ) -> None:
-        """Start the statement's record; its decisions are added, then ``_flush_stmt``."""
-        if self.redact is None:
-            return
-        body: dict[str, object] = {
-            **self.redact(sql),
-            "protocol": protocol,
-            "fingerprint": fingerprint,
-            "decisions": [],
-        }
-        if prepared is not None:
-            body["prepared"] = prepared
-        self._pending = body
 
-    def _add_decision(self, decision: dict[str, object]) -> None:
-        if isinstance(self._pending, dict):
-            decisions = self._pending["decisions"]
-            assert isinstance(decisions, list)
-            decisions.append(decision)
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
-    def _flush_stmt(self) -> None:
-        """One ``stmt`` record per message: text, literal commitment and its decisions."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self.record.event("stmt", pending)
 
-    def _record_decision(self, decided: Decided, index: int) -> None:
-        if self.redact is None:
-            return
-        self._add_decision(
-            {
-                **decided.decision.recorded,
-                "input_sha256": decided.input_sha256,
-                "cached": decided.cached,
-            }
-        )
+def _unknown_relations(analysis: Analysis) -> set[tuple[str, str]]:
+    return {
+        (t.schema, t.name) for f in analysis.statements for t in f.tables if t.kind == "unknown"
+    }
 
-    def _record_unavailable(self, exc: RegogateError) -> None:
-        if self.redact is None:
-            return
-        self._add_decision(
-            {
-                "revision": self.engine.revision if self.engine else "off",
-                "input_sha256": None,
-                "outcome": "deny",
-                "reasons": [exc.message],
-                "rules": [],
-                "masks": {},
-                "approval": False,
-                "cached": False,
-                "sqlstate": exc.sqlstate,
-            }
-        )
+
+def _bind_names(body: bytes) -> tuple[str, str]:
+    """A Bind's portal and statement names, without decoding its parameters."""
+    parts = body.split(b"\x00", 2)
+    if len(parts) < 3:
+        return Bind.decode(body).portal, ""  # malformed: decode raises the protocol error
+    return parts[0].decode("utf-8", "replace"), parts[1].decode("utf-8", "replace")
+
+
+def _where(facts: StatementFacts, index: int, total: int) -> str:
+    return f"statement {index + 1} of {total} ({facts.verb})" if total > 1 else facts.verb
+
+
+class GateResults:
+    """The session's result hook while a policy gate runs: the gate follows every
+    upstream message, then the denials put the policy's errors back in place."""
+
+    active = True
+
+    def __init__(self, gate: PolicyGate, denials: Denials):
+        self.gate = gate
+        self.denials = denials
+
+    def on_backend(self, frame: Frame) -> Sequence[Frame]:
+        self.gate.on_backend(frame)
+        return self.denials.on_backend(frame)

@@ -6,7 +6,7 @@ core transparent until the policy, masking and recording layers are wired in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
@@ -29,6 +29,8 @@ class SessionContext:
     params: Mapping[str, str]
     upstream_pid: int
     tls: Mapping[str, str] | None = None  # client TLS: version, cipher
+    # Names of the settings the client asked for at startup (parameters and options).
+    startup_settings: tuple[str, ...] = ()
 
 
 class StatementGate(Protocol):
@@ -40,6 +42,13 @@ class StatementGate(Protocol):
     """
 
     async def admit(self, frame: Frame) -> Sequence[Frame]: ...
+
+    def attach(self, drain: Callable[[bytes], Awaitable[None]]) -> None:
+        """``drain(extra)``: send what the session holds for the upstream, then ``extra``
+        (a gate that must wait for an answer first sends what it let through)."""
+
+    def start(self, values: Mapping[str, str | None], reset: Mapping[str, str | None]) -> None:
+        """The session's settings (``SESSION_SETTINGS_SQL``) when the relay begins."""
 
     @property
     def passthrough(self) -> bool:
@@ -86,6 +95,14 @@ class RecordSink(Protocol):
         ...
 
 
+# The session's own values of the settings the gate follows, read once before the relay:
+# (name, setting, reset_val) rows.
+SESSION_SETTINGS_SQL = (
+    "SELECT name, setting, reset_val FROM pg_catalog.pg_settings WHERE name IN "
+    "('search_path', 'standard_conforming_strings', 'client_encoding', 'backslash_quote')"
+)
+
+
 class SessionHooks(Protocol):
     gate: StatementGate
     results: ResultHook
@@ -103,6 +120,12 @@ class PassThroughGate:
 
     async def admit(self, frame: Frame) -> Sequence[Frame]:
         return (frame,)
+
+    def attach(self, drain: Callable[[bytes], Awaitable[None]]) -> None:
+        return None
+
+    def start(self, values: Mapping[str, str | None], reset: Mapping[str, str | None]) -> None:
+        return None
 
 
 class NoResultHook:

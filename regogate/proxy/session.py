@@ -27,6 +27,8 @@ from regogate.errors import (
     ProtocolViolation,
     RegogateError,
     SessionExpired,
+    SessionStateLost,
+    StartupRefused,
     TooManyConnections,
     UnknownDatabase,
     UpstreamError,
@@ -34,7 +36,8 @@ from regogate.errors import (
 from regogate.identity import ClientInfo, Identity
 from regogate.proxy import upstream as upstream_mod
 from regogate.proxy.cancel import UpstreamKey
-from regogate.proxy.hooks import SessionContext, SessionHooks
+from regogate.proxy.hooks import SESSION_SETTINGS_SQL, SessionContext, SessionHooks
+from regogate.proxy.pinned import PINNED, acceptable, expected_value
 from regogate.recording.records import new_session_id
 from regogate.wire.backend import (
     AuthenticationCleartextPassword,
@@ -53,6 +56,7 @@ from regogate.wire.startup import (
     StartupMessage,
     decode_startup,
 )
+from regogate.wire.startup_params import check_startup
 
 if TYPE_CHECKING:
     from regogate.proxy.server import Gateway
@@ -60,8 +64,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("regogate.session")
 
 RECV = 262144
-# Startup parameters that belong to the gateway, not the upstream.
-_GATEWAY_PARAMS = frozenset({"user", "database"})
 
 
 class ClientGone(Exception):
@@ -169,7 +171,14 @@ class Session:
     async def _startup_packet(self) -> StartupMessage | None:
         """Handle SSLRequest / GSSENCRequest / CancelRequest until a StartupMessage."""
         while True:
-            frame = await self._next_frame()
+            try:
+                frame = await self._next_frame()
+            except ProtocolViolation as exc:
+                # PostgreSQL closes quietly on a packet that is no startup packet at all
+                # (its length is out of range: e.g. a Terminate sent first): nothing to
+                # answer a client that is not speaking the startup protocol.
+                log.info("session %s from %s: %s; closed", self.id, self.addr, exc.message)
+                raise ClientGone() from None
             packet = decode_startup(frame.body)
             if isinstance(packet, SSLRequest):
                 ctx = self.gw.server_tls
@@ -261,11 +270,10 @@ class Session:
                 f'regogate has no connection named "{dbname}"',
                 hint="the database name you connect to selects a configured connection",
             )
-        forward = {
-            k: v
-            for k, v in params.items()
-            if k not in _GATEWAY_PARAMS and not k.startswith("_pq_.")
-        }
+        # An allowlist: settings that change how statements are read or who runs them
+        # never reach the upstream (docs/startup-parameters.md).
+        startup_settings = check_startup(params)
+        forward = dict(startup_settings.forward)
         try:
             up = await upstream_mod.connect(
                 conn, forward, timeout=self.gw.config.server.connect_timeout
@@ -277,7 +285,14 @@ class Session:
             self.addr, self.port, params["user"], params.get("application_name"), self.tls
         )
         ctx = SessionContext(
-            self.id, identity, client, conn, dict(params), up.pid, self._tls_info()
+            self.id,
+            identity,
+            client,
+            conn,
+            dict(params),
+            up.pid,
+            self._tls_info(),
+            startup_settings.names,
         )
         secret = self.gw.cancels.issue(UpstreamKey(conn, up.pid, up.secret))
         return ctx, up, secret
@@ -310,6 +325,8 @@ class Session:
                         f"the session could not be set up as the policy requires: {why}",
                         hint="ask the gateway operator (upstream role grants)",
                     ) from None
+            if not hooks.gate.passthrough:
+                await self._session_settings(up, hooks)
             out = bytearray(AuthenticationOk().encode())
             for frame in up.startup_frames[:-1]:
                 out += frame.encode()
@@ -362,6 +379,41 @@ class Session:
                 with anyio.CancelScope(shield=True):
                     await hooks.record.close(self._close_reason())
             await anyio.aclose_forcefully(up.stream)
+
+    async def _session_settings(self, up: upstream_mod.Upstream, hooks: SessionHooks) -> None:
+        """What the gate needs to know of the session before the first statement: the
+        lexing settings must be where the analyser reads text (else the session is
+        refused), and the values and reset values of the settings it follows."""
+        reported: dict[str, str] = {}
+        for frame in up.startup_frames:
+            if frame.tag == b"S":
+                name, _, rest = frame.body.partition(b"\x00")
+                reported[name.decode("utf-8", "replace").lower()] = rest.rstrip(b"\x00").decode(
+                    "utf-8", "replace"
+                )
+        for pinned in PINNED:
+            value = reported.get(pinned)
+            if value is not None and not acceptable(pinned, value):
+                raise StartupRefused(
+                    f"the session would start with {pinned} = {value!r}; regogate reads "
+                    f"statements only with {pinned} = {expected_value(pinned)!r}",
+                    hint="a role or database default (ALTER ROLE/DATABASE ... SET) or the "
+                    "server configuration sets it; ask the database administrator",
+                )
+        try:
+            rows = await upstream_mod.query_rows(
+                up, SESSION_SETTINGS_SQL, self.gw.config.server.connect_timeout
+            )
+        except (UpstreamError, TimeoutError) as exc:
+            why = exc.message if isinstance(exc, UpstreamError) else "timed out"
+            raise UpstreamError(f"could not read the session's settings: {why}") from None
+        values: dict[str, str | None] = {r[0] or "": r[1] for r in rows}
+        reset: dict[str, str | None] = {r[0] or "": r[2] for r in rows}
+        if "session_authorization" in reported:
+            values["session_authorization"] = reset["session_authorization"] = reported[
+                "session_authorization"
+            ]
+        hooks.gate.start(values, reset)
 
     def _close_reason(self) -> str:
         st = self.state
@@ -424,19 +476,26 @@ class Session:
                     await up.stream.send(data)
             else:
                 reader = MessageReader(max_size=max_size)
+                out = bytearray()
+
+                async def drain(extra: bytes) -> None:
+                    data = bytes(out) + extra
+                    out.clear()
+                    if data:
+                        await up.stream.send(data)
+
+                gate.attach(drain)
                 async for data in self._client_chunks():
                     reader.feed(data)
-                    out = bytearray()
                     while (frame := reader.next_frame()) is not None:
                         if frame.tag == b"X":
                             self.state.terminated = True
-                            out += frame.encode()
-                            await up.stream.send(bytes(out))
+                            await drain(frame.encode())
                             return
                         for f in await gate.admit(frame):
                             out += f.encode()
                     if out:
-                        await up.stream.send(bytes(out))
+                        await drain(b"")
             self.state.terminated = True  # the client went away without Terminate
         except ProtocolViolation as exc:
             self.state.violation = exc
@@ -446,6 +505,19 @@ class Session:
                 await up.stream.send(b"X\x00\x00\x00\x04")
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, ssl.SSLError):
             return  # upstream went away: the upstream pump reports it
+
+    async def _end_lost(
+        self, up: upstream_mod.Upstream, relayed: bytes, exc: SessionStateLost
+    ) -> None:
+        """The gate can no longer read statements as PostgreSQL does: what came before is
+        relayed, then FATAL, and the upstream session is ended; nothing else reaches
+        either side."""
+        log.warning("session %s: %s", self.id, exc.message)
+        self.state.upstream_fatal = True
+        with anyio.move_on_after(2), contextlib.suppress(*_GONE):
+            await up.stream.send(b"X\x00\x00\x00\x04")
+        with anyio.move_on_after(2), contextlib.suppress(*_GONE):
+            await self.client.send(relayed + ErrorResponse.from_error(exc).encode())
 
     async def _pump_upstream(
         self, up: upstream_mod.Upstream, hooks: SessionHooks, scope: anyio.CancelScope
@@ -488,9 +560,13 @@ class Session:
                 if framed:
                     up.reader.feed(data)
                     out = bytearray()
-                    while (frame := up.reader.next_frame()) is not None:
-                        for f in results.on_backend(frame):
-                            out += f.encode()
+                    try:
+                        while (frame := up.reader.next_frame()) is not None:
+                            for f in results.on_backend(frame):
+                                out += f.encode()
+                    except SessionStateLost as exc:
+                        await self._end_lost(up, bytes(out), exc)
+                        break
                     data = bytes(out)
                 held = boundary and wants_boundaries
                 if held:

@@ -29,6 +29,7 @@ from regogate.wire.backend import (
     AuthenticationSASLContinue,
     AuthenticationSASLFinal,
     BackendKeyData,
+    DataRow,
     ErrorResponse,
     ReadyForQuery,
     decode_backend,
@@ -239,6 +240,12 @@ async def send_cancel(conn: ConnectionConfig, pid: int, secret: bytes, timeout: 
 async def run_simple(up: Upstream, sql: str, timeout: float) -> None:
     """Run one statement on the upstream before the client is relayed (e.g. SET ROLE);
     read its responses up to ReadyForQuery. An error raises UpstreamError with its text."""
+    await query_rows(up, sql, timeout)
+
+
+async def query_rows(up: Upstream, sql: str, timeout: float) -> list[tuple[str | None, ...]]:
+    """Like ``run_simple``, and return the rows (text format) of its result."""
+    rows: list[tuple[str | None, ...]] = []
     error: str | None = None
     with anyio.fail_after(timeout):
         await up.stream.send(Query(sql).encode())
@@ -252,7 +259,13 @@ async def run_simple(up: Upstream, sql: str, timeout: float) -> None:
                 continue
             if frame.tag == b"E":
                 error = ErrorResponse.decode(frame.body).message
+            elif frame.tag == b"D":
+                values = DataRow.decode(frame.body).values
+                rows.append(
+                    tuple(None if v is None else v.decode("utf-8", "replace") for v in values)
+                )
             elif frame.tag == b"Z":
                 break
     if error is not None:
         raise UpstreamError(error)
+    return rows

@@ -7,7 +7,7 @@ reports the error at the right place, aborts a transaction block and discards to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import anyio
 import asyncpg
@@ -41,6 +41,12 @@ class DenyForbidden:
             if "forbidden" in parse.query:
                 return (self.denials.parse(parse.name, DENIAL),)
         return (frame,)
+
+    def attach(self, drain: Callable[[bytes], Awaitable[None]]) -> None:
+        return None
+
+    def start(self, values: Mapping[str, str | None], reset: Mapping[str, str | None]) -> None:
+        return None
 
 
 def test_denials_are_in_order_and_leave_the_session_usable(pg: PgFixture) -> None:

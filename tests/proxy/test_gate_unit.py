@@ -1,0 +1,303 @@
+"""The policy gate with a fake engine and the upstream's answers fed by hand: every
+protocol message by allow / deny / policy unavailable, and session state as PostgreSQL
+reports it. No sockets, no OPA, no PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import anyio
+import pytest
+
+from regogate.config import ConnectionConfig
+from regogate.errors import PolicyUnavailable
+from regogate.identity import ClientInfo, Identity
+from regogate.policy.catalog import CatalogSnapshot, Relation
+from regogate.policy.decision import Decision
+from regogate.policy.engine import Decided, EngineStats
+from regogate.policy.facts import Analysis, analyze
+from regogate.proxy.deny import Denials
+from regogate.proxy.gate import PolicyGate
+from regogate.proxy.hooks import NullRecordSink, SessionContext
+from regogate.wire.backend import ErrorResponse
+from regogate.wire.framing import Frame
+from regogate.wire.frontend import Bind, Execute, FunctionCall, Parse, Query, Sync
+
+CATALOG = CatalogSnapshot(
+    relations={
+        ("public", "customers"): Relation("public", "customers", "table", ("id", "ssn")),
+        ("hidden", "customers"): Relation("hidden", "customers", "table", ("id", "note")),
+    },
+    schemas=frozenset({"public", "hidden", "pg_catalog"}),
+)
+
+
+@dataclass
+class FakeEngine:
+    """Denies reading any ``*.ssn`` column; ``down`` makes every decision unavailable."""
+
+    cache_size: int = 0
+    stats: EngineStats = field(default_factory=EngineStats)
+    down: bool = False
+    rev: str = "r1"
+    generation: int = 1
+    inputs: list[Mapping[str, object]] = field(default_factory=list)
+    refreshes: int = 0
+
+    @property
+    def revision(self) -> str:
+        return self.rev
+
+    def ready(self) -> bool:
+        return True
+
+    async def catalog(self, conn: ConnectionConfig) -> tuple[CatalogSnapshot, int]:
+        return CATALOG, self.generation
+
+    def invalidate_catalog(self, conn: ConnectionConfig) -> None:
+        self.generation += 1
+
+    async def refresh_catalog(
+        self, conn: ConnectionConfig, *, timeout: float
+    ) -> tuple[CatalogSnapshot, int]:
+        self.refreshes += 1
+        self.generation += 1
+        return CATALOG, self.generation
+
+    def analyze(
+        self,
+        sql: str,
+        catalog: CatalogSnapshot,
+        generation: int,
+        search_path: tuple[str, ...],
+        prepared: Mapping[str, str],
+        *,
+        path_known: bool = True,
+    ) -> Analysis:
+        return analyze(sql, catalog.with_search_path(search_path), prepared)
+
+    async def decide(self, policy_input: Mapping[str, object]) -> Decided:
+        if self.down:
+            raise PolicyUnavailable("the policy engine is unavailable (test)")
+        self.inputs.append(policy_input)
+        statement = policy_input["statement"]
+        assert isinstance(statement, dict)
+        reads = statement["columns"]["read"]
+        deny = tuple(f"reads {c}" for c in reads if c.endswith(".ssn"))
+        return Decided(Decision(not deny, deny, revision=self.rev), "0" * 64, False)
+
+
+def context() -> SessionContext:
+    conn = ConnectionConfig("bank", "127.0.0.1", 5432, "bank", "rg", None)
+    ident = Identity("agent", ("mcp-agents",), "token", "static", "0" * 64)
+    client = ClientInfo("127.0.0.1", 5000, "agent", None, False)
+    return SessionContext("s1", ident, client, conn, {}, 4242)
+
+
+def gate(engine: FakeEngine | None = None) -> tuple[PolicyGate, FakeEngine]:
+    engine = engine or FakeEngine()
+    g = PolicyGate(engine, context(), Denials(), NullRecordSink())
+    g.start({"search_path": '"$user", public'}, {"search_path": '"$user", public'})
+    return g, engine
+
+
+def frame(encoded: bytes) -> Frame:
+    return Frame(encoded[:1], encoded[5:])
+
+
+def admit(g: PolicyGate, encoded: bytes) -> list[Frame]:
+    async def go() -> list[Frame]:
+        return list(await g.admit(frame(encoded)))
+
+    return anyio.run(go)
+
+
+def answer(g: PolicyGate, *messages: tuple[bytes, bytes]) -> None:
+    for tag, body in messages:
+        g.on_backend(Frame(tag, body))
+
+
+def denied(frames: list[Frame]) -> bool:
+    return any(b"rg_denied_" in f.body for f in frames)
+
+
+SSN = "select ssn from customers"
+OK = "select id from customers"
+
+# (message, engine down?, expected: "pass" | "deny")
+MESSAGES = [
+    ("query allowed", Query(OK).encode(), False, "pass"),
+    ("query denied", Query(SSN).encode(), False, "deny"),
+    ("query, policy unavailable", Query(OK).encode(), True, "deny"),
+    ("parse allowed", Parse("s", OK).encode(), False, "pass"),
+    ("parse denied", Parse("s", SSN).encode(), False, "deny"),
+    ("parse, policy unavailable", Parse("", OK).encode(), True, "deny"),
+    ("function call, policy unavailable", FunctionCall(1234, (), ()).encode(), True, "deny"),
+    ("multi-statement, one denied", Query(f"{OK}; {SSN}").encode(), False, "deny"),
+]
+
+
+@pytest.mark.parametrize(
+    ("message", "down", "expected"), [m[1:] for m in MESSAGES], ids=[m[0] for m in MESSAGES]
+)
+def test_messages(message: bytes, down: bool, expected: str) -> None:
+    g, _ = gate(FakeEngine(down=down))
+    out = admit(g, message)
+    if expected == "pass":
+        assert [f.encode() for f in out] == [message]
+    else:
+        assert denied(out) or b"RAISE EXCEPTION" in out[0].body
+        assert g.denied == 1
+
+
+def test_sync_bind_execute_pass_untouched() -> None:
+    g, _ = gate()
+    for message in (Bind("", "").encode(), Execute("").encode(), Sync().encode()):
+        assert [f.encode() for f in admit(g, message)] == [message]
+
+
+def test_bind_is_decided_again_after_a_policy_change() -> None:
+    g, engine = gate()
+    admit(g, Parse("s", "select id from customers").encode())
+    answer(g, (b"1", b""))
+    bind = Bind("", "s").encode()
+    assert [f.encode() for f in admit(g, bind)] == [bind]
+    decisions = len(engine.inputs)
+    engine.rev = "r2"
+    assert [f.encode() for f in admit(g, bind)] == [bind]
+    assert len(engine.inputs) == decisions + 1  # decided again under r2
+    engine.rev, engine.down = "r3", True
+    assert denied(admit(g, bind))  # fail closed at Bind
+
+
+def test_bind_after_a_path_change_is_decided_on_the_current_path() -> None:
+    # PostgreSQL re-analyses a prepared statement under the current search_path when it
+    # differs from the one it was analysed under (plancache.c RevalidateCachedQuery).
+    g, engine = gate()
+    admit(g, Query("set search_path = hidden").encode())
+    answer(g, (b"C", b"SET\x00"), (b"Z", b"I"))
+    admit(g, Parse("s", "select * from customers").encode())
+    answer(g, (b"1", b""))
+    assert [t["schema"] for t in engine.inputs[-1]["statement"]["tables"]] == ["hidden"]  # type: ignore[index]
+    admit(g, Query("set search_path = public").encode())
+    answer(g, (b"C", b"SET\x00"), (b"Z", b"I"))
+    out = admit(g, Bind("", "s").encode())
+    assert denied(out)  # public.customers has ssn
+    tables = engine.inputs[-1]["statement"]["tables"]  # type: ignore[index]
+    assert [t["schema"] for t in tables] == ["public"]
+
+
+def test_bind_of_a_sql_prepared_statement_is_decided_as_its_execute() -> None:
+    g, engine = gate()
+    admit(g, Query("prepare s as select * from customers").encode())
+    # denied at PREPARE already (reads ssn): PostgreSQL never creates it
+    answer(g, (b"E", b""), (b"Z", b"I"))
+    admit(g, Query("set search_path = hidden").encode())
+    answer(g, (b"C", b"SET\x00"), (b"Z", b"I"))
+    admit(g, Query("prepare s as select * from customers").encode())
+    answer(g, (b"C", b"PREPARE\x00"), (b"Z", b"I"))
+    admit(g, Query("set search_path = public").encode())
+    answer(g, (b"C", b"SET\x00"), (b"Z", b"I"))
+    assert denied(admit(g, Bind("", "s").encode()))
+    assert engine.inputs[-1]["statement"]["verbs"] == ["EXECUTE", "SELECT"]  # type: ignore[index]
+
+
+def test_execute_of_a_setting_change_is_flushed() -> None:
+    g, _ = gate()
+    admit(g, Parse("", "set search_path = hidden").encode())
+    admit(g, Bind("", "").encode())
+    out = admit(g, Execute("").encode())
+    assert [f.tag for f in out] == [b"E", b"H"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "answers", "expected_schema"),
+    [
+        ("set search_path = hidden", [(b"C", b"SET\x00"), (b"Z", b"I")], "hidden"),
+        ("set search_path = hidden", [(b"E", b""), (b"Z", b"I")], "public"),
+        ("set local search_path = hidden", [(b"C", b"SET\x00"), (b"Z", b"I")], "public"),
+        (
+            "begin; set search_path = hidden; rollback",
+            [(b"C", b"BEGIN\x00"), (b"C", b"SET\x00"), (b"C", b"ROLLBACK\x00"), (b"Z", b"I")],
+            "public",
+        ),
+        (
+            "set search_path = hidden; select 1/0",
+            [(b"C", b"SET\x00"), (b"E", b""), (b"Z", b"I")],
+            "public",
+        ),
+    ],
+)
+def test_search_path_as_reported(
+    setup: str, answers: list[tuple[bytes, bytes]], expected_schema: str
+) -> None:
+    g, engine = gate()
+    admit(g, Query(setup).encode())
+    answer(g, *answers)
+    admit(g, Query("select * from customers").encode())
+    tables = engine.inputs[-1]["statement"]["tables"]  # type: ignore[index]
+    assert [t["schema"] for t in tables] == [expected_schema]
+
+
+def test_waits_for_a_setting_change_in_flight() -> None:
+    g, engine = gate()
+    sent: list[bytes] = []
+
+    async def drain(extra: bytes) -> None:
+        sent.append(extra)
+
+    g.attach(drain)
+
+    async def go() -> list[Frame]:
+        await g.admit(frame(Query("set search_path = hidden").encode()))
+        async with anyio.create_task_group() as tg:
+            result: list[Frame] = []
+
+            async def second() -> None:
+                result.extend(await g.admit(frame(Query("select * from customers").encode())))
+
+            tg.start_soon(second)
+            await anyio.sleep(0.05)
+            assert not result  # still waiting for the SET's answer
+            answer(g, (b"C", b"SET\x00"), (b"Z", b"I"))
+        return result
+
+    anyio.run(go)
+    tables = engine.inputs[-1]["statement"]["tables"]  # type: ignore[index]
+    assert [t["schema"] for t in tables] == ["hidden"]
+
+
+def test_lexing_setting_reported_ends_the_session() -> None:
+    from regogate.errors import SessionStateLost
+
+    g, _ = gate()
+    with pytest.raises(SessionStateLost):
+        answer(g, (b"S", b"standard_conforming_strings\x00off\x00"))
+    answer(g, (b"S", b"client_encoding\x00UTF8\x00"))  # expected values pass
+
+
+def test_gate_refuses_lexing_changes_whatever_the_policy() -> None:
+    g, engine = gate()
+    out = admit(g, Query("set standard_conforming_strings = off").encode())
+    assert b"RAISE EXCEPTION" in out[0].body and g.denied == 1
+    assert not engine.inputs  # refused before any policy decision
+
+
+def test_error_response_of_a_denial_is_the_policys() -> None:
+    g, _ = gate()
+    out = admit(g, Parse("s", SSN).encode())
+    marker = out[0].body.split(b"SELECT ", 1)[1].split(b"\x00", 1)[0]
+    upstream_error = ErrorResponse.make("42703", f'column "{marker.decode()}" does not exist')
+    swapped = g.denials.on_backend(Frame(b"E", upstream_error.encode()[5:]))
+    assert b"reads public.customers.ssn" in swapped[0].body
+
+
+def test_unknown_relation_is_looked_up_again_once() -> None:
+    g, engine = gate()
+    admit(g, Query("select * from newly_created").encode())
+    assert engine.refreshes == 1
+    tables = engine.inputs[-1]["statement"]["tables"]  # type: ignore[index]
+    assert tables[0]["kind"] == "unknown"  # still unknown: the policy decides on that
+    admit(g, Query("select * from newly_created").encode())
+    assert engine.refreshes == 1  # not looked up again for the same catalog
