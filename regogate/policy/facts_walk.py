@@ -207,9 +207,11 @@ class SelectWalker(ExpressionWalker):
             entries = self.from_item(node.relation, scope, visible)
             self.filter(node.args, scope.barrier(visible))
             return entries
-        # XMLTABLE, JSON_TABLE and anything newer: columns come from its expressions.
+        # XMLTABLE, JSON_TABLE and anything newer: columns come from its expressions,
+        # which also decide which rows come back (filtered, as a function's arguments).
         acc: set[str] = set()
         self.expr(node, scope.barrier(visible), acc)
+        self.state.filtered |= acc
         alias, _ = _alias(getattr(node, "alias", None))
         return [Entry(alias, {}, frozenset(acc))]
 
@@ -307,6 +309,10 @@ class SelectWalker(ExpressionWalker):
             names = [cd.colname for cd in node.coldeflist]
         if node.ordinality:
             names.append("ordinality")
+        # The arguments decide how many rows come back and what they hold, selected or
+        # not (generate_series(1, c.ssn::int) fails on the value; regexp_matches(c.ssn,
+        # '^1') answers for it): they are filtered, as a WHERE would be.
+        self.state.filtered |= acc
         alias, colnames = _alias(node.alias)
         lineage = frozenset(acc)
         cols = dict.fromkeys(names, lineage)

@@ -8,18 +8,31 @@
   ``Denials.on_backend`` swaps the upstream's "column does not exist" error carrying the
   marker for the policy's own ErrorResponse.
 
-No response bookkeeping is needed: PostgreSQL keeps the order; regogate only rewrites.
+PostgreSQL keeps the order; regogate only rewrites. A ReadyForQuery forgets the markers of
+the messages it ends (the response tracker says which), not those of later messages in
+a pipeline.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from typing import Protocol
 
 from regogate.errors import RegogateError
 from regogate.wire.backend import ErrorResponse
 from regogate.wire.framing import Frame
 from regogate.wire.frontend import Bind, Parse, Query
+
+
+class Position(Protocol):
+    """Where the session's response tracker is (``responses.ResponseTracker``)."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def done(self) -> int: ...
 
 
 def _dollar(text: str) -> str:
@@ -55,7 +68,14 @@ class Denials:
     active = True
 
     def __init__(self) -> None:
-        self._pending: dict[bytes, bytes] = {}
+        # marker -> (the policy's ErrorResponse, the tracker position when it was made)
+        self._pending: dict[bytes, tuple[bytes, int]] = {}
+        self._tracker: Position | None = None
+
+    def follow(self, tracker: Position) -> None:
+        """Let a ReadyForQuery forget only the markers of messages it ends: in a
+        pipeline, a later denial's marker must survive an earlier message's end."""
+        self._tracker = tracker
 
     def query(self, exc: RegogateError) -> Frame:
         """A DO block raising a marker; the upstream's error is swapped for the policy's
@@ -66,7 +86,8 @@ class Denials:
 
     def _marker(self, exc: RegogateError) -> str:
         marker = f"rg_denied_{secrets.token_hex(8)}"
-        self._pending[marker.encode()] = ErrorResponse.from_error(exc).encode()
+        owner = self._tracker.seq if self._tracker is not None else 0
+        self._pending[marker.encode()] = (ErrorResponse.from_error(exc).encode(), owner)
         return marker
 
     def bind(self, portal: str, exc: RegogateError) -> Frame:
@@ -82,9 +103,15 @@ class Denials:
             if frame.tag == b"E":
                 for marker in self._pending:
                     if marker in frame.body:
-                        return (_frame(self._pending.pop(marker)),)
+                        return (_frame(self._pending.pop(marker)[0]),)
             elif frame.tag == b"Z":
-                # The batch is over; a pending marker never failed (e.g. the transaction was
-                # already aborted, so PostgreSQL reported that instead, as it would have).
-                self._pending.clear()
+                # The messages up to this one are over; a pending marker among them never
+                # failed (e.g. the transaction was already aborted, so PostgreSQL reported
+                # that instead, as it would have).
+                if self._tracker is None:
+                    self._pending.clear()
+                else:
+                    done = self._tracker.done
+                    for marker in [m for m, (_, o) in self._pending.items() if o < done]:
+                        del self._pending[marker]
         return (frame,)

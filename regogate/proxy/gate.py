@@ -182,11 +182,16 @@ class PolicyGate:
         self.tracker = ResponseTracker(
             self.model, on_parse_failed=self._parse_failed, on_close=self._closed
         )
+        denials.follow(self.tracker)
         self._statements: dict[str, _Prepared] = {}  # protocol statements, "" unnamed
         # Relations looked up again and still unknown, by the catalog generation that
         # did not have them (temporary tables, uncommitted DDL): not looked up again.
         self._looked_up: dict[int, set[tuple[str, str]]] = {}
         self._portals: dict[str, _Prepared | None] = {}
+        self._closing: dict[int, tuple[_Prepared | None, str | None]] = {}  # by tracker seq
+        self._closing_names: dict[str, int] = {}  # statement Closes in flight, by name
+        # What a Parse in flight replaced, by tracker seq: restored if it fails.
+        self._replaced: dict[int, tuple[_Prepared | None, str | None]] = {}
         self._drain: Drain | None = None
         self._progress = anyio.Event()
         self.catalog_stale = False
@@ -232,7 +237,9 @@ class PolicyGate:
                     hint="reconnect; do not change how statement text is read "
                     f"({name} stays {expected_value(name)!r})",
                 )
-        elif frame.tag == b"Z" and self.model.block == "idle":
+        elif frame.tag == b"Z":
+            self._prune()
+        if frame.tag == b"Z" and self.model.block == "idle":
             self._portals.clear()  # portals end with their transaction
             if self._ddl_pending and self.engine is not None:
                 # The catalog session sees DDL once its transaction has committed.
@@ -259,15 +266,18 @@ class PolicyGate:
             name = Parse.decode(frame.body).name
             if name == "":
                 self._statements.pop("", None)  # PostgreSQL drops it at any Parse
+            denial = self.denials.parse(name, exc)
             self.tracker.sent("parse", name=name)
-            return (self.denials.parse(name, exc),)
+            return (denial,)
         if tag == b"B":
             portal, _ = _bind_names(frame.body)
             self._portals[portal] = None
+            denial = self.denials.bind(portal, exc)
             self.tracker.sent("bind")
-            return (self.denials.bind(portal, exc),)
-        self.tracker.sent("query")
-        return (self.denials.query(exc),)
+            return (denial,)
+        denial = self.denials.query(exc)
+        self.tracker.sent("call" if tag == b"F" else "query")
+        return (denial,)
 
     async def _admit(self, frame: Frame) -> Sequence[Frame]:
         tag = frame.tag
@@ -294,13 +304,22 @@ class PolicyGate:
         if tag == b"F":
             refusal = await self._function_call()
             if refusal is not None:
+                denial = self.denials.query(refusal)
                 self.tracker.sent("call")
-                return (self.denials.query(refusal),)
+                return (denial,)
             self.tracker.sent("call", (FUNCTION_CALL_EFFECT,))
             return (frame,)
         if tag == b"C":
             close = Close.decode(frame.body)
-            self.tracker.sent("close", name=close.kind.decode() + close.name)
+            seq = self.tracker.sent("close", name=close.kind.decode() + close.name)
+            if close.kind == b"S":
+                # What the Close closes: the statement as it is now, not one a Parse
+                # pipelined after it will have made by the time PostgreSQL confirms.
+                self._closing[seq] = (
+                    self._statements.get(close.name),
+                    self.model.prepared.get(close.name),
+                )
+                self._closing_names[close.name] = self._closing_names.get(close.name, 0) + 1
             return (frame,)
         kind = ANSWERED.get(tag)
         if kind is not None:  # Describe, Sync
@@ -317,13 +336,15 @@ class PolicyGate:
         effect = verdict.effects[0] if len(verdict.effects) == 1 else NO_EFFECT
         if len(verdict.effects) > 1:
             effect = StatementEffect(user_code=True)  # PostgreSQL refuses it anyway
-        added = False
-        if name == "" or name not in self.model.prepared:  # else PostgreSQL refuses it
+        previous = (self._statements.get(name), self.model.prepared.get(name))
+        exists = name != "" and name in self.model.prepared and not self._closing_names.get(name)
+        if not exists:  # else PostgreSQL refuses it: the old statement stays
             self._statements[name] = self._prepared_info(parse.query, effect)
             if name:
-                added = True
                 self.model.prepared[name] = parse.query
-        self.tracker.sent("parse", name=name, added=added)
+        seq = self.tracker.sent("parse", name=name, added=not exists)
+        if not exists and self.tracker.done < seq:
+            self._replaced[seq] = previous
         self.note_ddl(verdict.analysis)
         return (frame,)
 
@@ -351,13 +372,26 @@ class PolicyGate:
                 info = self._statements[statement] = _Prepared(
                     text, (), False, "", -1, StatementEffect(user_code=True), sql_prepared=True
                 )
+        if info is None and self.engine is not None:
+            # PostgreSQL may hold a statement the gate never saw defined (or none): it
+            # cannot be let run undecided.
+            self.denied += 1
+            self._portals[portal] = None
+            unknown = PolicyDenied(
+                f"regogate does not know the prepared statement {statement!r} this Bind refers to",
+                hint="Parse it again before binding it",
+            )
+            denial = self.denials.bind(portal, unknown)
+            self.tracker.sent("bind")
+            return (denial,)
         if info is not None and self.engine is not None:
             refusal = await self._recheck(info, statement)
             if refusal is not None:
                 self.denied += 1
                 self._portals[portal] = None
+                denial = self.denials.bind(portal, refusal)
                 self.tracker.sent("bind")
-                return (self.denials.bind(portal, refusal),)
+                return (denial,)
         self._portals[portal] = info
         self.tracker.sent("bind")
         self._record_bind(info, statement)
@@ -408,17 +442,46 @@ class PolicyGate:
             info.bind_body = rec.serialized()
         rec.reuse(info.bind_body)
 
-    def _parse_failed(self, name: str) -> None:
-        self._statements.pop(name, None)
-        self.model.prepared.pop(name, None)
+    def _prune(self) -> None:
+        """Forget Parses and Closes that are answered or were skipped."""
+        done = self.tracker.done
+        for seq in [k for k in self._replaced if k <= done]:
+            del self._replaced[seq]
+        for seq in [k for k in self._closing if k <= done]:
+            del self._closing[seq]  # skipped after an error: it closed nothing
+        self._closing_names = {}
+        for entry in self.tracker.queue:
+            if entry.kind == "close" and entry.name.startswith("S"):
+                name = entry.name[1:]
+                self._closing_names[name] = self._closing_names.get(name, 0) + 1
 
-    def _closed(self, what: str) -> None:
-        kind, name = what[:1], what[1:]
-        if kind == "S":
+    def _parse_failed(self, name: str, seq: int) -> None:
+        """A Parse failed or was skipped: what it would have replaced is still there."""
+        info, text = self._replaced.pop(seq, (None, None))
+        if info is None or name == "":  # PostgreSQL drops the unnamed one at any Parse
             self._statements.pop(name, None)
-            self.model.prepared.pop(name, None)
         else:
+            self._statements[name] = info
+        if name:
+            if text is None:
+                self.model.prepared.pop(name, None)
+            else:
+                self.model.prepared[name] = text
+
+    def _closed(self, what: str, seq: int) -> None:
+        kind, name = what[:1], what[1:]
+        if kind != "S":
             self._portals.pop(name, None)
+            return
+        info, text = self._closing.pop(seq, (None, None))
+        if self._closing_names.get(name, 0) > 1:
+            self._closing_names[name] -= 1
+        else:
+            self._closing_names.pop(name, None)
+        if self._statements.get(name) is info:
+            self._statements.pop(name, None)
+        if text is not None and self.model.prepared.get(name) == text:
+            self.model.prepared.pop(name, None)
 
     # -- waiting for what is in flight --------------------------------------------------------
     async def _settle(self, sql: str | None) -> RegogateError | None:
@@ -570,7 +633,13 @@ class PolicyGate:
         settings it cannot follow, and leaving the role the policy chose."""
         reset = self.model.params.reset
         for index, facts in enumerate(analysis.statements):
-            why = refused_change(getattr(facts, "setting_changes", ()), reset)
+            changes = facts.setting_changes
+            why = refused_change(changes, reset)
+            if why is not None and facts.verb == "EXECUTE" and any(c.name is None for c in changes):
+                why = (
+                    "EXECUTE of a prepared statement regogate does not know (or cannot read): "
+                    "what it would run cannot be decided"
+                )
             where = _where(facts, index, len(analysis.statements))
             if why is not None:
                 return PolicyDenied(why, detail=f"{where}; refused by regogate itself")

@@ -60,8 +60,9 @@ def refused_change(changes: Iterable[SettingChange], reset: Mapping[str, str | N
             if change.action in ("role_default", "database_default", "system", "function"):
                 continue  # RESET ALL of stored defaults: nothing set to a new value
             return (
-                "set_config() with a parameter name that is not a constant: regogate "
-                "cannot tell which setting it changes"
+                "this statement may change a setting regogate cannot name (set_config() "
+                "with a parameter name that is not a constant, or EXECUTE of a prepared "
+                "statement regogate does not know)"
             )
         if change.name not in PINNED:
             continue

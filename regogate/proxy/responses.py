@@ -42,8 +42,8 @@ class Entry:
 class ResponseTracker:
     model: SessionModel
     # A Parse that failed or was skipped: the statement name it would have created.
-    on_parse_failed: Callable[[str], None] = lambda name: None
-    on_close: Callable[[str], None] = lambda name: None
+    on_parse_failed: Callable[[str, int], None] = lambda name, seq: None
+    on_close: Callable[[str, int], None] = lambda name, seq: None
     queue: deque[Entry] = field(default_factory=deque)
     seq: int = 0  # of the last entry queued
     done: int = 0  # every entry up to this seq is answered
@@ -67,7 +67,7 @@ class ResponseTracker:
             if not self.queue:
                 self.done = self.seq
             if kind == "parse" and added:
-                self.on_parse_failed(name)
+                self.on_parse_failed(name, self.seq)
             return self.seq  # PostgreSQL will skip it: nothing to wait for
         self.discarding = False
         self.queue.append(Entry(kind, self.seq, effects, name, added))
@@ -123,7 +123,7 @@ class ResponseTracker:
             self._expect(head, "bind", tag)
         elif tag == 0x33:  # 3 CloseComplete
             if self._expect(head, "close", tag):
-                self.on_close(head.name)
+                self.on_close(head.name, head.seq)
         elif tag in (0x54, 0x6E):  # T RowDescription, n NoData
             if head.kind == "describe":
                 self._pop()
@@ -180,7 +180,7 @@ class ResponseTracker:
         while self.queue and self.queue[0].kind != "sync":
             skipped = self._pop()
             if skipped.kind == "parse" and skipped.added:
-                self.on_parse_failed(skipped.name)
+                self.on_parse_failed(skipped.name, skipped.seq)
         if not self.queue:
             self.discarding = True
 

@@ -72,7 +72,6 @@ class StartupParameterRefused(StartupRefused):
     """
 
 
-
 class StartupOptionsUnreadable(StartupParameterRefused):
     """``options`` is not something the backend would read as settings (42601, as
     PostgreSQL's "invalid command-line argument for server process")."""

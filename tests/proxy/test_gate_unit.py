@@ -18,11 +18,11 @@ from regogate.policy.decision import Decision
 from regogate.policy.engine import Decided, EngineStats
 from regogate.policy.facts import Analysis, analyze
 from regogate.proxy.deny import Denials
-from regogate.proxy.gate import PolicyGate
+from regogate.proxy.gate import GateResults, PolicyGate
 from regogate.proxy.hooks import NullRecordSink, SessionContext
 from regogate.wire.backend import ErrorResponse
 from regogate.wire.framing import Frame
-from regogate.wire.frontend import Bind, Execute, FunctionCall, Parse, Query, Sync
+from regogate.wire.frontend import Bind, Close, Execute, FunctionCall, Parse, Query, Sync
 
 CATALOG = CatalogSnapshot(
     relations={
@@ -153,8 +153,52 @@ def test_messages(message: bytes, down: bool, expected: str) -> None:
 
 def test_sync_bind_execute_pass_untouched() -> None:
     g, _ = gate()
+    admit(g, Parse("", OK).encode())
     for message in (Bind("", "").encode(), Execute("").encode(), Sync().encode()):
         assert [f.encode() for f in admit(g, message)] == [message]
+
+
+def test_bind_of_a_statement_the_gate_never_saw_is_denied() -> None:
+    g, _ = gate()
+    assert denied(admit(g, Bind("", "nosuch").encode()))
+    assert denied(admit(g, Bind("", "").encode()))
+
+
+def test_close_then_parse_pipelined_keeps_the_new_statement() -> None:
+    # Close(S, s) and Parse(s) in one write: the CloseComplete that arrives afterwards
+    # closes the old statement, not the one the Parse made.
+    g, engine = gate()
+    admit(g, Parse("s", OK).encode())
+    answer(g, (b"1", b""))
+    admit(g, Close(b"S", "s").encode())
+    admit(g, Parse("s", "select id from hidden.customers").encode())
+    admit(g, Sync().encode())
+    answer(g, (b"3", b""), (b"1", b""), (b"Z", b"I"))
+    engine.rev = "r2"  # so the Bind is decided again, on the new text
+    assert not denied(admit(g, Bind("", "s").encode()))
+    tables = engine.inputs[-1]["statement"]["tables"]  # type: ignore[index]
+    assert [t["schema"] for t in tables] == ["hidden"]
+
+
+def test_a_failed_parse_leaves_the_old_named_statement() -> None:
+    g, engine = gate()
+    admit(g, Parse("s", "select id from hidden.customers").encode())
+    answer(g, (b"1", b""))
+    admit(g, Parse("s", OK).encode())  # PostgreSQL: already exists
+    answer(g, (b"E", b""))
+    engine.rev = "r2"
+    admit(g, Bind("", "s").encode())
+    tables = engine.inputs[-1]["statement"]["tables"]  # type: ignore[index]
+    assert [t["schema"] for t in tables] == ["hidden"]
+
+
+def test_a_failed_unnamed_parse_leaves_none() -> None:
+    g, _ = gate()
+    admit(g, Parse("", OK).encode())
+    answer(g, (b"1", b""))
+    admit(g, Parse("", "select id from customers where").encode())  # a syntax error
+    answer(g, (b"E", b""))
+    assert denied(admit(g, Bind("", "").encode()))
 
 
 def test_bind_is_decided_again_after_a_policy_change() -> None:
@@ -301,3 +345,16 @@ def test_unknown_relation_is_looked_up_again_once() -> None:
     assert tables[0]["kind"] == "unknown"  # still unknown: the policy decides on that
     admit(g, Query("select * from newly_created").encode())
     assert engine.refreshes == 1  # not looked up again for the same catalog
+
+
+def test_a_pipelined_denial_keeps_its_message_past_an_earlier_ready() -> None:
+    g, _ = gate()
+    admit(g, Query(OK).encode())
+    out = admit(g, Query(SSN).encode())
+    marker = out[0].body.split(b"rg_denied_", 1)[1][:16]
+    results = GateResults(g, g.denials)
+    results.on_backend(Frame(b"C", b"SELECT 2\x00"))
+    results.on_backend(Frame(b"Z", b"I"))  # ends the first Query only
+    upstream_error = ErrorResponse.make("P0001", f"rg_denied_{marker.decode()}")
+    (swapped,) = results.on_backend(Frame(b"E", upstream_error.encode()[5:]))
+    assert b"reads public.customers.ssn" in swapped.body

@@ -244,7 +244,7 @@ def test_stack_masked_value_across_levels() -> None:
 
 def tracker() -> tuple[ResponseTracker, list[str]]:
     failed: list[str] = []
-    return ResponseTracker(model(), on_parse_failed=failed.append), failed
+    return ResponseTracker(model(), on_parse_failed=lambda n, s: failed.append(n)), failed
 
 
 def test_pipeline_error_skips_to_sync() -> None:
@@ -299,7 +299,7 @@ def test_unexpected_message_loses_step() -> None:
 
 def test_describe_and_close() -> None:
     closed: list[str] = []
-    t = ResponseTracker(model(), on_close=closed.append)
+    t = ResponseTracker(model(), on_close=lambda n, s: closed.append(n))
     t.sent("describe")
     t.sent("close", name="Sfoo")
     t.sent("sync")

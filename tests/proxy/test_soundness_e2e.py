@@ -235,3 +235,31 @@ def test_backslash_text_waits_for_statements_in_flight(gw: GatewayFixture) -> No
     (ok,) = client.run(extended("SELECT 1") + extended("SELECT 'a\\b'"), 1)[:1]
     assert not ok.errors
     client.close()
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"options": "-c standard_conforming_strings=off"}, "standard_conforming_strings"),
+        ({"options": "--client_encoding=GBK"}, "client_encoding"),
+        ({"options": "-c search_path=public -cstandard-conforming-strings=off"}, "standard"),
+        ({"client_encoding": "GBK"}, "client_encoding"),
+        ({"standard_conforming_strings": "off"}, "standard_conforming_strings"),
+        ({"options": "-c role=rg_trust"}, "role"),
+    ],
+)
+def test_startup_settings_are_an_allowlist(
+    gw: GatewayFixture, params: dict[str, str], named: str
+) -> None:
+    client = RawClient(gw.port, "agent", gw.token("agent"), **params)
+    errors = client.startup.errors if client.startup_error is None else [client.startup_error]
+    assert errors and errors[0] is not None
+    assert errors[0].severity == "FATAL" and errors[0].sqlstate == "42501"
+    assert named in errors[0].message
+
+
+def test_allowed_startup_settings_reach_postgresql(gw: GatewayFixture) -> None:
+    client = raw(gw, "agent", options="-c statement_timeout=1234", application_name="rg-t")
+    result = client.run(query("show statement_timeout"))[0]
+    assert result.rows == [("1234ms",)]
+    client.close()
