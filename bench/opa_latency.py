@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from regogate.pgserver import free_port  # noqa: E402
-from regogate.policy.catalog import snapshot_from_rows  # noqa: E402
+from regogate.policy.catalog_rows import snapshot_from_rows  # noqa: E402
 from regogate.policy.facts import analyze, to_input  # noqa: E402
 from regogate.policy.opa import DECISION_PATH, OpaClient  # noqa: E402
 from regogate.policy.opa_http import HttpPool  # noqa: E402

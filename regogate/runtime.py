@@ -15,7 +15,8 @@ from regogate import __version__
 from regogate.config import Config
 from regogate.errors import ConfigError, InvalidAuthorization, RecordingUnavailable, RegogateError
 from regogate.metrics import Metrics, serve_metrics
-from regogate.policy.catalog_fetch import CatalogCache, CatalogLimits, UpstreamCatalogSource
+from regogate.policy.catalog_cache import CatalogCache
+from regogate.policy.catalog_fetch import CatalogLimits, UpstreamCatalogSource
 from regogate.policy.engine import PolicyEngine
 from regogate.policy.facts import synthetic_statement
 from regogate.policy.opa import OpaClient

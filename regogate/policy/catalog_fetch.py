@@ -1,39 +1,33 @@
-"""Reading catalog facts from the upstream, and keeping them fresh (docs/catalog.md).
-
-``UpstreamCatalogSource`` reads on one side session per configured connection and never
-waits on a lock a client holds; ``CatalogCache`` serves each connection's snapshot
-stale-while-revalidate: refreshes (after DDL, on request, when the periodic version
-check sees a change) run in the background, one at a time per connection, and build the
-snapshot in a worker thread.
+"""Reading catalog snapshots from the upstream (docs/catalog.md): a side session per
+configured connection that never waits on a lock a client holds, and
+``UpstreamCatalogSource``, which reads through it and builds snapshots in a worker thread.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import anyio
-import anyio.abc
 
 from regogate.config import ConnectionConfig
-from regogate.errors import PolicyUnavailable, RegogateError
-from regogate.policy.catalog import (
+from regogate.errors import RegogateError
+from regogate.policy.catalog import CatalogSnapshot
+from regogate.policy.catalog_rows import (
     CatalogBase,
-    CatalogSnapshot,
+    catalog_base,
+    definitions_needed,
+    known_view_versions,
+    snapshot_from_rows,
+)
+from regogate.policy.catalog_source import catalog_unavailable
+from regogate.policy.catalog_sql import (
     Row,
     as_json,
-    catalog_base,
     catalog_query,
     definition_query,
-    definitions_needed,
     json_rows,
-    known_view_versions,
-    same_catalog,
-    snapshot_from_rows,
     version_query,
 )
 from regogate.proxy import upstream as upstream_mod
@@ -41,8 +35,6 @@ from regogate.wire.backend import DataRow, ErrorResponse, ParameterStatus
 from regogate.wire.frontend import Query, Terminate
 
 log = logging.getLogger("regogate.catalog")
-
-Fetcher = Callable[[ConnectionConfig], Awaitable[CatalogSnapshot]]
 
 
 @dataclass(frozen=True)
@@ -159,25 +151,6 @@ def decode_json_rows(bodies: list[bytes]) -> list[Row]:
     return rows
 
 
-@runtime_checkable
-class CatalogSource(Protocol):
-    """Where snapshots come from (``UpstreamCatalogSource``; fakes in tests)."""
-
-    async def read(
-        self, conn: ConnectionConfig, previous: CatalogSnapshot | None
-    ) -> CatalogSnapshot: ...
-
-    async def version(self, conn: ConnectionConfig) -> str | None:
-        """The catalog version now (cheap); None when the source cannot tell."""
-        ...
-
-    async def release(self, conn: ConnectionConfig) -> None:
-        """The connection is idle: close what the source holds open for it."""
-        ...
-
-    async def aclose(self) -> None: ...
-
-
 # Built-in objects (oid below 16384) change only with the server version: read once per
 # database and server version, shared by every source of the process (immutable).
 _BUILTINS: dict[tuple[str, int, str, str], CatalogBase] = {}
@@ -249,11 +222,7 @@ class UpstreamCatalogSource:
         return rows + await anyio.to_thread.run_sync(decode_rows, bodies)
 
     def _definitions(self, oids: list[int]) -> list[str]:
-        if self.limits.guard_locks:
-            return [definition_query(oid) for oid in oids]
-        return [
-            f"SELECT 'definition', '{o:d}', pg_catalog.pg_get_viewdef({o:d}::oid)" for o in oids
-        ]
+        return [definition_query(oid, guard_locks=self.limits.guard_locks) for oid in oids]
 
     def _version_query(self, conn: ConnectionConfig) -> str:
         checked = self._checked.get(conn.name)
@@ -262,19 +231,19 @@ class UpstreamCatalogSource:
     def _version(self, conn: ConnectionConfig, result: Result) -> str:
         rows = decode_rows(self._rows(conn, result))
         if len(rows) != 1 or rows[0][0] is None:
-            raise _unavailable(conn, "the catalog version query returned no row")
+            raise catalog_unavailable(conn, "the catalog version query returned no row")
         snapshot, fingerprint = rows[0][0], rows[0][1]
         if fingerprint is None:  # nothing committed since the last check
             last = self._checked.get(conn.name)
             if last is None:
-                raise _unavailable(conn, "the catalog version query returned no version")
+                raise catalog_unavailable(conn, "the catalog version query returned no version")
             fingerprint = last[1]
         self._checked[conn.name] = (snapshot, fingerprint)
         return fingerprint
 
     def _rows(self, conn: ConnectionConfig, result: Result) -> list[bytes]:
         if isinstance(result, StatementError):
-            raise _unavailable(conn, f"{result.message} [{result.sqlstate}]")
+            raise catalog_unavailable(conn, f"{result.message} [{result.sqlstate}]")
         return result
 
     async def _run(self, conn: ConnectionConfig, statements: list[str]) -> list[Result]:
@@ -287,15 +256,17 @@ class UpstreamCatalogSource:
                 return await session.run(statements)
             except RegogateError as exc:  # a protocol violation
                 await self.release(conn)
-                raise _unavailable(conn, exc.message) from None
+                raise catalog_unavailable(conn, exc.message) from None
             except TimeoutError:
                 await self.release(conn)
                 limit = self.limits.statement_timeout
-                raise _unavailable(conn, f"the catalog query took longer than {limit:g}s") from None
+                raise catalog_unavailable(
+                    conn, f"the catalog query took longer than {limit:g}s"
+                ) from None
             except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
                 await self.release(conn)
                 if not kept:
-                    raise _unavailable(conn, "the upstream closed the connection") from None
+                    raise catalog_unavailable(conn, "the upstream closed the connection") from None
                 log.info("catalog of %s: side session lost, reconnecting", conn.name)
 
     async def _session(self, conn: ConnectionConfig) -> SideSession:
@@ -304,7 +275,7 @@ class UpstreamCatalogSource:
             try:
                 session = await SideSession.open(conn, self.limits)
             except RegogateError as exc:
-                raise _unavailable(conn, exc.message) from None
+                raise catalog_unavailable(conn, exc.message) from None
             self._sessions[conn.name] = session
         return session
 
@@ -336,336 +307,3 @@ async def fetch_catalog(conn: ConnectionConfig, timeout: float = 10.0) -> Catalo
         return await source.read(conn, None)
     finally:
         await source.aclose()
-
-
-def _unavailable(conn: ConnectionConfig, why: str) -> PolicyUnavailable:
-    return PolicyUnavailable(
-        f"regogate could not read the catalog of connection {conn.name!r} ({why}); "
-        f"statement denied (fail closed)",
-        hint="the statement cannot be analysed without the catalog; retry in a moment",
-    )
-
-
-class _FetcherSource:
-    """A plain fetch function as a source: no version check, a full read each time."""
-
-    def __init__(self, fetch: Fetcher):
-        self._fetch = fetch
-
-    async def read(
-        self, conn: ConnectionConfig, previous: CatalogSnapshot | None
-    ) -> CatalogSnapshot:
-        return await self._fetch(conn)
-
-    async def version(self, conn: ConnectionConfig) -> str | None:
-        return None
-
-    async def release(self, conn: ConnectionConfig) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
-
-
-@dataclass(frozen=True)
-class CatalogStatus:
-    """What the cache knows of one connection's catalog (metrics, tests)."""
-
-    generation: int
-    version: str
-    reads: int
-    checks: int
-    failures: int
-    last_error: str | None
-    verified_age: float
-    refreshing: bool
-
-
-@dataclass(eq=False)
-class _State:
-    """One connection's snapshot and its refreshes (numbered as they start)."""
-
-    conn: ConnectionConfig
-    snapshot: CatalogSnapshot | None = None
-    generation: int = 0
-    version: str = ""
-    verified: float = -math.inf  # when the last successful check or read started
-    fetched: float = -math.inf  # when the last read started
-    used: float = -math.inf  # the last get, invalidate or refresh
-    requested: bool = False  # a refresh was asked and has not started yet
-    running: bool = False
-    released: bool = False  # idle: the source let go of the side session
-    started: int = 0
-    completed: int = 0
-    error: RegogateError | None = None  # outcome of the latest completed refresh
-    failures: int = 0
-    retry_at: float = 0.0
-    check_seconds: float = 0.0
-    reads: int = 0
-    checks: int = 0
-    wake: anyio.Event = field(default_factory=anyio.Event)
-    done: anyio.Event = field(default_factory=anyio.Event)
-
-
-class CatalogCache:
-    """One snapshot per configured connection, served stale-while-revalidate.
-
-    With ``run`` going (a long-lived task), each connection has a worker that refreshes
-    in the background: when asked (``invalidate``, ``refresh``), and every
-    ``check_interval`` seconds when a cheap version query says the catalog changed
-    (spaced out further when that query is slow: at most ``check_budget`` of the time).
-    ``get`` waits only for a connection's first snapshot, or after ``idle_after``
-    seconds unused (the worker stops checking then). A read replaces the check every
-    ``max_age`` seconds, and at every check while views are left unread (locked).
-    Without ``run``, the caller of ``get`` does the due refresh itself and waits.
-    """
-
-    def __init__(
-        self,
-        source: CatalogSource | Fetcher,
-        *,
-        check_interval: float = 2.0,
-        check_budget: float = 0.02,
-        max_age: float = 300.0,
-        idle_after: float = 60.0,
-        backoff: tuple[float, float] = (0.5, 10.0),
-        clock: Callable[[], float] = time.monotonic,
-    ):
-        self._polls = isinstance(source, CatalogSource)
-        self._source = source if isinstance(source, CatalogSource) else _FetcherSource(source)
-        self.check_interval = check_interval
-        self.check_budget = check_budget
-        self.max_age = max_age
-        self.idle_after = idle_after
-        self._backoff = backoff
-        self._clock = clock
-        self._states: dict[str, _State] = {}
-        self._generation = 0
-        self._tg: anyio.abc.TaskGroup | None = None
-        self.fetches = 0
-
-    # -- the API --------------------------------------------------------------------------
-    async def run(
-        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
-        """Host the background workers until cancelled; then close the side sessions."""
-        try:
-            async with anyio.create_task_group() as tg:
-                self._tg = tg
-                for state in self._states.values():
-                    tg.start_soon(self._worker, state)
-                task_status.started()
-                await anyio.sleep_forever()
-        finally:
-            self._tg = None
-            with anyio.CancelScope(shield=True):
-                await self._source.aclose()
-
-    async def get(self, conn: ConnectionConfig) -> tuple[CatalogSnapshot, int]:
-        """The snapshot for ``conn`` and its generation (part of every analysis cache
-        key). Waits only for a connection's first snapshot (its failure raises
-        PolicyUnavailable), or for one check after the connection was idle."""
-        state = self._state(conn)
-        state.used = self._clock()
-        if state.snapshot is None:
-            await self._await_refresh(state, state.started if state.running else state.started + 1)
-            if state.snapshot is None:
-                raise state.error or _unavailable(conn, "no snapshot")
-        elif self._due_inline(state):
-            await self._settle(state)
-        return state.snapshot, state.generation
-
-    def invalidate(self, conn: ConnectionConfig) -> None:
-        """DDL ran: refresh in the background (queued behind a running refresh; many
-        invalidations coalesce into one refresh), serving the snapshot meanwhile."""
-        state = self._state(conn)
-        state.used = self._clock()
-        state.requested = True
-        state.wake.set()
-
-    async def refresh(
-        self, conn: ConnectionConfig, *, timeout: float
-    ) -> tuple[CatalogSnapshot, int]:
-        """Wait for a refresh that starts after this call (a statement names something
-        the snapshot does not know: look again before deciding). Its failure, or no
-        result within ``timeout`` seconds, raises PolicyUnavailable."""
-        state = self._state(conn)
-        state.used = self._clock()
-        need = state.started + 1
-        state.requested = True
-        state.wake.set()
-        try:
-            with anyio.fail_after(timeout):
-                await self._await_refresh(state, need)
-        except TimeoutError:
-            last = f"; last error: {state.error.message}" if state.error is not None else ""
-            raise _unavailable(conn, f"no fresh catalog within {timeout:g}s{last}") from None
-        if state.error is not None:
-            raise state.error
-        assert state.snapshot is not None
-        return state.snapshot, state.generation
-
-    def status(self, conn: ConnectionConfig) -> CatalogStatus | None:
-        state = self._states.get(conn.name)
-        if state is None:
-            return None
-        return CatalogStatus(
-            generation=state.generation,
-            version=state.version,
-            reads=state.reads,
-            checks=state.checks,
-            failures=state.failures,
-            last_error=state.error.message if state.error is not None else None,
-            verified_age=self._clock() - state.verified,
-            refreshing=state.running,
-        )
-
-    # -- waiting for refreshes ----------------------------------------------------------
-    def _state(self, conn: ConnectionConfig) -> _State:
-        state = self._states.get(conn.name)
-        if state is None:
-            state = self._states[conn.name] = _State(conn)
-            if self._tg is not None:
-                self._tg.start_soon(self._worker, state)
-        return state
-
-    async def _await_refresh(self, state: _State, need: int) -> None:
-        """Until refresh number ``need`` (or a later one) completed: the worker runs it,
-        or, without workers, this caller (unless another one already does)."""
-        while state.completed < need:
-            if state.started < need:
-                state.requested = True
-            if self._tg is None and not state.running:
-                await self._refresh(state)
-                continue
-            done = state.done
-            state.wake.set()
-            await done.wait()
-
-    def _due_inline(self, state: _State) -> bool:
-        """Whether ``get`` must wait for a refresh: with workers, only after an idle
-        spell; without, whenever one is due."""
-        if self._tg is not None:
-            return state.released
-        return state.requested or self._delay(state) <= 0
-
-    async def _settle(self, state: _State) -> None:
-        """Wait for one refresh; on failure keep serving the snapshot (logged)."""
-        state.released = False
-        await self._await_refresh(state, state.started + 1)
-
-    # -- the worker ---------------------------------------------------------------------
-    async def _worker(self, state: _State) -> None:
-        while True:
-            try:
-                await self._step(state)
-            except Exception:  # a bug here must not end the gateway
-                log.exception("catalog worker of %s failed; continuing", state.conn.name)
-                await anyio.sleep(1.0)
-
-    async def _step(self, state: _State) -> None:
-        delay = self._delay(state)
-        if delay > 0:
-            with anyio.move_on_after(delay):
-                await state.wake.wait()
-            state.wake = anyio.Event()
-            return
-        if self._idle(state) and not state.requested:
-            state.released = True
-            await self._source.release(state.conn)
-            log.debug("catalog of %s: idle, checks stopped", state.conn.name)
-            return
-        await self._refresh(state)
-
-    def _idle(self, state: _State) -> bool:
-        return self._clock() - state.used > self.idle_after
-
-    def _delay(self, state: _State) -> float:
-        """Seconds until the next refresh or check is due (inf: none until woken)."""
-        now = self._clock()
-        if state.requested:
-            return 0.0 if state.snapshot is None else max(0.0, state.retry_at - now)
-        if state.snapshot is None or state.released:
-            return math.inf
-        if self._idle(state):
-            return 0.0  # release the side session
-        if state.failures:
-            return max(0.0, state.retry_at - now)
-        if not self._polls:
-            return state.fetched + self.max_age - now
-        interval = max(self.check_interval, state.check_seconds / self.check_budget)
-        return state.verified + interval - now
-
-    async def _refresh(self, state: _State) -> None:
-        """One refresh: a version check, then a read when the version changed."""
-        state.started += 1
-        number = state.started
-        state.requested = False
-        state.released = False  # in use again: checks resume
-        state.running = True
-        error: RegogateError | None = None
-        try:
-            await self._check_or_read(state)
-            if state.failures:
-                log.info("catalog of %s readable again", state.conn.name)
-            state.failures = 0
-        except Exception as exc:
-            error = self._failed(state, exc)
-        except BaseException:
-            error = _unavailable(state.conn, "the read was interrupted")
-            raise
-        finally:
-            state.running = False
-            state.completed = number
-            state.error = error
-            done, state.done = state.done, anyio.Event()
-            done.set()
-
-    async def _check_or_read(self, state: _State) -> None:
-        conn = state.conn
-        started = self._clock()
-        old = state.snapshot
-        if old is not None and not old.unread_views and started - state.fetched < self.max_age:
-            version = await self._source.version(conn)
-            state.checks += 1
-            took = self._clock() - started  # smoothed: one slow check spaces out little
-            state.check_seconds = (
-                took if state.checks == 1 else 0.8 * state.check_seconds + 0.2 * took
-            )
-            if version is not None and version == state.version:
-                state.verified = started
-                return
-            started = self._clock()
-        snapshot = await self._source.read(conn, state.snapshot)
-        state.reads += 1
-        self.fetches += 1
-        if old is None or not await anyio.to_thread.run_sync(same_catalog, old, snapshot):
-            self._generation += 1
-            state.generation = self._generation
-        state.snapshot, state.version = snapshot, snapshot.version
-        state.verified = state.fetched = started
-        log.debug(
-            "catalog of %s: %d relations, generation %d (%.0f ms)",
-            conn.name,
-            len(snapshot.relations),
-            state.generation,
-            (self._clock() - started) * 1000,
-        )
-
-    def _failed(self, state: _State, exc: Exception) -> RegogateError:
-        state.failures += 1
-        low, high = self._backoff
-        state.retry_at = self._clock() + min(high, low * 2 ** (state.failures - 1))
-        if isinstance(exc, RegogateError):
-            error = exc
-        else:  # a bug: logged with its traceback, reported as unavailable
-            log.error("catalog of %s: read failed", state.conn.name, exc_info=exc)
-            error = _unavailable(state.conn, f"internal error: {type(exc).__name__}")
-        if state.failures == 1 or state.failures % 10 == 0:
-            log.warning(
-                "catalog of %s: refresh failed (%d in a row, serving the last snapshot): %s",
-                state.conn.name,
-                state.failures,
-                error.message,
-            )
-        return error

@@ -7,7 +7,7 @@ One per gateway process, shared by every session:
   is parsed once;
 - decision cache: (canonical policy input, policy revision) -> decision, for the decision's
   ``ttl``; cleared whenever the policy revision changes (file edit, SIGHUP, OPA restart);
-- the catalog cache (``catalog_fetch.CatalogCache``): one snapshot per configured
+- the catalog cache (``catalog_cache.CatalogCache``): one snapshot per configured
   connection, served without waiting and refreshed in the background (``run`` hosts the
   refreshes; docs/catalog.md).
 
@@ -30,7 +30,7 @@ from regogate.config import ConnectionConfig
 from regogate.errors import PolicyUnavailable
 from regogate.policy.cache import LruCache
 from regogate.policy.catalog import CatalogSnapshot
-from regogate.policy.catalog_fetch import CatalogCache
+from regogate.policy.catalog_cache import CatalogCache
 from regogate.policy.decision import Decision
 from regogate.policy.facts import Analysis, analyze
 from regogate.policy.opa import DecisionSource, Metrics

@@ -13,7 +13,8 @@ import pytest
 from regogate.config import ConnectionConfig
 from regogate.errors import PolicyUnavailable
 from regogate.policy.catalog import CatalogSnapshot, Relation
-from regogate.policy.catalog_fetch import CatalogCache, CatalogSource
+from regogate.policy.catalog_cache import CatalogCache
+from regogate.policy.catalog_source import CatalogSource
 
 CONN = ConnectionConfig("bank", "127.0.0.1", 5432, "bank", "u", None)
 OTHER = ConnectionConfig("other", "127.0.0.1", 5432, "other", "u", None)

@@ -20,7 +20,8 @@ from regogate.config import ConnectionConfig, Secret
 from regogate.errors import PolicyUnavailable
 from regogate.pgserver import SUPERUSER, PgServer
 from regogate.policy.catalog import CatalogSnapshot
-from regogate.policy.catalog_fetch import CatalogCache, CatalogLimits, UpstreamCatalogSource
+from regogate.policy.catalog_cache import CatalogCache
+from regogate.policy.catalog_fetch import CatalogLimits, UpstreamCatalogSource
 from regogate.policy.facts import analyze
 from tests.fix_pg import PgFixture
 

@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import pytest
 
-from regogate.policy.catalog import (
-    CATALOG_QUERY,
-    FIRST_NORMAL_OID,
-    CatalogSnapshot,
-    FunctionDetails,
-    Row,
+from regogate.policy.catalog import CatalogSnapshot, FunctionDetails, same_catalog
+from regogate.policy.catalog_rows import (
     catalog_base,
-    catalog_query,
-    definition_query,
     definitions_needed,
     known_view_versions,
-    same_catalog,
     snapshot_from_rows,
+)
+from regogate.policy.catalog_sql import (
+    CATALOG_QUERY,
+    FIRST_NORMAL_OID,
+    Row,
+    catalog_query,
+    definition_query,
     version_query,
 )
 from regogate.policy.facts import analyze

@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from regogate.policy.catalog import snapshot_from_rows
+from regogate.policy.catalog_rows import snapshot_from_rows
 from regogate.policy.facts import analyze, to_input
 from tests.policy.corpus import CASES, CATALOG_ROWS, Case
 

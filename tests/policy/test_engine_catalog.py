@@ -11,7 +11,7 @@ import pytest
 
 from regogate.errors import PolicyUnavailable
 from regogate.policy.catalog import CatalogSnapshot
-from regogate.policy.catalog_fetch import CatalogCache
+from regogate.policy.catalog_cache import CatalogCache
 from regogate.policy.decision import Decision, parse_decision
 from regogate.policy.engine import PolicyEngine
 from tests.policy.test_catalog_cache import CONN, FakeSource

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from regogate.errors import PolicyUnavailable
-from regogate.policy.catalog_fetch import CatalogCache
+from regogate.policy.catalog_cache import CatalogCache
 from regogate.policy.decision import Decision
 from regogate.policy.engine import PolicyEngine
 

@@ -11,14 +11,9 @@ from typing import Any
 import pytest
 from pglast.parser import split
 
-from regogate.policy.catalog import (
-    CATALOG_QUERY,
-    EMPTY_CATALOG,
-    CatalogSnapshot,
-    Relation,
-    parse_search_path,
-    snapshot_from_rows,
-)
+from regogate.policy.catalog import EMPTY_CATALOG, CatalogSnapshot, Relation, parse_search_path
+from regogate.policy.catalog_rows import snapshot_from_rows
+from regogate.policy.catalog_sql import CATALOG_QUERY
 from regogate.policy.facts import UNKNOWN_FUNCTION, StatementFacts, analyze, to_input
 from regogate.policy.sqltext import literals
 from tests.policy.corpus import CASES, CATALOG_ROWS, KINDS, Case

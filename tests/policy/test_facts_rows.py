@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from regogate.policy.catalog import snapshot_from_rows
+from regogate.policy.catalog_rows import snapshot_from_rows
 from regogate.policy.facts import StatementFacts, analyze, view_outputs
 from tests.policy.corpus import CATALOG_ROWS
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from regogate.policy.catalog import CatalogSnapshot, FunctionDetails, snapshot_from_rows
+from regogate.policy.catalog import CatalogSnapshot, FunctionDetails
+from regogate.policy.catalog_rows import snapshot_from_rows
 from regogate.policy.facts import analyze
 from regogate.policy.facts_settings import flatten_set_args, parse_bool, quote_identifier
 from regogate.policy.setting_change import SettingChange

@@ -1,0 +1,331 @@
+"""``CatalogCache``: each configured connection's catalog snapshot, served
+stale-while-revalidate. Refreshes (after DDL, on request, when the periodic version check
+sees a change) run in the background, one at a time per connection (docs/catalog.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.abc
+
+from regogate.config import ConnectionConfig
+from regogate.errors import RegogateError
+from regogate.policy.catalog import CatalogSnapshot, same_catalog
+from regogate.policy.catalog_source import (
+    CatalogSource,
+    Fetcher,
+    FetcherSource,
+    catalog_unavailable,
+)
+
+log = logging.getLogger("regogate.catalog")
+
+
+@dataclass(frozen=True)
+class CatalogStatus:
+    """What the cache knows of one connection's catalog (metrics, tests)."""
+
+    generation: int
+    version: str
+    reads: int
+    checks: int
+    failures: int
+    last_error: str | None
+    verified_age: float
+    refreshing: bool
+
+
+@dataclass(eq=False)
+class _State:
+    """One connection's snapshot and its refreshes (numbered as they start)."""
+
+    conn: ConnectionConfig
+    snapshot: CatalogSnapshot | None = None
+    generation: int = 0
+    version: str = ""
+    verified: float = -math.inf  # when the last successful check or read started
+    fetched: float = -math.inf  # when the last read started
+    used: float = -math.inf  # the last get, invalidate or refresh
+    requested: bool = False  # a refresh was asked and has not started yet
+    running: bool = False
+    released: bool = False  # idle: the source let go of the side session
+    started: int = 0
+    completed: int = 0
+    error: RegogateError | None = None  # outcome of the latest completed refresh
+    failures: int = 0
+    retry_at: float = 0.0
+    check_seconds: float = 0.0
+    reads: int = 0
+    checks: int = 0
+    wake: anyio.Event = field(default_factory=anyio.Event)
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+
+class CatalogCache:
+    """One snapshot per configured connection, served stale-while-revalidate.
+
+    With ``run`` going (a long-lived task), each connection has a worker that refreshes
+    in the background: when asked (``invalidate``, ``refresh``), and every
+    ``check_interval`` seconds when a cheap version query says the catalog changed
+    (spaced out further when that query is slow: at most ``check_budget`` of the time).
+    ``get`` waits only for a connection's first snapshot, or after ``idle_after``
+    seconds unused (the worker stops checking then). A read replaces the check every
+    ``max_age`` seconds, and at every check while views are left unread (locked).
+    Without ``run``, the caller of ``get`` does the due refresh itself and waits.
+    """
+
+    def __init__(
+        self,
+        source: CatalogSource | Fetcher,
+        *,
+        check_interval: float = 2.0,
+        check_budget: float = 0.02,
+        max_age: float = 300.0,
+        idle_after: float = 60.0,
+        backoff: tuple[float, float] = (0.5, 10.0),
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._polls = isinstance(source, CatalogSource)
+        self._source = source if isinstance(source, CatalogSource) else FetcherSource(source)
+        self.check_interval = check_interval
+        self.check_budget = check_budget
+        self.max_age = max_age
+        self.idle_after = idle_after
+        self._backoff = backoff
+        self._clock = clock
+        self._states: dict[str, _State] = {}
+        self._generation = 0
+        self._tg: anyio.abc.TaskGroup | None = None
+        self.fetches = 0
+
+    # -- the API --------------------------------------------------------------------------
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Host the background workers until cancelled; then close the side sessions."""
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                for state in self._states.values():
+                    tg.start_soon(self._worker, state)
+                task_status.started()
+                await anyio.sleep_forever()
+        finally:
+            self._tg = None
+            with anyio.CancelScope(shield=True):
+                await self._source.aclose()
+
+    async def get(self, conn: ConnectionConfig) -> tuple[CatalogSnapshot, int]:
+        """The snapshot for ``conn`` and its generation (part of every analysis cache
+        key). Waits only for a connection's first snapshot (its failure raises
+        PolicyUnavailable), or for one check after the connection was idle."""
+        state = self._state(conn)
+        state.used = self._clock()
+        if state.snapshot is None:
+            await self._await_refresh(state, state.started if state.running else state.started + 1)
+            if state.snapshot is None:
+                raise state.error or catalog_unavailable(conn, "no snapshot")
+        elif self._due_inline(state):
+            await self._settle(state)
+        return state.snapshot, state.generation
+
+    def invalidate(self, conn: ConnectionConfig) -> None:
+        """DDL ran: refresh in the background (queued behind a running refresh; many
+        invalidations coalesce into one refresh), serving the snapshot meanwhile."""
+        state = self._state(conn)
+        state.used = self._clock()
+        state.requested = True
+        state.wake.set()
+
+    async def refresh(
+        self, conn: ConnectionConfig, *, timeout: float
+    ) -> tuple[CatalogSnapshot, int]:
+        """Wait for a refresh that starts after this call (a statement names something
+        the snapshot does not know: look again before deciding). Its failure, or no
+        result within ``timeout`` seconds, raises PolicyUnavailable."""
+        state = self._state(conn)
+        state.used = self._clock()
+        need = state.started + 1
+        state.requested = True
+        state.wake.set()
+        try:
+            with anyio.fail_after(timeout):
+                await self._await_refresh(state, need)
+        except TimeoutError:
+            last = f"; last error: {state.error.message}" if state.error is not None else ""
+            raise catalog_unavailable(conn, f"no fresh catalog within {timeout:g}s{last}") from None
+        if state.error is not None:
+            raise state.error
+        assert state.snapshot is not None
+        return state.snapshot, state.generation
+
+    def status(self, conn: ConnectionConfig) -> CatalogStatus | None:
+        state = self._states.get(conn.name)
+        if state is None:
+            return None
+        return CatalogStatus(
+            generation=state.generation,
+            version=state.version,
+            reads=state.reads,
+            checks=state.checks,
+            failures=state.failures,
+            last_error=state.error.message if state.error is not None else None,
+            verified_age=self._clock() - state.verified,
+            refreshing=state.running,
+        )
+
+    # -- waiting for refreshes ----------------------------------------------------------
+    def _state(self, conn: ConnectionConfig) -> _State:
+        state = self._states.get(conn.name)
+        if state is None:
+            state = self._states[conn.name] = _State(conn)
+            if self._tg is not None:
+                self._tg.start_soon(self._worker, state)
+        return state
+
+    async def _await_refresh(self, state: _State, need: int) -> None:
+        """Until refresh number ``need`` (or a later one) completed: the worker runs it,
+        or, without workers, this caller (unless another one already does)."""
+        while state.completed < need:
+            if state.started < need:
+                state.requested = True
+            if self._tg is None and not state.running:
+                await self._refresh(state)
+                continue
+            done = state.done
+            state.wake.set()
+            await done.wait()
+
+    def _due_inline(self, state: _State) -> bool:
+        """Whether ``get`` must wait for a refresh: with workers, only after an idle
+        spell; without, whenever one is due."""
+        if self._tg is not None:
+            return state.released
+        return state.requested or self._delay(state) <= 0
+
+    async def _settle(self, state: _State) -> None:
+        """Wait for one refresh; on failure keep serving the snapshot (logged)."""
+        state.released = False
+        await self._await_refresh(state, state.started + 1)
+
+    # -- the worker ---------------------------------------------------------------------
+    async def _worker(self, state: _State) -> None:
+        while True:
+            try:
+                await self._step(state)
+            except Exception:  # a bug here must not end the gateway
+                log.exception("catalog worker of %s failed; continuing", state.conn.name)
+                await anyio.sleep(1.0)
+
+    async def _step(self, state: _State) -> None:
+        delay = self._delay(state)
+        if delay > 0:
+            with anyio.move_on_after(delay):
+                await state.wake.wait()
+            state.wake = anyio.Event()
+            return
+        if self._idle(state) and not state.requested:
+            state.released = True
+            await self._source.release(state.conn)
+            log.debug("catalog of %s: idle, checks stopped", state.conn.name)
+            return
+        await self._refresh(state)
+
+    def _idle(self, state: _State) -> bool:
+        return self._clock() - state.used > self.idle_after
+
+    def _delay(self, state: _State) -> float:
+        """Seconds until the next refresh or check is due (inf: none until woken)."""
+        now = self._clock()
+        if state.requested:
+            return 0.0 if state.snapshot is None else max(0.0, state.retry_at - now)
+        if state.snapshot is None or state.released:
+            return math.inf
+        if self._idle(state):
+            return 0.0  # release the side session
+        if state.failures:
+            return max(0.0, state.retry_at - now)
+        if not self._polls:
+            return state.fetched + self.max_age - now
+        interval = max(self.check_interval, state.check_seconds / self.check_budget)
+        return state.verified + interval - now
+
+    async def _refresh(self, state: _State) -> None:
+        """One refresh: a version check, then a read when the version changed."""
+        state.started += 1
+        number = state.started
+        state.requested = False
+        state.released = False  # in use again: checks resume
+        state.running = True
+        error: RegogateError | None = None
+        try:
+            await self._check_or_read(state)
+            if state.failures:
+                log.info("catalog of %s readable again", state.conn.name)
+            state.failures = 0
+        except Exception as exc:
+            error = self._failed(state, exc)
+        except BaseException:
+            error = catalog_unavailable(state.conn, "the read was interrupted")
+            raise
+        finally:
+            state.running = False
+            state.completed = number
+            state.error = error
+            done, state.done = state.done, anyio.Event()
+            done.set()
+
+    async def _check_or_read(self, state: _State) -> None:
+        conn = state.conn
+        started = self._clock()
+        old = state.snapshot
+        if old is not None and not old.unread_views and started - state.fetched < self.max_age:
+            version = await self._source.version(conn)
+            state.checks += 1
+            took = self._clock() - started  # smoothed: one slow check spaces out little
+            state.check_seconds = (
+                took if state.checks == 1 else 0.8 * state.check_seconds + 0.2 * took
+            )
+            if version is not None and version == state.version:
+                state.verified = started
+                return
+            started = self._clock()
+        snapshot = await self._source.read(conn, state.snapshot)
+        state.reads += 1
+        self.fetches += 1
+        if old is None or not await anyio.to_thread.run_sync(same_catalog, old, snapshot):
+            self._generation += 1
+            state.generation = self._generation
+        state.snapshot, state.version = snapshot, snapshot.version
+        state.verified = state.fetched = started
+        log.debug(
+            "catalog of %s: %d relations, generation %d (%.0f ms)",
+            conn.name,
+            len(snapshot.relations),
+            state.generation,
+            (self._clock() - started) * 1000,
+        )
+
+    def _failed(self, state: _State, exc: Exception) -> RegogateError:
+        state.failures += 1
+        low, high = self._backoff
+        state.retry_at = self._clock() + min(high, low * 2 ** (state.failures - 1))
+        if isinstance(exc, RegogateError):
+            error = exc
+        else:  # a bug: logged with its traceback, reported as unavailable
+            log.error("catalog of %s: read failed", state.conn.name, exc_info=exc)
+            error = catalog_unavailable(state.conn, f"internal error: {type(exc).__name__}")
+        if state.failures == 1 or state.failures % 10 == 0:
+            log.warning(
+                "catalog of %s: refresh failed (%d in a row, serving the last snapshot): %s",
+                state.conn.name,
+                state.failures,
+                error.message,
+            )
+        return error
