@@ -10,6 +10,7 @@ import hashlib
 import json
 import subprocess
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from regogate.errors import ConfigError
@@ -23,7 +24,7 @@ class PolicyBundle:
     digest: str
     git_commit: str | None
 
-    @property
+    @cached_property
     def revision(self) -> str:
         short = self.digest[:16]
         return f"sha256:{short}" + (f"@git:{self.git_commit[:12]}" if self.git_commit else "")

@@ -135,6 +135,14 @@ class CatalogCache:
             await self._settle(state)
         return state.snapshot, state.generation
 
+    def generation(self, conn: ConnectionConfig) -> int | None:
+        """The generation of the snapshot ``get`` would return now, without waiting;
+        None when there is none yet or ``get`` would have to check first."""
+        state = self._states.get(conn.name)
+        if state is None or state.snapshot is None or self._due_inline(state):
+            return None
+        return state.generation
+
     def invalidate(self, conn: ConnectionConfig) -> None:
         """DDL ran: refresh in the background (queued behind a running refresh; many
         invalidations coalesce into one refresh), serving the snapshot meanwhile."""

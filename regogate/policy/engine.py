@@ -122,6 +122,11 @@ class PolicyEngine:
         version check after the connection was idle (see CatalogCache)."""
         return await self.catalogs.get(conn)
 
+    def catalog_generation(self, conn: ConnectionConfig) -> int | None:
+        """The current snapshot's generation if it can be had without waiting (the
+        gate's fast path at Bind); None otherwise."""
+        return self.catalogs.generation(conn)
+
     def invalidate_catalog(self, conn: ConnectionConfig) -> None:
         """A DDL statement ran: refresh in the background (coalesced), serving the
         current snapshot meanwhile."""

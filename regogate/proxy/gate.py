@@ -77,6 +77,8 @@ class Engine(Protocol):
 
     async def catalog(self, conn: ConnectionConfig) -> tuple[CatalogSnapshot, int]: ...
 
+    def catalog_generation(self, conn: ConnectionConfig) -> int | None: ...
+
     def invalidate_catalog(self, conn: ConnectionConfig) -> None: ...
 
     async def refresh_catalog(
@@ -147,6 +149,7 @@ class _Prepared:
     generation: int
     effect: StatementEffect
     bind_body: bytes | None = None  # its stmt record for re-runs, serialized once
+    path_state: tuple[str | None, bool, bool] = (None, True, False)
     fresh: bool = True  # its first Bind is covered by the Parse's own record
     sql_prepared: bool = False  # ``text`` is a SQL PREPARE, not a protocol Parse
 
@@ -193,7 +196,8 @@ class PolicyGate:
         # What a Parse in flight replaced, by tracker seq: restored if it fails.
         self._replaced: dict[int, tuple[_Prepared | None, str | None]] = {}
         self._drain: Drain | None = None
-        self._progress = anyio.Event()
+        self._parsed_path: tuple[str | None, tuple[str, ...]] = (None, ())
+        self._progress: anyio.Event | None = None  # set while the gate waits for answers
         self.catalog_stale = False
         self._ddl_pending = False
         self._memo: LruCache[str, _Memo] = LruCache(
@@ -229,7 +233,7 @@ class PolicyGate:
             value = rest.rstrip(b"\x00").decode("utf-8", "replace")
             self.model.params.reported(name, value)
             if name in PINNED and not acceptable(name, value):
-                self._progress.set()
+                self._wake()
                 raise SessionStateLost(
                     f"terminating connection: PostgreSQL reports {name} = {value!r}, a "
                     f"change regogate did not let through (code it cannot see changed it); "
@@ -237,7 +241,7 @@ class PolicyGate:
                     hint="reconnect; do not change how statement text is read "
                     f"({name} stays {expected_value(name)!r})",
                 )
-        elif frame.tag == b"Z":
+        elif frame.tag == b"Z" and (self._replaced or self._closing or self._closing_names):
             self._prune()
         if frame.tag == b"Z" and self.model.block == "idle":
             self._portals.clear()  # portals end with their transaction
@@ -245,10 +249,17 @@ class PolicyGate:
                 # The catalog session sees DDL once its transaction has committed.
                 self._ddl_pending = False
                 self.engine.invalidate_catalog(self.conn)
-        self._progress.set()
+        if self._progress is not None:
+            self._wake()
 
     # -- the StatementGate protocol -------------------------------------------------------
     async def admit(self, frame: Frame) -> Sequence[Frame]:
+        tag = frame.tag
+        if tag == b"E":
+            return self._execute(frame)
+        if tag in (b"S", b"D"):  # Sync, Describe: nothing to decide or record
+            self.tracker.sent("sync" if tag == b"S" else "describe")
+            return (frame,)
         try:
             try:
                 return await self._admit(frame)
@@ -293,14 +304,6 @@ class PolicyGate:
             return await self._parse(frame)
         if tag == b"B":
             return await self._bind(frame)
-        if tag == b"E":
-            portal = Execute.decode(frame.body).portal
-            info = self._portals.get(portal)
-            effect = info.effect if info is not None else NO_EFFECT
-            self.tracker.sent("execute", (effect,))
-            # PostgreSQL answers an Execute only at the next Sync or Flush: ask for it now
-            # so that the next statement can be decided on what this one did.
-            return (frame, _FLUSH) if effect.matters else (frame,)
         if tag == b"F":
             refusal = await self._function_call()
             if refusal is not None:
@@ -327,6 +330,17 @@ class PolicyGate:
         return (frame,)
 
     # -- extended protocol ------------------------------------------------------------------
+    def _execute(self, frame: Frame) -> Sequence[Frame]:
+        end = frame.body.find(b"\x00")
+        if end < 0:
+            Execute.decode(frame.body)  # raises the protocol error
+        info = self._portals.get(frame.body[:end].decode("utf-8", "replace"))
+        effect = info.effect if info is not None else NO_EFFECT
+        self.tracker.sent("execute", (effect,))
+        # PostgreSQL answers an Execute only at the next Sync or Flush: ask for it now so
+        # that the next statement can be decided on what this one did.
+        return (frame, _FLUSH) if effect.matters else (frame,)
+
     async def _parse(self, frame: Frame) -> Sequence[Frame]:
         parse = Parse.decode(frame.body)
         name = parse.name
@@ -358,6 +372,7 @@ class PolicyGate:
             engine.revision if engine is not None else "",
             self._decided_generation,
             effect,
+            path_state=self._path_state(),
         )
 
     async def _bind(self, frame: Frame) -> Sequence[Frame]:
@@ -384,7 +399,7 @@ class PolicyGate:
             denial = self.denials.bind(portal, unknown)
             self.tracker.sent("bind")
             return (denial,)
-        if info is not None and self.engine is not None:
+        if info is not None and self.engine is not None and not self._unchanged(info):
             refusal = await self._recheck(info, statement)
             if refusal is not None:
                 self.denied += 1
@@ -424,8 +439,21 @@ class PolicyGate:
                 info.effect = verdict.effects[0]
             info.revision, info.generation = engine.revision, generation
             info.search_path, info.path_known = path, known
+            info.path_state = self._path_state()
             info.bind_body = None
         return verdict.refusal
+
+    def _unchanged(self, info: _Prepared) -> bool:
+        """The usual re-run of a prepared statement: nothing it was decided on changed
+        and nothing in flight can change it."""
+        engine = self.engine
+        assert engine is not None
+        return (
+            info.path_state == self._path_state()
+            and info.revision == engine.revision
+            and info.generation == engine.catalog_generation(self.conn)
+            and self._settled()
+        )
 
     def _record_bind(self, info: _Prepared | None, name: str) -> None:
         """Each run of a prepared statement is recorded; the first Bind after its Parse is
@@ -441,6 +469,10 @@ class PolicyGate:
             rec.start(info.text, "bind", "", prepared=name or None)
             info.bind_body = rec.serialized()
         rec.reuse(info.bind_body)
+
+    def _wake(self) -> None:
+        if self._progress is not None:
+            self._progress.set()
 
     def _prune(self) -> None:
         """Forget Parses and Closes that are answered or were skipped."""
@@ -506,8 +538,9 @@ class PolicyGate:
         if self._drain is not None:
             await self._drain(_FLUSH.encode() if tracker.needs_flush() else b"")
         while tracker.done < target and not self.model.lost:
-            self._progress = anyio.Event()
-            await self._progress.wait()
+            progress = self._progress = anyio.Event()
+            await progress.wait()
+        self._progress = None
         return None
 
     @property
@@ -525,7 +558,22 @@ class PolicyGate:
         value = self.model.value("search_path")
         if value is None:
             return catalog.search_path, False
-        return parse_search_path(value), True
+        cached = self._parsed_path
+        if cached[0] != value:
+            cached = self._parsed_path = (value, parse_search_path(value))
+        return cached[1], True
+
+    def _path_state(self) -> tuple[str | None, bool, bool]:
+        """What the search_path a statement is decided on depends on, besides the
+        catalog: for a cheap "unchanged since" test at Bind."""
+        return self.model.value("search_path"), self.model.lost, self._path_from_catalog
+
+    def _settled(self) -> bool:
+        """Nothing in flight can change what a statement is decided on."""
+        tracker = self.tracker
+        return tracker.last_mattering() <= tracker.done and not (
+            self.model.params.tentative or self.model.savepoints
+        )
 
     # -- deciding ---------------------------------------------------------------------------
     async def _verdict(self, sql: str, protocol: str) -> _Verdict:
@@ -777,5 +825,7 @@ class GateResults:
         self.denials = denials
 
     def on_backend(self, frame: Frame) -> Sequence[Frame]:
+        if frame.tag == b"D":  # rows answer nothing and are never rewritten here
+            return (frame,)
         self.gate.on_backend(frame)
         return self.denials.on_backend(frame)

@@ -28,7 +28,7 @@ EntryKind = Literal["query", "parse", "bind", "describe", "execute", "close", "s
 SYNC_POINTS = frozenset({"query", "sync", "call"})
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     kind: EntryKind
     seq: int
@@ -71,7 +71,7 @@ class ResponseTracker:
             return self.seq  # PostgreSQL will skip it: nothing to wait for
         self.discarding = False
         self.queue.append(Entry(kind, self.seq, effects, name, added))
-        if kind == "call" or any(e.matters for e in effects):
+        if effects and (kind == "call" or any(e.matters for e in effects)):
             self._mattering = self.seq
         return self.seq
 
@@ -185,12 +185,19 @@ class ResponseTracker:
             self.discarding = True
 
     def _lost(self, tag: int) -> None:
-        log.warning(
-            "the gate lost step with the upstream at a message of type %r; session state "
-            "is unknown from here",
-            chr(tag),
-        )
+        if not self.model.lost:  # once per session: the upstream must not flood the log
+            log.warning(
+                "the gate lost step with the upstream at a message of type %r; session "
+                "state is unknown from here",
+                chr(tag),
+            )
         self.model.lose()
+        if tag == 0x5A:
+            # Best effort to be in step again: a ReadyForQuery ends everything sent up to
+            # the first Sync, Query or FunctionCall in flight.
+            while self.queue:
+                if self._pop().kind in SYNC_POINTS:
+                    break
 
 
 # NoticeResponse, NotificationResponse, ParameterStatus, BackendKeyData,

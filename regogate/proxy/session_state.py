@@ -56,11 +56,11 @@ class StatementEffect:
     deallocate: str | None = None
     deallocate_all: bool = False
     user_code: bool = False  # runs code the gate cannot see (user functions, DO, CALL)
+    # Whether the statement can change what later statements are decided on (derived).
+    matters: bool = field(init=False, default=False)
 
-    @property
-    def matters(self) -> bool:
-        """Whether the statement can change what later statements are decided on."""
-        return bool(
+    def __post_init__(self) -> None:
+        matters = bool(
             self.changes
             or self.txn
             or self.prepare
@@ -68,6 +68,7 @@ class StatementEffect:
             or self.deallocate_all
             or self.user_code
         )
+        object.__setattr__(self, "matters", matters)
 
 
 NO_EFFECT: Final = StatementEffect()
@@ -162,6 +163,9 @@ class ParameterStack:
         self._stack.clear()
 
 
+_STATUS: Final = {"idle": b"I", "block": b"T", "failed": b"E"}  # ReadyForQuery's
+
+
 @dataclass
 class _Savepoint:
     name: str
@@ -196,6 +200,8 @@ class SessionModel:
     def complete(self, effect: StatementEffect) -> None:
         """A statement reported complete (CommandComplete)."""
         self._statement_starts()
+        if effect is NO_EFFECT:
+            return
         for change in effect.changes:
             self._change(change)
         if effect.user_code:
@@ -236,8 +242,7 @@ class SessionModel:
         if self.block == "implicit":
             self.params.pop_to(0, commit=True)
             self.block = "idle"
-        expected = {"idle": b"I", "block": b"T", "failed": b"E"}.get(self.block)
-        if status != expected:
+        if status != _STATUS.get(self.block):
             self.lose()
             if status == b"T":
                 self.block = "block"

@@ -55,6 +55,9 @@ class FakeEngine:
     async def catalog(self, conn: ConnectionConfig) -> tuple[CatalogSnapshot, int]:
         return CATALOG, self.generation
 
+    def catalog_generation(self, conn: ConnectionConfig) -> int | None:
+        return self.generation
+
     def invalidate_catalog(self, conn: ConnectionConfig) -> None:
         self.generation += 1
 

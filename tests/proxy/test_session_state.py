@@ -341,3 +341,14 @@ def test_messages_after_an_extended_error_are_never_answered() -> None:
     t.sent("sync")
     t.received(ord("Z"), b"I")
     assert t.idle and not t.model.lost and t.model.value("search_path") == "start"
+
+
+def test_lost_step_logs_once_and_resyncs_at_ready(caplog: pytest.LogCaptureFixture) -> None:
+    t, _ = tracker()
+    t.sent("parse")
+    t.sent("sync")
+    for _ in range(50):
+        t.received(ord("C"), b"SELECT 1\x00")  # answers nothing that was sent
+    t.received(ord("Z"), b"I")
+    assert t.model.lost and t.idle
+    assert len([r for r in caplog.records if "lost step" in r.getMessage()]) == 1
