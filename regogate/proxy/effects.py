@@ -10,11 +10,12 @@ from typing import Any
 
 from pglast import ast
 from pglast.enums import TransactionStmtKind as K
-from pglast.parser import parse_sql
+from pglast.parser import ParseError, parse_sql, scan
 
 from regogate.policy.catalog import CatalogSnapshot
 from regogate.policy.facts import Analysis, StatementFacts
 from regogate.proxy.session_state import NO_EFFECT, StatementEffect, TxnOp
+from regogate.wire.text import replace_raw_bytes
 
 # Verbs (command tags) whose effect needs the statement's own syntax tree.
 _NEEDS_TREE = frozenset(
@@ -125,3 +126,42 @@ def lexically_invariant(sql: str) -> bool:
     """Whether PostgreSQL reads ``sql`` the same under every standard_conforming_strings,
     backslash_quote and (ASCII-compatible) client_encoding: no backslash, only ASCII."""
     return sql.isascii() and "\\" not in sql
+
+
+def bound_text(sql: str, params: Sequence[bytes | None], formats: Sequence[int]) -> str | None:
+    """``sql`` with each ``$n`` replaced by the text-format value bound to it, as a
+    string constant (standard_conforming_strings is on: only quotes are doubled), or
+    NULL. None when a value it refers to is missing, binary or not UTF-8: then what the
+    statement would do with it cannot be read."""
+    try:
+        tokens = scan(replace_raw_bytes(sql))
+    except ParseError:
+        return None
+    out: list[str] = []
+    pos = 0
+    for tok in tokens:
+        if tok.name != "PARAM":
+            continue
+        digits = sql[tok.start + 1 : tok.end + 1]
+        index = int(digits) - 1 if digits.isdigit() else -1
+        if not 0 <= index < len(params):
+            return None
+        fmt = formats[0] if len(formats) == 1 else (formats[index] if formats else 0)
+        value = params[index]
+        if value is None:
+            literal = "NULL"
+        else:
+            if fmt != 0:
+                return None
+            try:
+                text = value.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+            if "\x00" in text:
+                return None
+            literal = "'" + text.replace("'", "''") + "'"
+        out.append(sql[pos : tok.start])
+        out.append(literal)
+        pos = tok.end + 1
+    out.append(sql[pos:])
+    return "".join(out)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import anyio
@@ -42,7 +42,7 @@ from regogate.policy.decision import Decision
 from regogate.policy.engine import Decided, EngineStats
 from regogate.policy.facts import Analysis, StatementFacts, synthetic_statement, to_input
 from regogate.proxy.deny import Denials
-from regogate.proxy.effects import lexically_invariant, statement_effects
+from regogate.proxy.effects import bound_text, lexically_invariant, statement_effects
 from regogate.proxy.hooks import RecordSink, SessionContext
 from regogate.proxy.pinned import PINNED, acceptable, expected_value, refused_change
 from regogate.proxy.responses import ANSWERED, ResponseTracker
@@ -136,6 +136,8 @@ class _Verdict:
     analysis: Analysis | None
     refusal: RegogateError | None
     effects: tuple[StatementEffect, ...] = ()
+    # A setting change that depends on parameter values: decided again at each Bind.
+    deferred: bool = False
 
 
 @dataclass
@@ -152,6 +154,7 @@ class _Prepared:
     path_state: tuple[str | None, bool, bool] = (None, True, False)
     fresh: bool = True  # its first Bind is covered by the Parse's own record
     sql_prepared: bool = False  # ``text`` is a SQL PREPARE, not a protocol Parse
+    deferred: bool = False  # its setting changes depend on the values bound
 
 
 class PolicyGate:
@@ -353,7 +356,8 @@ class PolicyGate:
         previous = (self._statements.get(name), self.model.prepared.get(name))
         exists = name != "" and name in self.model.prepared and not self._closing_names.get(name)
         if not exists:  # else PostgreSQL refuses it: the old statement stays
-            self._statements[name] = self._prepared_info(parse.query, effect)
+            info = self._statements[name] = self._prepared_info(parse.query, effect)
+            info.deferred = verdict.deferred
             if name:
                 self.model.prepared[name] = parse.query
         seq = self.tracker.sent("parse", name=name, added=not exists)
@@ -407,10 +411,47 @@ class PolicyGate:
                 denial = self.denials.bind(portal, refusal)
                 self.tracker.sent("bind")
                 return (denial,)
+        if info is not None and info.deferred and self.engine is not None:
+            refusal, info = await self._bind_values(info, frame, statement)
+            if refusal is not None:
+                self.denied += 1
+                self._portals[portal] = None
+                denial = self.denials.bind(portal, refusal)
+                self.tracker.sent("bind")
+                return (denial,)
         self._portals[portal] = info
         self.tracker.sent("bind")
         self._record_bind(info, statement)
         return (frame,)
+
+    async def _bind_values(
+        self, info: _Prepared, frame: Frame, name: str
+    ) -> tuple[RegogateError | None, _Prepared]:
+        """A statement whose setting changes depend on its parameters (set_config($1,
+        $2, false)): decided with the values bound, and the portal carries the change."""
+        engine = self.engine
+        assert engine is not None
+        bind = Bind.decode(frame.body)
+        sql = bound_text(info.text, bind.params, bind.param_formats)
+        if sql is None:
+            return PolicyDenied(
+                "this statement changes a setting through parameters regogate cannot read "
+                "(binary format, missing or not UTF-8)",
+                hint="send the parameters in text format",
+            ), info
+        blocked = await self._settle(None)
+        if blocked is not None:
+            return blocked, info
+        catalog, generation = await engine.catalog(self.conn)
+        path, known = self._search_path(catalog)
+        self.statements += 1
+        verdict = await self._decide_text(sql, "bind", catalog, generation, path, known, name)
+        if verdict.refusal is not None:
+            return verdict.refusal, info
+        effect = (
+            verdict.effects[0] if len(verdict.effects) == 1 else StatementEffect(user_code=True)
+        )
+        return None, replace(info, effect=effect)
 
     async def _recheck(self, info: _Prepared, name: str) -> RegogateError | None:
         """Decide a prepared statement again when the policy, the catalog or the
@@ -648,8 +689,12 @@ class PolicyGate:
         self.recorder.start(
             sql, protocol, statements[0].fingerprint if statements else "", prepared_name
         )
-        gate_refusal = self._gate_refusal(analysis)
+        gate_refusal, settings_only = self._gate_refusal(analysis)
         if gate_refusal is not None:
+            if settings_only and protocol == "extended" and "$" in sql:
+                # The values come at Bind: the statement is decided then, on them
+                # (nothing runs before a Bind).
+                return _Verdict(analysis, None, effects, deferred=True)
             self.recorder.refusal(gate_refusal, engine.revision, (GATE_RULE,))
             return self._refuse(_Verdict(analysis, gate_refusal))
         decided: list[Decided] = []
@@ -676,9 +721,10 @@ class PolicyGate:
             log.info("catalog lookup of unknown relations failed: %s", exc.message)
             return await engine.catalog(self.conn)
 
-    def _gate_refusal(self, analysis: Analysis) -> RegogateError | None:
+    def _gate_refusal(self, analysis: Analysis) -> tuple[RegogateError | None, bool]:
         """What the gate refuses whatever the policy says: changes of the lexing settings,
-        settings it cannot follow, and leaving the role the policy chose."""
+        settings it cannot follow, and leaving the role the policy chose; and whether
+        only setting changes are refused (values bound later may make them acceptable)."""
         reset = self.model.params.reset
         for index, facts in enumerate(analysis.statements):
             changes = facts.setting_changes
@@ -689,16 +735,18 @@ class PolicyGate:
                     "what it would run cannot be decided"
                 )
             where = _where(facts, index, len(analysis.statements))
-            if why is not None:
-                return PolicyDenied(why, detail=f"{where}; refused by regogate itself")
             if self.upstream_role is not None and ROLE_SETTINGS & set(facts.settings):
                 return PolicyDenied(
                     f"this session runs as role {self.upstream_role!r} chosen by the policy; "
                     f"changing {', '.join(sorted(ROLE_SETTINGS & set(facts.settings)))} is "
                     f"not allowed",
                     detail=where,
-                )
-        return None
+                ), False
+            if why is not None:
+                settings_only = facts.verb != "EXECUTE"
+                refusal = PolicyDenied(why, detail=f"{where}; refused by regogate itself")
+                return refusal, settings_only
+        return None, False
 
     def _replay(self, sql: str, protocol: str, memo: _Memo) -> _Verdict:
         """A statement text this session had allowed, same catalog, path and revision,

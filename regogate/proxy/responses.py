@@ -105,7 +105,8 @@ class ResponseTracker:
             return
         head = self.queue[0] if self.queue else None
         if head is None:
-            self._lost(tag)
+            if tag != 0x45:  # an ErrorResponse answering nothing is a FATAL: the end
+                self._lost(tag)
             return
         if tag == 0x45:  # E ErrorResponse
             self._error(head)

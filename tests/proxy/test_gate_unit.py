@@ -361,3 +361,38 @@ def test_a_pipelined_denial_keeps_its_message_past_an_earlier_ready() -> None:
     upstream_error = ErrorResponse.make("P0001", f"rg_denied_{marker.decode()}")
     (swapped,) = results.on_backend(Frame(b"E", upstream_error.encode()[5:]))
     assert b"reads public.customers.ssn" in swapped.body
+
+
+SET_CONFIG = "select set_config($1, $2, false)"
+
+
+@pytest.mark.parametrize(
+    ("values", "formats", "allowed"),
+    [
+        ((b"application_name", b"x"), (), True),
+        ((b"client_encoding", b"UTF8"), (0,), True),
+        ((b"standard_conforming_strings", b"off"), (), False),
+        ((b"client_encoding", b"GBK"), (), False),
+        ((b"standard_conforming_strings", b"off"), (1,), False),  # binary: unreadable
+    ],
+)
+def test_set_config_with_bound_values_is_decided_at_bind(
+    values: tuple[bytes, bytes], formats: tuple[int, ...], allowed: bool
+) -> None:
+    g, _ = gate()
+    assert not denied(admit(g, Parse("s", SET_CONFIG).encode()))  # decided at Bind
+    answer(g, (b"1", b""))
+    out = admit(g, Bind("", "s", formats, values).encode())
+    assert denied(out) is not allowed
+
+
+def test_set_config_bound_search_path_is_followed() -> None:
+    g, engine = gate()
+    admit(g, Parse("s", "select set_config($1, $2, false)").encode())
+    admit(g, Bind("", "s", (), (b"search_path", b"hidden")).encode())
+    assert [f.tag for f in admit(g, Execute("").encode())] == [b"E", b"H"]
+    admit(g, Sync().encode())
+    answer(g, (b"1", b""), (b"2", b""), (b"D", b""), (b"C", b"SELECT 1\x00"), (b"Z", b"I"))
+    admit(g, Query("select * from customers").encode())
+    tables = engine.inputs[-1]["statement"]["tables"]  # type: ignore[index]
+    assert [t["schema"] for t in tables] == ["hidden"]

@@ -263,3 +263,17 @@ def test_allowed_startup_settings_reach_postgresql(gw: GatewayFixture) -> None:
     result = client.run(query("show statement_timeout"))[0]
     assert result.rows == [("1234ms",)]
     client.close()
+
+
+def test_set_config_with_bound_parameters(
+    gw: GatewayFixture, admin: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    # psycopg binds values server-side: the gate decides the change at Bind, on the
+    # values, and follows it.
+    with psycopg.connect(gw.dsn("dba"), autocommit=True) as conn:
+        conn.execute("select set_config(%s, %s, false)", ["application_name", "bound-x"])
+        assert conn.execute("show application_name").fetchone() == ("bound-x",)
+        conn.execute("select set_config(%s, %s, false)", ["client_encoding", "UTF8"])
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select set_config(%s, %s, false)", ["standard_conforming_strings", "off"])
+        assert conn.execute("show standard_conforming_strings").fetchone() == ("on",)
