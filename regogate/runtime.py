@@ -22,7 +22,7 @@ from regogate.policy.facts import synthetic_statement
 from regogate.policy.opa import OpaClient
 from regogate.policy.sidecar import OpaSidecar, PolicyLoader, find_opa
 from regogate.proxy.deny import Denials
-from regogate.proxy.gate import GateResults, PolicyGate, session_input
+from regogate.proxy.gate import GateResults, PolicyGate, quote_ident, session_input
 from regogate.proxy.hooks import (
     NullRecordSink,
     PassThroughHooks,
@@ -163,10 +163,6 @@ def connect_input(ctx: SessionContext) -> dict[str, object]:
     connection = dict(base["connection"])  # type: ignore[call-overload]
     connection["startup_settings"] = sorted(ctx.startup_settings)
     return {**base, "connection": connection, "statement": CONNECT}
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def open_body(ctx: SessionContext) -> dict[str, object]:

@@ -201,7 +201,9 @@ class PolicyGate:
         self._drain: Drain | None = None
         self._parsed_path: tuple[str | None, tuple[str, ...]] = (None, ())
         self._progress: anyio.Event | None = None  # set while the gate waits for answers
-        self.catalog_stale = False
+        # The search_path and catalog generation the last Query or Parse was decided on.
+        self._last_path: tuple[tuple[str, ...], bool] = ((), True)
+        self._decided_generation = 0
         self._ddl_pending = False
         self._memo: LruCache[str, _Memo] = LruCache(
             MEMO_SIZE if engine is not None and engine.cache_size > 0 else 0
@@ -367,7 +369,7 @@ class PolicyGate:
         return (frame,)
 
     def _prepared_info(self, text: str, effect: StatementEffect) -> _Prepared:
-        path, known = self._decided_path
+        path, known = self._last_path
         engine = self.engine
         return _Prepared(
             text,
@@ -394,35 +396,31 @@ class PolicyGate:
         if info is None and self.engine is not None:
             # PostgreSQL may hold a statement the gate never saw defined (or none): it
             # cannot be let run undecided.
-            self.denied += 1
-            self._portals[portal] = None
             unknown = PolicyDenied(
                 f"regogate does not know the prepared statement {statement!r} this Bind refers to",
                 hint="Parse it again before binding it",
             )
-            denial = self.denials.bind(portal, unknown)
-            self.tracker.sent("bind")
-            return (denial,)
+            return self._deny_bind(portal, unknown)
         if info is not None and self.engine is not None and not self._unchanged(info):
             refusal = await self._recheck(info, statement)
             if refusal is not None:
-                self.denied += 1
-                self._portals[portal] = None
-                denial = self.denials.bind(portal, refusal)
-                self.tracker.sent("bind")
-                return (denial,)
+                return self._deny_bind(portal, refusal)
         if info is not None and info.deferred and self.engine is not None:
             refusal, info = await self._bind_values(info, frame, statement)
             if refusal is not None:
-                self.denied += 1
-                self._portals[portal] = None
-                denial = self.denials.bind(portal, refusal)
-                self.tracker.sent("bind")
-                return (denial,)
+                return self._deny_bind(portal, refusal)
         self._portals[portal] = info
         self.tracker.sent("bind")
         self._record_bind(info, statement)
         return (frame,)
+
+    def _deny_bind(self, portal: str, exc: RegogateError) -> Sequence[Frame]:
+        """A Bind refused in order: it binds to a statement that cannot exist."""
+        self.denied += 1
+        self._portals[portal] = None
+        denial = self.denials.bind(portal, exc)
+        self.tracker.sent("bind")
+        return (denial,)
 
     async def _bind_values(
         self, info: _Prepared, frame: Frame, name: str
@@ -584,13 +582,6 @@ class PolicyGate:
         self._progress = None
         return None
 
-    @property
-    def _decided_path(self) -> tuple[tuple[str, ...], bool]:
-        return self._last_path
-
-    _last_path: tuple[tuple[str, ...], bool] = ((), True)
-    _decided_generation = 0
-
     def _search_path(self, catalog: CatalogSnapshot) -> tuple[tuple[str, ...], bool]:
         if self.model.lost:
             return catalog.search_path, False
@@ -632,9 +623,6 @@ class PolicyGate:
                 self.recorder.start(sql, protocol, "")
                 self.recorder.refusal(settle, self._revision(), (GATE_RULE,))
                 return self._refuse(_Verdict(None, settle))
-            if self.catalog_stale:
-                engine.invalidate_catalog(self.conn)
-                self.catalog_stale = False
             catalog, generation = await engine.catalog(self.conn)
         except RegogateError as exc:
             self.recorder.start(sql, protocol, "")
@@ -836,7 +824,6 @@ class PolicyGate:
 
     def note_ddl(self, analysis: Analysis | None) -> None:
         if analysis is not None and any(f.ddl for f in analysis.statements):
-            self.catalog_stale = True
             self._ddl_pending = True
 
 
