@@ -8,17 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
 
 from regogate.recording.records import Record, RecordError
 from regogate.recording.store import read_segments
 
 
-class CommandError(Exception):
-    """A readable one-line failure of a recording command; ``code`` is the exit status
-    (1: the recording fails a check or lacks what was asked for; 2: usage, files, keys)."""
+class ExitStatus(IntEnum):
+    """Exit statuses of the recording commands (docs/cli-recording.md, "Exit status")."""
 
-    def __init__(self, message: str, *, hint: str | None = None, code: int = 2):
+    OK = 0  # verify: intact and sealed (or what was asked for is)
+    NOT_INTACT = 1  # the recording fails a check (verify --strict: a warning too)
+    USAGE = 2  # usage, files or keys: nothing was checked
+    UNSEALED = 3  # verify: intact, but an unsealed or torn tail (what was asked for is in it)
+    NOT_FOUND = 4  # what was asked for is not in the recording: a session, a record, a window
+
+
+class CommandError(Exception):
+    """A readable one-line failure of a recording command; ``code`` is the exit status."""
+
+    def __init__(self, message: str, *, hint: str | None = None, code: int = ExitStatus.USAGE):
         super().__init__(message)
         self.message, self.hint, self.code = message, hint, code
 

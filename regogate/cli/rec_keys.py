@@ -1,4 +1,5 @@
-"""`regogate keys`: create a log-signing key, rotate it (recorded in the log), export history.
+"""`regogate keys`: create a deployment's log-signing key, rotate it (recorded in the log,
+the old key retired), export the signed key history.
 
 Private keys are only ever written to new 0600 files; nothing here prints one.
 """
@@ -16,7 +17,7 @@ from regogate import __version__
 from regogate.cli.rec_io import CommandError, RecordReader
 from regogate.errors import RecordingUnavailable
 from regogate.recording import keys
-from regogate.recording.keys import KeyHistoryEntry
+from regogate.recording.key_history import HistoryEntry, entry_line
 from regogate.recording.note import Signer, Verifier
 from regogate.recording.records import GatewayInfo, format_ts
 from regogate.recording.store import FsyncPolicy, SegmentStore
@@ -36,13 +37,17 @@ def short(v: Verifier) -> str:
     return f"{v.name}+{v.id:08x}"
 
 
-def write_new_key(path: Path, signer: Signer) -> None:
-    """Write a signer key to a new 0600 file; refuse if ``path`` exists (never replace)."""
+def refuse_existing(path: Path) -> None:
     if path.exists() or path.is_symlink():
         raise CommandError(
             f"signing key file {path} already exists: refusing to overwrite it",
             hint="`regogate keys rotate` replaces the key in use and records it in the log",
         )
+
+
+def write_new_key(path: Path, signer: Signer) -> None:
+    """Write a signer key to a new 0600 file; refuse if ``path`` exists (never replace)."""
+    refuse_existing(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.new")
     keys.write_key_file(tmp, signer)
@@ -55,10 +60,17 @@ def write_new_key(path: Path, signer: Signer) -> None:
 
 
 def generate(key_file: Path, name: str, history: Path) -> Signer:
-    """A new key in ``key_file`` (0600, new file), its public key appended to ``history``."""
-    signer = keys.generate(name)
+    """A new deployment's key in ``key_file`` (0600, new file), named ``name`` plus a fresh
+    deployment identifier; its public key starts ``history`` (self-signed)."""
+    refuse_existing(key_file)
+    if keys.read_history(history):
+        raise CommandError(
+            f"key history {history} already exists: a new deployment starts a new history",
+            hint="pass another --history FILE (or --key FILE), or `regogate keys rotate`",
+        )
+    signer = keys.generate(keys.deployment_name(name))
     write_new_key(key_file, signer)
-    keys.record_activation(history, signer.verifier, now_ts())
+    keys.append_history(history, signer.verifier, now_ts(), signer)
     return signer
 
 
@@ -66,9 +78,10 @@ def generate(key_file: Path, name: str, history: Path) -> Signer:
 class Rotation:
     old: Verifier
     new: Verifier
-    seq: int  # of the key.rotate record
+    seq: int | None  # of the key.rotate record; None if an earlier run wrote it
     origin: str
-    added_old: bool  # the old key was missing from the history and was added
+    added_old: bool  # the history was empty: the old key was entered first
+    archived: Path | None  # where the old key was archived; else it was destroyed
 
 
 def rotate(
@@ -78,11 +91,14 @@ def rotate(
     new_key_file: Path | None,
     history: Path,
     gateway_id: str,
+    archive: Path | None = None,
 ) -> Rotation:
     """Rotate the log key in a boot of its own: gateway.start, key.rotate, gateway.stop.
 
-    ``key_file`` is replaced atomically after key.rotate is sealed; with a key from the
-    environment, the new key goes to ``new_key_file`` (a new file) before rotating.
+    In order: the new key is written (``<key>.next``, or ``new_key_file`` for a key from
+    the environment), entered in the history signed by the old key, announced by
+    key.rotate sealed under the old key; then ``key_file`` is replaced atomically and the
+    old key archived (``archive``) or destroyed. Run again after a crash, it finishes.
     """
     if not directory.is_dir():
         raise CommandError(f"no recording directory {directory}")
@@ -90,48 +106,68 @@ def rotate(
         raise CommandError("the signing key comes from the environment: pass --new-key FILE")
     if new_key_file is not None and new_key_file.exists():
         raise CommandError(f"{new_key_file} already exists: refusing to overwrite it")
-    if key_file is not None:
-        # The old key still opens the literal commitments of sessions it recorded
-        # (recording/commit.py): keep it, 0600, beside the new one (move it offline).
-        retired = key_file.with_name(f"{key_file.name}.retired-{old.verifier.id:08x}")
-        if not retired.exists():
-            keys.install_signer(retired, old)
-    added_old = not any(e.verifier == old.verifier for e in keys.read_history(history))
-    if added_old:  # e.g. a key made before histories were kept: examiners need it too
-        keys.record_activation(history, old.verifier, now_ts())
+    if archive is not None:
+        keys.check_archive(archive, key_file)
+    announced = announced_keys(directory)
     try:
         store = SegmentStore.open(directory, fsync=FsyncPolicy.ALWAYS)
     except RecordingUnavailable as exc:
         hint = "stop the gateway first; rotate while no process writes the log"
         raise CommandError(exc.message, hint=exc.hint or hint) from None
-    try:
-        last = store.state.last_checkpoint
-        origin = last.origin if last is not None else old.name
-        result: list[Rotation] = []
-
-        async def main() -> None:
-            rec = Recorder(
-                store,
-                old,
-                GatewayInfo.new(gateway_id, __version__),
-                origin=origin,
-                start_body={"tool": "regogate keys rotate"},
-            )
-            async with rec.running():
-                seq = rec.size  # key.rotate is the next record
-                if new_key_file is None:
-                    new = await keys.rotate(rec, history, key_file, now_ts())
-                else:
-                    new = keys.generate(old.name)
-                    write_new_key(new_key_file, new)
-                    keys.record_activation(history, new.verifier, now_ts())
-                    await rec.rotate_key(new)
-                result.append(Rotation(old.verifier, new.verifier, seq, origin, added_old))
-
-        anyio.run(main)
+    try:  # nothing changes before the log is ours
+        pending = keys.pending_signer(key_file, old) if key_file is not None else None
+        # before any file is written: a refused rotation leaves nothing behind
+        added_old = keys.prepare_history(history, old, pending, now_ts())
+        if key_file is not None:
+            new = keys.begin_rotation(key_file, old)
+        else:
+            new = keys.generate(old.name)
+        if new_key_file is not None:
+            write_new_key(new_key_file, new)
+        keys.append_history(history, new.verifier, now_ts(), old)
+        rotated = bool(announced) and announced[-1][1] == new.verifier.vkey()
+        seq, origin = _rotate_log(store, old, None if rotated else new, gateway_id)
     finally:
         store.close()
-    return result[0]
+    if key_file is not None:
+        archived = keys.finish_rotation(key_file, new, archive)
+    else:
+        archived = keys.archive_key(archive, old) if archive is not None else None
+    return Rotation(old.verifier, new.verifier, seq, origin, added_old, archived)
+
+
+def finish_retirement(key_file: Path, archive: Path | None) -> Path | None:
+    """After a crash between installing the new key and retiring the old: retire it."""
+    if archive is not None:
+        keys.check_archive(archive, key_file)
+    return keys.retire(key_file, archive)
+
+
+def _rotate_log(
+    store: SegmentStore, old: Signer, new: Signer | None, gateway_id: str
+) -> tuple[int | None, str]:
+    """Write the rotation boot (none if ``new`` is None: a rerun found it written);
+    the seq of key.rotate and the log's origin."""
+    last = store.state.last_checkpoint
+    origin = last.origin if last is not None else old.name
+    if new is None:
+        return None, origin
+    result: list[int] = []
+
+    async def main() -> None:
+        rec = Recorder(
+            store,
+            old,
+            GatewayInfo.new(gateway_id, __version__),
+            origin=origin,
+            start_body={"tool": "regogate keys rotate"},
+        )
+        async with rec.running():
+            result.append(rec.size)  # key.rotate is the next record
+            await rec.rotate_key(new)
+
+    anyio.run(main)
+    return result[0], origin
 
 
 def announced_keys(directory: Path) -> list[tuple[int, str]]:
@@ -146,7 +182,7 @@ def announced_keys(directory: Path) -> list[tuple[int, str]]:
     return out
 
 
-def export(history: Path, directory: Path | None) -> list[KeyHistoryEntry]:
+def export(history: Path, directory: Path | None) -> list[HistoryEntry]:
     """The key history; with ``directory``, fail if the log announces a key it lacks."""
     entries = keys.read_history(history)
     if not entries:
@@ -168,7 +204,6 @@ def export(history: Path, directory: Path | None) -> list[KeyHistoryEntry]:
     return entries
 
 
-def history_text(entries: list[KeyHistoryEntry]) -> str:
+def history_text(entries: list[HistoryEntry]) -> str:
     """The history file format (a valid ``--trust`` file)."""
-    lines = [f"{e.verifier.vkey()} {e.activated}\n" for e in entries]
-    return keys.HISTORY_HEADER + "".join(lines)
+    return keys.HISTORY_HEADER + "".join(entry_line(e) for e in entries)

@@ -2,6 +2,8 @@
 
 Known record types get a one-line summary of their known fields; any other field, and
 any record type not known here, is shown as ``key=value`` so nothing recorded is hidden.
+Every recorded string is shown through ``display.escape``: no control character, bidi
+override or newline a client sent reaches the terminal, and long fields are cut visibly.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 
+from regogate.recording.display import FIELD_LIMIT, TEXT_LIMIT, escape
 from regogate.recording.jcs import JSONValue
 from regogate.recording.records import format_ts
 from regogate.recording.sessions import (
@@ -42,20 +45,26 @@ def duration(us: int) -> str:
 
 def when(ts: str) -> str:
     """A record ts shown to the second: 2026-01-02 03:04:05Z."""
-    return f"{ts[:10]} {ts[11:19]}Z" if len(ts) >= 19 else ts
+    return escape(f"{ts[:10]} {ts[11:19]}Z" if len(ts) >= 19 else ts)
 
 
-def compact(value: JSONValue | None) -> str:
+def shown(value: str | None, limit: int = FIELD_LIMIT) -> str:
+    """A recorded string as printed: escaped and capped (``display.escape``)."""
+    return "" if value is None else escape(value, limit)
+
+
+def compact(value: JSONValue | None, limit: int = FIELD_LIMIT) -> str:
+    """A recorded value as printed: a scalar as text, anything else as compact JSON."""
     scalar = text(value)
-    if scalar is not None:
-        return scalar
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    if scalar is None:
+        scalar = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return escape(scalar, limit)
 
 
 def fields(body: JSONObject, skip: Iterable[str] = ()) -> str:
     """``key=value`` for every field not in ``skip``."""
     left = set(skip)
-    return "  ".join(f"{k}={compact(v)}" for k, v in body.items() if k not in left)
+    return "  ".join(f"{shown(k)}={compact(v)}" for k, v in body.items() if k not in left)
 
 
 def sessions_table(sessions: list[SessionSummary]) -> list[str]:
@@ -64,18 +73,18 @@ def sessions_table(sessions: list[SessionSummary]) -> list[str]:
     rows = [header]
     for s in sessions:
         o = s.opening
-        conn = o.connection or "-"
+        conn = shown(o.connection) or "-"
         if o.database and o.database != o.connection:
-            conn += f"/{o.database}"
-        status = s.status + (f" ({s.close_reason})" if s.close_reason else "")
+            conn += f"/{shown(o.database)}"
+        status = s.status + (f" ({shown(s.close_reason)})" if s.close_reason else "")
         rows.append(
             [
-                s.sid,
+                shown(s.sid),
                 when(s.opened),
                 duration(s.duration_us),
-                o.sub or "-",
+                shown(o.sub) or "-",
                 conn,
-                o.client or "-",
+                shown(o.client) or "-",
                 str(s.statements),
                 str(s.denied),
                 status,
@@ -95,28 +104,28 @@ def _stmt(body: JSONObject) -> tuple[str, set[str]]:
     sql = text(body.get("text"))
     if sql is None:
         return "", set()
-    tags = [x for x in (text(body.get("protocol")),) if x]
+    tags = [shown(x) for x in (text(body.get("protocol")),) if x]
     fp = text(body.get("fingerprint"))
     if fp:
-        tags.append(f"fp {fp[:12]}")
+        tags.append(f"fp {shown(fp[:12])}")
     literals = _number(body.get("literals"))
     if literals:
         tags.append(plural(int(literals), "literal"))
-    line = sql.replace("\n", "\n" + " " * _BODY_COLUMN)
+    line = shown(sql, TEXT_LIMIT)  # one line: a newline in it is shown as \n
     line += f"   [{', '.join(tags)}]" if tags else ""
     decisions = body.get("decisions")
     if isinstance(decisions, list):  # regogate writes a message's decisions in its stmt
         many = len(decisions) > 1
         for i, d in enumerate(decisions):
             if isinstance(d, dict):
-                shown, _ = _decision({**d, "index": i} if many else d)
-                line += "\n" + " " * _BODY_COLUMN + "→ " + shown
+                summary, _ = _decision({**d, "index": i} if many else d)
+                line += "\n" + " " * _BODY_COLUMN + "→ " + summary
     known = {"text", "protocol", "fingerprint", "literals", "literals_commitment", "decisions"}
     return line, known | {"prepared"}
 
 
 def _decision(body: JSONObject) -> tuple[str, set[str]]:
-    parts = [(text(body.get("outcome")) or "?").upper()]
+    parts = [shown((text(body.get("outcome")) or "?").upper())]
     extra = []
     index = _number(body.get("index"))
     if index:  # the statement's place in a multi-statement message, from 0
@@ -133,13 +142,13 @@ def _decision(body: JSONObject) -> tuple[str, set[str]]:
         parts.append("approval required")
     reasons = strings(body.get("reasons"))
     if reasons:
-        parts.append("reasons: " + "; ".join(reasons))
+        parts.append("reasons: " + "; ".join(shown(r) for r in reasons))
     rules = strings(body.get("rules"))
     if rules:
-        parts.append("rules: " + ", ".join(rules))
+        parts.append("rules: " + ", ".join(shown(r) for r in rules))
     masks = obj(body.get("masks"))
     if masks:
-        parts.append("masks: " + ", ".join(f"{k}={compact(v)}" for k, v in masks.items()))
+        parts.append("masks: " + ", ".join(f"{shown(k)}={compact(v)}" for k, v in masks.items()))
     known = {"outcome", "index", "revision", "cached", "sqlstate", "approval", "reasons", "rules"}
     return "  ".join(parts), known | {"masks", "input_sha256"}
 
@@ -148,7 +157,7 @@ def _result(body: JSONObject) -> tuple[str, set[str]]:
     """A request cycle's outcome: command tag(s) or error SQLSTATE, rows, time, digest."""
     error = body.get("error")
     tags = strings(body.get("tags")) or tuple(t for t in (text(body.get("tag")),) if t)
-    parts = [", ".join(tags)]
+    parts = [", ".join(shown(t) for t in tags)]
     if error is not None:
         parts.append(f"error {compact(error)}")
     known = {"tag", "tags", "elapsed_ms", "elapsed_us", "digest", "error", "bytes", "suspended"}
@@ -170,20 +179,20 @@ def _result(body: JSONObject) -> tuple[str, set[str]]:
         parts.append(f"{plural(int(sent), 'byte')} sent")
     digest = text(body.get("digest"))
     if digest:
-        parts.append(f"digest {digest[:12]}…")
+        parts.append(f"digest {shown(digest[:12])}…")
     return "  ".join(p for p in parts if p), known
 
 
 def _error(body: JSONObject) -> tuple[str, set[str]]:
     code, message = text(body.get("sqlstate")), text(body.get("message"))
-    return " ".join(x for x in (code, message) if x), {"sqlstate", "message"}
+    return " ".join(shown(x) for x in (code, message) if x), {"sqlstate", "message"}
 
 
 def _close(body: JSONObject) -> tuple[str, set[str]]:
     counts = obj(body.get("counts"))
-    line = text(body.get("reason")) or "?"
+    line = shown(text(body.get("reason"))) or "?"
     if counts:
-        line += "  (" + ", ".join(f"{k} {compact(v)}" for k, v in counts.items()) + ")"
+        line += "  (" + ", ".join(f"{shown(k)} {compact(v)}" for k, v in counts.items()) + ")"
     return line, {"reason", "counts", "chain_head"}
 
 
@@ -201,9 +210,9 @@ def event_line(event: ReplayEvent, masked: list[str]) -> str:
     summarize = _SUMMARIES.get(event.type)
     head, known = summarize(event.body) if summarize else ("", set())
     if event.type == "result" and masked:
-        head += f"  (masked: {', '.join(masked)})"
+        head += f"  (masked: {', '.join(shown(m) for m in masked)})"
     rest = fields(event.body, known)
-    line = f"{'+' + duration(event.offset_us):>10}  {event.type:<13} {head}"
+    line = f"{'+' + duration(event.offset_us):>10}  {shown(event.type):<13} {head}"
     if rest:
         line += ("  " if head else "") + rest
     return line.rstrip()
@@ -221,11 +230,11 @@ def _opening(replay: Replay) -> list[str]:
     s, body = replay.summary, replay.opening
     who = obj(body.get("identity")) or obj(body.get("subject"))
     o = s.opening
-    identity = [o.sub or "(no subject recorded)"]
+    identity = [shown(o.sub) or "(no subject recorded)"]
     if o.email:
-        identity.append(f"<{o.email}>")
+        identity.append(f"<{shown(o.email)}>")
     if o.groups:
-        identity.append("groups " + ", ".join(o.groups))
+        identity.append("groups " + ", ".join(shown(g) for g in o.groups))
     for key in ("issuer", "auth"):
         if who.get(key) is not None:
             identity.append(f"{key} {compact(who.get(key))}")
@@ -233,17 +242,17 @@ def _opening(replay: Replay) -> list[str]:
         identity.append(f"expires {_expiry(who.get('expires_at'))}")
     token = text(who.get("token_sha256"))
     if token:
-        identity.append(f"token sha256 {token[:12]}…")
-    client = [o.client or "(no client recorded)"]
+        identity.append(f"token sha256 {shown(token[:12])}…")
+    client = [shown(o.client) or "(no client recorded)"]
     user = text(obj(body.get("client")).get("user"))
     if user:
-        client.append(f"user {user}")
+        client.append(f"user {shown(user)}")
     if o.application:
-        client.append(f"application {o.application}")
-    client.append(f"TLS {o.tls}" if o.tls else "no TLS")
-    conn = [o.connection or "(no connection recorded)"]
+        client.append(f"application {shown(o.application)}")
+    client.append(f"TLS {shown(o.tls)}" if o.tls else "no TLS")
+    conn = [shown(o.connection) or "(no connection recorded)"]
     if o.database:
-        conn.append(f"database {o.database}")
+        conn.append(f"database {shown(o.database)}")
     known = {"identity", "subject", "client", "connection", "db"}
     other = fields(body, known)
     return [
@@ -254,10 +263,10 @@ def _opening(replay: Replay) -> list[str]:
     ]
 
 
-def replay_lines(replay: Replay) -> list[str]:
+def replay_lines(replay: Replay, verified: str) -> list[str]:
+    """The replay of a session; ``verified`` is the outcome of verifying its records."""
     s = replay.summary
-    status = s.status + (f" ({s.close_reason})" if s.close_reason else "")
-    chain = "intact" if replay.chain_problem is None else f"BROKEN: {replay.chain_problem}"
+    status = s.status + (f" ({shown(s.close_reason)})" if s.close_reason else "")
     counts = ", ".join(
         [
             plural(s.statements, "statement"),
@@ -267,11 +276,12 @@ def replay_lines(replay: Replay) -> list[str]:
             plural(s.errors, "error"),
         ]
     )
-    out = [f"session     {s.sid}  {status}", *_opening(replay)]
+    out = [f"session     {shown(s.sid)}  {status}", *_opening(replay)]
     out += [
-        f"opened      {s.opened}  (gateway boot {s.boot})",
+        f"opened      {shown(s.opened)}  (gateway boot {shown(s.boot)})",
         f"duration    {duration(s.duration_us)}  {counts}",
-        f"chain       {chain}  ({s.records} records, seq {s.first_seq}..{s.last_seq})",
+        f"records     {s.records} (seq {s.first_seq}..{s.last_seq})",
+        f"verified    {verified}",
         "",
     ]
     masked: list[str] = []

@@ -7,22 +7,24 @@ failure into one line on stderr with a non-zero exit (1: check failed, 2: usage)
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from regogate.cli import rec_keys, rec_render, rec_verify
-from regogate.cli.rec_io import CommandError, RecordReader
+from regogate.cli.rec_io import CommandError, ExitStatus, RecordReader
 from regogate.config import load_config
 from regogate.errors import RegogateError
 from regogate.recording import keys
-from regogate.recording.note import NoteError, Signer, Verifier, parse_verifier_list
+from regogate.recording.display import escape, json_text
+from regogate.recording.key_history import HistoryEntry, HistoryError, parse_trust
+from regogate.recording.note import NoteError, Signer, Verifier
 from regogate.recording.sessions import (
     SessionFilter,
     TimeError,
@@ -30,6 +32,7 @@ from regogate.recording.sessions import (
     index_sessions,
     parse_time,
 )
+from regogate.recording.verify import TrustHistory
 
 keys_app = typer.Typer(help="Log-signing keys: generate, rotate, export.", no_args_is_help=True)
 sessions_app = typer.Typer(help="Sessions in a recording.", no_args_is_help=True)
@@ -102,9 +105,10 @@ def _errors() -> Iterator[None]:
 
 
 def _exit(message: str, hint: str | None, code: int) -> typer.Exit:
-    typer.echo(f"regogate: error: {message}", err=True)
+    # A message may quote what the recording or the user gave: escaped, never raw.
+    typer.echo(f"regogate: error: {escape(message, None)}", err=True)
     if hint:
-        typer.echo(f"hint: {hint}", err=True)
+        typer.echo(f"hint: {escape(hint, None)}", err=True)
     return typer.Exit(code)
 
 
@@ -148,6 +152,7 @@ def keys_generate(
         history = history or rec_keys.default_history(key)
         signer = rec_keys.generate(key, name, history)
         typer.echo(f"wrote signing key {key} (mode 0600)")
+        typer.echo(f"deployment  {keys.deployment_of(signer.name)}  (log origin {signer.name})")
         typer.echo(f"public key  {signer.verifier.vkey()}")
         typer.echo(f"history     {history}  (examiners: regogate verify --trust {history})")
 
@@ -162,17 +167,31 @@ def keys_rotate(
             "--new-key", metavar="FILE", help=f"with ${keys.ENV_VAR}: a new file for the new key"
         ),
     ] = None,
+    archive: Annotated[
+        Path | None,
+        typer.Option(
+            "--archive",
+            metavar="DIR",
+            help="move the retired private key here (offline storage); else it is destroyed",
+        ),
+    ] = None,
     history: HistoryOpt = None,
     gateway_id: Annotated[
         str, typer.Option("--gateway-id", metavar="ID", help="gw.id of this boot")
     ] = "regogate-keys",
     config: ConfigOpt = None,
 ) -> None:
-    """Replace the signing key, recording key.rotate in the log (run with the gateway stopped)."""
+    """Replace the signing key, recording key.rotate in the log (run with the gateway stopped).
+
+    The retired private key is destroyed (overwritten, then unlinked) unless --archive
+    names a directory to move it to. Run it again after a crash: it finishes the rotation.
+    """
     with _errors():
         from_env = key is None and bool(os.environ.get(keys.ENV_VAR))
         directory, key = resolve_paths(config, directory, None if from_env else key)
-        signer, key_file = _signer(None if from_env else key)
+        if key is not None and not from_env and _finish_retirement(key, archive):
+            return
+        signer, key_file = _signer(None if from_env else key, rotating=True)
         if key_file is not None and new_key is not None:
             raise CommandError("--new-key is for a key from the environment; --key is replaced")
         if key_file is None and new_key is None:
@@ -181,22 +200,47 @@ def keys_rotate(
             if key_file is None:
                 raise CommandError("pass --history FILE: the key comes from the environment")
             history = rec_keys.default_history(key_file)
-        r = rec_keys.rotate(_need_dir(directory), signer, key_file, new_key, history, gateway_id)
-        typer.echo(f"rotated the signing key of {directory} (origin {r.origin})")
+        r = rec_keys.rotate(
+            _need_dir(directory), signer, key_file, new_key, history, gateway_id, archive
+        )
+        typer.echo(f"rotated the signing key of {directory} (origin {escape(r.origin)})")
         typer.echo(f"  old        {rec_keys.short(r.old)}")
         typer.echo(f"  new        {r.new.vkey()}")
-        typer.echo(f"  key.rotate seq {r.seq}, sealed by the old key")
+        if r.seq is None:
+            typer.echo("  key.rotate already in the log (an interrupted rotation, finished now)")
+        else:
+            typer.echo(f"  key.rotate seq {r.seq}, sealed by the old key")
         typer.echo(f"  key file   {key_file or new_key} (mode 0600)")
-        typer.echo(f"  history    {history}")
+        typer.echo(f"  history    {history} (the new entry signed by the old key)")
         if r.added_old:
-            typer.echo(f"  note       the old key was not in {history}: added it")
+            typer.echo(f"  note       {history} was empty: started it with the old key")
+        if r.archived is not None:
+            typer.echo(f"  old key    archived to {r.archived} (mode 0600)")
+        elif key_file is not None:
+            typer.echo("  old key    destroyed (overwritten, then unlinked)")
         if key_file is None:
-            typer.echo(f"put the key from {new_key} into ${keys.ENV_VAR} before the gateway starts")
+            typer.echo(
+                f"put the key from {new_key} into ${keys.ENV_VAR} before the gateway starts,"
+                " and delete the old key wherever it is kept"
+            )
 
 
-def _signer(key: Path | None) -> tuple[Signer, Path | None]:
+def _finish_retirement(key_file: Path, archive: Path | None) -> bool:
+    """An earlier rotation installed the new key but did not retire the old: do that now."""
+    if keys.interrupted_rotation(key_file) != keys.retiring_key(key_file):
+        return False
+    archived = rec_keys.finish_retirement(key_file, archive)
+    typer.echo(f"finished an interrupted rotation of {key_file}: the new key was installed")
+    if archived is not None:
+        typer.echo(f"  old key    archived to {archived} (mode 0600)")
+    else:
+        typer.echo("  old key    destroyed (overwritten, then unlinked)")
+    return True
+
+
+def _signer(key: Path | None, *, rotating: bool = False) -> tuple[Signer, Path | None]:
     if key is not None:
-        return keys.load_signer(key), key
+        return keys.load_signer(key, rotating=rotating), key
     if os.environ.get(keys.ENV_VAR):
         return keys.load_signer_from_env(), None
     raise CommandError(f"no signing key: pass --key FILE or set {keys.ENV_VAR}")
@@ -227,8 +271,7 @@ def keys_export(
             history = rec_keys.default_history(key)
         entries = rec_keys.export(history, directory)
         if as_json:
-            items = [_key_json(e.verifier, e.activated) for e in entries]
-            out = json.dumps(items, indent=2) + "\n"
+            out = json_text([_key_json(e) for e in entries]) + "\n"
         else:
             out = rec_keys.history_text(entries)
         if output is None:
@@ -238,8 +281,15 @@ def keys_export(
             typer.echo(f"wrote {len(entries)} public key(s) to {output}", err=True)
 
 
-def _key_json(v: Verifier, activated: str) -> dict[str, str]:
-    return {"vkey": v.vkey(), "name": v.name, "key_id": f"{v.id:08x}", "activated": activated}
+def _key_json(e: HistoryEntry) -> dict[str, str]:
+    v = e.verifier
+    return {
+        "vkey": v.vkey(),
+        "name": v.name,
+        "key_id": f"{v.id:08x}",
+        "activated": e.activated,
+        "signature": e.signature,
+    }
 
 
 # -- verify -------------------------------------------------------------------------------
@@ -305,11 +355,16 @@ def verify(
         directory, key = resolve_paths(config, directory, key)
         if session is not None and (since is not None or until is not None):
             raise CommandError("give a SESSION or --from/--to, not both")
-        trusted, sources = _trusted(trust or [], key)
+        trust_given = _trusted(trust or [], key)
+        if trust_given is None:
+            raise CommandError(
+                "no trusted keys: pass --trust FILE (the output of `regogate keys export`)"
+            )
         opts = rec_verify.VerifyOptions(
             directory=_need_dir(directory),
-            trusted=trusted,
-            trust_from=sources,
+            trusted=trust_given.keys,
+            trust_from=trust_given.sources,
+            histories=trust_given.histories,
             origin=origin,
             prior=[p.read_text() for p in prior or []],
             session=session,
@@ -327,23 +382,41 @@ def verify(
         raise typer.Exit(code)
 
 
-def _trusted(files: list[Path], key: Path | None) -> tuple[list[Verifier], list[str]]:
-    if not files and key is not None and rec_keys.default_history(key).exists():
+@dataclass(frozen=True)
+class _TrustGiven:
+    keys: list[Verifier]  # from plain key lists
+    histories: list[TrustHistory]  # signed key histories, checked by verify
+    sources: list[str]
+
+
+def _trusted(files: list[Path], key: Path | None) -> _TrustGiven | None:
+    """What the examiner trusts: ``--trust`` files, else the key file's history; None if
+    neither is given."""
+    beside_key = not files
+    if beside_key and key is not None and rec_keys.default_history(key).exists():
         files = [rec_keys.default_history(key)]
     if not files:
-        raise CommandError(
-            "no trusted keys: pass --trust FILE (the output of `regogate keys export`)"
-        )
-    out: list[Verifier] = []
+        return None
+    plain: list[Verifier] = []
+    histories: list[TrustHistory] = []
     for path in files:
         try:
-            found = parse_verifier_list(path.read_text())
-        except NoteError as exc:
-            raise CommandError(f"trust file {path}: {exc}") from None
-        if not found:
+            found = parse_trust(path.read_text())
+        except HistoryError as exc:
+            raise CommandError(f"trust file {path}: line {exc.line}: {exc}") from None
+        if not found.keys:
             raise CommandError(f"trust file {path} holds no verifier keys")
-        out += [v for v in found if v not in out]
-    return out, [str(p) for p in files]
+        if found.history is not None:
+            histories.append(TrustHistory(str(path), found.history))
+        elif beside_key:  # what `keys generate` wrote there is a signed history
+            raise CommandError(
+                f"{path} is a plain list of keys, not a signed key history: it was replaced",
+                hint="pass the history an examiner keeps with --trust FILE",
+                code=ExitStatus.NOT_INTACT,
+            )
+        else:
+            plain += [v for v in found.keys if v not in plain]
+    return _TrustGiven(plain, histories, [str(p) for p in files])
 
 
 # -- sessions, replay ---------------------------------------------------------------------
@@ -375,7 +448,7 @@ def sessions_list(
         shown = [s for s in every if chosen.matches(s)]
         if as_json:
             doc = {"total": len(every), "sessions": [s.to_json() for s in shown]}
-            typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+            typer.echo(json_text(doc))
         elif shown:
             for line in rec_render.sessions_table(shown):
                 typer.echo(line)
@@ -393,19 +466,43 @@ def replay(
         str, typer.Argument(metavar="SESSION", help="session id (or a unique prefix)")
     ],
     directory: DirOpt = None,
+    trust: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trust", metavar="FILE", help="trusted public keys or history, to verify the session"
+        ),
+    ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key", metavar="FILE", help="without --trust: trust this key's .vkeys history"
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Show a session as it happened: statements, decisions, approvals, results, timing."""
+    """Show a session as it happened, and whether its records verify (chain and checkpoints)."""
     with _errors():
-        directory, _ = resolve_paths(config, directory, None)
-        sid, located = rec_verify.find_session(_need_dir(directory), session)
+        directory, key = resolve_paths(config, directory, key)
+        directory = _need_dir(directory)
+        sid, located = rec_verify.find_session(directory, session)
         model = build_replay([x.record for x in located], sid)
         assert model is not None
-        if as_json:
-            typer.echo(json.dumps(model.to_json(), indent=2, ensure_ascii=False))
+        given = _trusted(trust or [], key)
+        if given is None:
+            check = rec_verify.SessionCheck.unverified(model.chain_problem)
         else:
-            for line in rec_render.replay_lines(model):
+            opts = rec_verify.VerifyOptions(
+                directory=directory,
+                trusted=given.keys,
+                histories=given.histories,
+                workers=os.cpu_count() or 1,
+            )
+            check = rec_verify.check_session(rec_verify.verify(opts), sid, located)
+        if as_json:
+            typer.echo(json_text({**model.to_json(), "verification": check.to_json()}))
+        else:
+            for line in rec_render.replay_lines(model, check.line()):
                 typer.echo(line)
 
 

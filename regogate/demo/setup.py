@@ -135,10 +135,13 @@ def prepare(state_dir: Path, *, fresh: bool = False, gateway_port: int | None = 
     )
     key_file = state_dir / "recording.key"
     if not key_file.exists():
-        signer = keys.generate("regogate-demo")
+        signer = keys.generate(keys.deployment_name("regogate-demo"))
         keys.install_signer(key_file, signer)
-        keys.record_activation(
-            key_file.with_suffix(".vkeys"), signer.verifier, format_ts(time.time_ns() // 1000)
+        keys.append_history(
+            key_file.with_suffix(".vkeys"),
+            signer.verifier,
+            format_ts(time.time_ns() // 1000),
+            signer,
         )
     policy_dir = default_policy_dir()
     config = (

@@ -1,4 +1,5 @@
-"""Log-signing keys: generate, load (0600 file or environment), install, public key history.
+"""Log-signing keys: generate, load (0600 file or environment), install, rotate and retire;
+the deployment identifier in a key's name; the signed public key history (``.vkeys``).
 
 Private key material never appears in an error, a repr or a log line: messages name
 the file or the variable and say what is wrong, never what it holds.
@@ -7,21 +8,32 @@ the file or the variable and say what is wrong, never what it holds.
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from regogate.errors import ConfigError
+from regogate.recording.key_history import (
+    HistoryEntry,
+    HistoryError,
+    check_chain,
+    entry_line,
+    parse_trust,
+    sign_entry,
+)
 from regogate.recording.note import NoteError, Signer, Verifier
-from regogate.recording.records import TS_FORMAT
 
 ENV_VAR = "REGOGATE_SIGNING_KEY"
 HISTORY_HEADER = (
-    "# regogate log-signing keys, oldest first: C2SP verifier key, activation time (UTC).\n"
-    "# Give this file to examiners; `regogate verify --trust` reads it as it is.\n"
+    "# regogate log-signing keys, oldest first: C2SP verifier key, activation time (UTC),\n"
+    "# signature by the key before it. Give this file to examiners: `regogate verify\n"
+    "# --trust` reads it as it is and checks every signature.\n"
 )
+# The per-deployment identifier a new deployment's key name (and so its log origin) ends with.
+DEPLOYMENT = re.compile(r"/dep-[0-9a-f]{16}\Z")
 
 
 def generate(name: str) -> Signer:
@@ -32,8 +44,60 @@ def generate(name: str) -> Signer:
         raise ConfigError(f"signing key name: {exc}") from None
 
 
-def load_signer(path: Path) -> Signer:
-    """Read a signer key file; refuse one that group or others may read or write."""
+def deployment_name(name: str) -> str:
+    """``name`` with a fresh deployment identifier: ``bank.example/regogate/prod/dep-<16 hex>``.
+
+    It is made once, when a deployment's first key is generated, and lives on in the key's
+    name: rotation keeps the name, and the name is the log's origin. Two deployments
+    given the same name still sign different origins, so their logs never pass for each
+    other (replicas: one key, one directory and one identifier each).
+    """
+    base = name.rstrip("/")
+    if DEPLOYMENT.search(base):
+        raise ConfigError(
+            f"signing key name {name!r} already ends with a deployment identifier",
+            hint="pass the name without its /dep-... part: a new deployment gets a new one",
+        )
+    return f"{base}/dep-{secrets.token_hex(8)}"
+
+
+def deployment_of(name: str) -> str | None:
+    """The deployment identifier a key name (a log origin) ends with, if any."""
+    found = DEPLOYMENT.search(name)
+    return found.group()[1:] if found else None
+
+
+def pending_key(key_file: Path) -> Path:
+    """Where a rotation keeps the new key until it is installed."""
+    return key_file.with_name(f"{key_file.name}.next")
+
+
+def retiring_key(key_file: Path) -> Path:
+    """Where a rotation keeps the old key between installing the new one and retiring it."""
+    return key_file.with_name(f"{key_file.name}.retiring")
+
+
+def interrupted_rotation(key_file: Path) -> Path | None:
+    """The file an interrupted rotation left beside ``key_file``, if any."""
+    for path in (pending_key(key_file), retiring_key(key_file)):
+        if path.exists() or path.is_symlink():
+            return path
+    return None
+
+
+def load_signer(path: Path, *, rotating: bool = False) -> Signer:
+    """Read a signer key file; refuse one that group or others may read or write, and
+    (unless ``rotating``) one whose rotation was interrupted."""
+    left = None if rotating else interrupted_rotation(path)
+    if left is not None:
+        raise ConfigError(
+            f"signing key file {path}: a key rotation was interrupted ({left} is left)",
+            hint="run `regogate keys rotate` again with the same options: it finishes it",
+        )
+    return _load(path)
+
+
+def _load(path: Path) -> Signer:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:
@@ -84,51 +148,183 @@ def write_key_file(path: Path, signer: Signer) -> None:
         os.close(fd)
 
 
-def install_signer(path: Path, signer: Signer) -> None:
-    """Write a signer key file with mode 0600, atomically replacing any previous one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    write_key_file(tmp, signer)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+def sync_dir(path: Path) -> None:
+    dir_fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
 
 
-@dataclass(frozen=True)
-class KeyHistoryEntry:
-    verifier: Verifier
-    activated: str  # RFC 3339 UTC, microseconds
+def install_signer(path: Path, signer: Signer) -> None:
+    """Write a signer key file with mode 0600, atomically replacing any previous one.
+
+    The file replaced is not destroyed: to replace the key in use, ``rotate``.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    write_key_file(tmp, signer)
+    os.replace(tmp, path)
+    sync_dir(path.parent)
 
 
-def read_history(path: Path) -> list[KeyHistoryEntry]:
-    """The public key history (``vkey activated`` lines; ``#`` comments); [] if absent."""
+def destroy_key_file(path: Path) -> None:
+    """Overwrite a key file with zeros, sync it, then unlink it.
+
+    On copy-on-write or log-structured file systems and on flash, old blocks may survive
+    an overwrite: keep key files on an encrypted or memory-backed file system.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+    try:
+        size = os.fstat(fd).st_size
+        os.pwrite(fd, b"\0" * size, 0)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    path.unlink()
+    sync_dir(path.parent)
+
+
+def check_archive(archive: Path, key_file: Path | None) -> None:
+    """Refuse to archive retired keys beside the key in use."""
+    if key_file is not None and archive.resolve() == key_file.parent.resolve():
+        raise ConfigError(
+            f"--archive {archive} is the key's own directory: a retired key must not stay"
+            " beside the key in use",
+            hint="archive to offline storage, or leave out --archive: the old key is destroyed",
+        )
+
+
+def archive_key(archive: Path, signer: Signer, key_file: Path | None = None) -> Path:
+    """Write a retired key into ``archive`` (0700, created if missing) as a new 0600 file,
+    ``<key file name>.retired-<key id>``."""
+    check_archive(archive, key_file)
+    archive.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stem = key_file.name if key_file is not None else "signing.key"
+    target = archive / f"{stem}.retired-{signer.verifier.id:08x}"
+    if target.exists():
+        if _load(target).verifier != signer.verifier:
+            raise ConfigError(f"{target} exists and holds another key")
+        return target
+    write_key_file(target, signer)
+    sync_dir(archive)
+    return target
+
+
+# -- history --------------------------------------------------------------------------------
+
+
+def read_history(path: Path) -> list[HistoryEntry]:
+    """The key history, every signature checked; [] if the file is absent."""
     if not path.exists():
         return []
-    out = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        words = line.split()
-        if not words or words[0].startswith("#"):
-            continue
-        if len(words) != 2 or not TS_FORMAT.fullmatch(words[1]):
-            raise ConfigError(f"{path}:{number}: want '<verifier key> <activation time>'")
-        try:
-            out.append(KeyHistoryEntry(Verifier.parse(words[0]), words[1]))
-        except NoteError as exc:
-            raise ConfigError(f"{path}:{number}: {exc}") from None
-    return out
+    try:
+        trust = parse_trust(path.read_text())
+    except HistoryError as exc:
+        raise ConfigError(f"{path}:{exc.line}: {exc}") from None
+    if trust.history is None:
+        if not trust.keys:
+            return []
+        raise ConfigError(f"{path} is a list of keys, not a signed key history")
+    check = check_chain(trust.history)
+    if check.problem is not None:
+        raise ConfigError(f"{path}:{check.line}: {check.problem}")
+    return trust.history
 
 
-def record_activation(path: Path, verifier: Verifier, activated: str) -> None:
-    """Append a key to the history file (created with a header); a key already there stays."""
-    if any(e.verifier == verifier for e in read_history(path)):
-        return
-    header = "" if path.exists() else HISTORY_HEADER
+def append_history(path: Path, verifier: Verifier, activated: str, signed_by: Signer) -> bool:
+    """Append a key to the history (created with a header), signed by the key before it
+    (the key itself if it is the first); False if the key is already there."""
+    entries = read_history(path)
+    if any(e.verifier == verifier for e in entries):
+        return False
+    previous = entries[-1].verifier if entries else None
+    if signed_by.verifier != (previous or verifier):
+        last = "the key itself" if previous is None else f"{previous.name}+{previous.id:08x}"
+        raise ConfigError(
+            f"{path}: a new entry must be signed by {last}, the history's last key",
+            hint="the history belongs to another key: pass the right --history FILE",
+        )
+    if entries and activated < entries[-1].activated:  # a clock set back: never before
+        activated = entries[-1].activated
+    entry = sign_entry(signed_by, len(entries), previous, verifier, activated)
+    header = "" if entries or (path.exists() and path.stat().st_size) else HISTORY_HEADER
     with path.open("a") as f:
-        f.write(f"{header}{verifier.vkey()} {activated}\n")
+        f.write(header + entry_line(entry))
         f.flush()
         os.fsync(f.fileno())
+    return True
+
+
+def prepare_history(history: Path, old: Signer, pending: Signer | None, activated: str) -> bool:
+    """Check, before a rotation, that the history ends with the key in use (or, resuming,
+    with the ``pending`` new key right after it); start an empty history with the key in
+    use. True if it was started."""
+    entries = read_history(history)
+    if not entries:
+        append_history(history, old.verifier, activated, old)
+        return True
+    tail = [e.verifier for e in entries[-2:]]
+    if tail[-1] == old.verifier:
+        return False
+    if pending is not None and tail == [old.verifier, pending.verifier]:
+        return False
+    last, used = tail[-1], old.verifier
+    raise ConfigError(
+        f"key history {history} ends with {last.name}+{last.id:08x}, not with the key in use"
+        f" {used.name}+{used.id:08x}",
+        hint="pass the history of this key with --history FILE",
+    )
+
+
+# -- rotation -------------------------------------------------------------------------------
+
+
+def pending_signer(key_file: Path, old: Signer) -> Signer | None:
+    """The new key an interrupted rotation of ``key_file`` left, if any."""
+    pending = pending_key(key_file)
+    if not (pending.exists() or pending.is_symlink()):
+        return None
+    new = _load(pending)
+    if new.name != old.name:
+        raise ConfigError(f"{pending} holds a key named {new.name!r}, not {old.name!r}")
+    return new
+
+
+def begin_rotation(key_file: Path, old: Signer) -> Signer:
+    """The new key, first written to ``<key>.next`` (0600): the history may name it only
+    once it is on disk. An interrupted rotation's pending key is taken up again."""
+    new = pending_signer(key_file, old)
+    if new is not None:
+        return new
+    pending = pending_key(key_file)
+    new = generate(old.name)
+    write_key_file(pending, new)
+    sync_dir(key_file.parent)
+    return new
+
+
+def finish_rotation(key_file: Path, new: Signer, archive: Path | None) -> Path | None:
+    """Install the pending new key as ``key_file`` and retire the old one: moved to
+    ``archive`` (its path is returned), else destroyed. Safe to run again after a crash."""
+    pending, retiring = pending_key(key_file), retiring_key(key_file)
+    if pending.exists():
+        if not retiring.exists():
+            os.link(key_file, retiring)  # the old key, until it is retired
+        os.replace(pending, key_file)
+        sync_dir(key_file.parent)
+    if _load(key_file).verifier != new.verifier:
+        raise ConfigError(f"signing key file {key_file} does not hold the new key")
+    return retire(key_file, archive)
+
+
+def retire(key_file: Path, archive: Path | None) -> Path | None:
+    """Archive (if asked) and destroy the old key a rotation left at ``<key>.retiring``."""
+    retiring = retiring_key(key_file)
+    if not retiring.exists():
+        return None
+    kept = archive_key(archive, _load(retiring), key_file) if archive is not None else None
+    destroy_key_file(retiring)
+    return kept
 
 
 class RotatingRecorder(Protocol):
@@ -141,17 +337,29 @@ class RotatingRecorder(Protocol):
 
 
 async def rotate(
-    recorder: RotatingRecorder, history: Path, key_file: Path | None, activated: str
+    recorder: RotatingRecorder,
+    old: Signer,
+    history: Path,
+    key_file: Path | None,
+    activated: str,
+    *,
+    archive: Path | None = None,
 ) -> Signer:
     """Rotate the log key of a running recorder; return the new signer.
 
-    Crash-safe order: the new verifier key is published in the history file first,
-    then key.rotate (carrying the new vkey) is sealed under the old key, then the key
-    file is replaced. With a key from the environment, the operator replaces it there.
+    Crash-safe order: the new key is written (``<key>.next``), its verifier key is
+    published in the history (signed by the old key), key.rotate (carrying the new vkey)
+    is sealed under the old key, the key file is replaced and the old key retired:
+    archived if asked, then destroyed. Without a key file (a key from the environment)
+    the caller keeps the new key, and the operator replaces the old one there.
     """
-    new = generate(recorder.verifier.name)
-    record_activation(history, new.verifier, activated)
+    if recorder.verifier != old.verifier:
+        raise ValueError("rotate: the recorder signs with another key")
+    pending = pending_signer(key_file, old) if key_file is not None else None
+    prepare_history(history, old, pending, activated)
+    new = begin_rotation(key_file, old) if key_file is not None else generate(old.name)
+    append_history(history, new.verifier, activated, old)
     await recorder.rotate_key(new)
     if key_file is not None:
-        install_signer(key_file, new)
+        finish_rotation(key_file, new, archive)
     return new

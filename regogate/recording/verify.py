@@ -25,18 +25,24 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO, cast
 
 from regogate.recording.chain import (
     ChangedDuringVerify,
     Chunk,
-    KeyEvent,
     RecordPass,
     scan_chunk,
 )
 from regogate.recording.checkpoint import Checkpoint
 from regogate.recording.findings import Finding, Findings, Severity
+from regogate.recording.key_schedule import (
+    KeySchedule,
+    TrustHistory,
+    history_vs_log,
+    trusted_keys,
+)
 from regogate.recording.layout import CHECKPOINTS, SegmentFile, split_checkpoints
 from regogate.recording.merkle import MerkleTree, verify_consistency
 from regogate.recording.note import NoteError, Verifier, open_note
@@ -44,10 +50,13 @@ from regogate.recording.proof import RecordProof
 from regogate.recording.store import list_segments, read_checkpoints
 
 __all__ = [
+    "TAIL_CODES",
     "ChangedDuringVerify",
     "Finding",
     "Severity",
+    "TrustHistory",
     "Verdict",
+    "VerdictStatus",
     "verify_directory",
     "verify_log",
 ]
@@ -64,6 +73,18 @@ class SignedCheckpoint:
     signers: tuple[Verifier, ...]
 
 
+class VerdictStatus(StrEnum):
+    """The verdict in one word (docs/recording-format.md §8, "Verdicts")."""
+
+    INTACT_SEALED = "intact-sealed"  # no error; every record sealed; no torn tail
+    INTACT_UNSEALED = "intact-unsealed"  # no error; an unsealed or torn tail (a crash, live)
+    NOT_INTACT = "not-intact"  # an error: tampering, loss, a broken writer, no valid seal
+
+
+# Warnings about the end of the log: what a running gateway or a crash leaves.
+TAIL_CODES = frozenset({"unsealed-tail", "torn-tail", "checkpoint-torn"})
+
+
 @dataclass
 class Verdict:
     """The outcome: ``ok`` means no error; ``sealed`` means every record is covered."""
@@ -74,10 +95,19 @@ class Verdict:
     origin: str | None
     checkpoints: list[SignedCheckpoint]  # signature-valid and matching the records
     tree: MerkleTree = field(repr=False)
+    trusted: list[Verifier] = field(default_factory=list)  # keys given, and histories' sound part
 
     @property
     def ok(self) -> bool:
         return not any(f.severity is Severity.ERROR for f in self.findings)
+
+    @property
+    def status(self) -> VerdictStatus:
+        if not self.ok:
+            return VerdictStatus.NOT_INTACT
+        if not self.sealed or any(f.code in TAIL_CODES for f in self.findings):
+            return VerdictStatus.INTACT_UNSEALED
+        return VerdictStatus.INTACT_SEALED
 
     @property
     def sealed_size(self) -> int:
@@ -106,6 +136,7 @@ def verify_directory(
     origin: str | None = None,
     prior: Sequence[str] = (),
     workers: int = 1,
+    histories: Sequence[TrustHistory] = (),
 ) -> Verdict:
     """Verify a recording directory (see ``verify_log``), even while a gateway writes it.
 
@@ -114,13 +145,14 @@ def verify_directory(
     Raises ``ChangedDuringVerify`` if bytes already read change meanwhile (segments
     are only ever appended to).
     """
-    verdict, checkpoints = _verify_directory(directory, trusted, origin, prior, workers)
+    trust = _Trust(trusted, histories)
+    verdict, checkpoints = _verify_directory(directory, trust, origin, prior, workers)
     if any(f.code in _SEALED_SOON for f in verdict.findings) and _sealed_meanwhile(
         directory, checkpoints
     ):
         # A gateway sealed while this ran: it writes gateway.stop (or key.rotate) and then
         # the checkpoint covering it, which this pass may have missed. Once more.
-        verdict, _ = _verify_directory(directory, trusted, origin, prior, workers)
+        verdict, _ = _verify_directory(directory, trust, origin, prior, workers)
     return verdict
 
 
@@ -142,7 +174,7 @@ def _sealed_meanwhile(directory: Path, checkpoints: bytes) -> bool:
 
 def _verify_directory(
     directory: Path,
-    trusted: Sequence[Verifier],
+    trusted: _Trust,
     origin: str | None,
     prior: Sequence[str],
     workers: int,
@@ -173,15 +205,19 @@ def verify_log(
     *,
     origin: str | None = None,
     prior: Sequence[str] = (),
+    histories: Sequence[TrustHistory] = (),
 ) -> Verdict:
     """Verify a log from its segments (in order) and checkpoints.log.
 
     ``trusted`` are the examiner's verifier keys (never keys read from the log);
+    ``histories`` are signed key histories the examiner trusts: each is checked, its
+    sound part trusted, and the log's key announcements checked against it;
     ``origin`` pins the log's name (else the first trusted checkpoint's is used);
     ``prior`` are signed checkpoints held outside the log, e.g. from the last report.
     """
     in_memory = (_memory_segment(seg) for seg in segments)
-    return _verify(lambda r, _: _feed(r, in_memory), checkpoints, trusted, origin, prior)
+    trust = _Trust(trusted, histories)
+    return _verify(lambda r, _: _feed(r, in_memory), checkpoints, trust, origin, prior)
 
 
 @dataclass(frozen=True)
@@ -403,14 +439,21 @@ def _dispatch(
                 busy = True  # more records: idle() may have more to do
 
 
+@dataclass(frozen=True)
+class _Trust:
+    keys: Sequence[Verifier]
+    histories: Sequence[TrustHistory]
+
+
 def _verify(
     feed: Callable[[RecordPass, Callable[[], bool]], int],
     checkpoints: bytes,
-    trusted: Sequence[Verifier],
+    trust: _Trust,
     origin: str | None,
     prior: Sequence[str],
 ) -> Verdict:
     findings = Findings()
+    trusted, histories = trusted_keys(trust.keys, trust.histories, findings)
     records = RecordPass(findings, origin)
     ahead = _Ahead(checkpoints, trusted, records.tree)
     if feed(records, ahead.step) == 0:
@@ -425,10 +468,18 @@ def _verify(
     origin = origin or records.origin
     for number, note in enumerate(prior, 1):
         _prior(records, note, number, trusted, findings, origin)
+    for history in histories:
+        history_vs_log(history, records.key_events, origin, findings)
     _sealing(records, good, findings)
     _must_be_sealed(records, good, rejected, bool(checkpoints), findings)
     return Verdict(
-        findings.finish(), records.tree.size, len(records.sessions), origin, good, records.tree
+        findings.finish(),
+        records.tree.size,
+        len(records.sessions),
+        origin,
+        good,
+        records.tree,
+        trusted,
     )
 
 
@@ -519,7 +570,7 @@ def _checkpoints(
             findings.info("checkpoint-torn-acknowledged", f"{msg} by gateway.start seq {seq}")
     entries, torn = split_checkpoints(data, skips)
     size = records.tree.size
-    keys = _KeySchedule(records.key_events)
+    keys = KeySchedule(records.key_events)
     good: list[SignedCheckpoint] = []
     previous: Checkpoint | None = None
     rejected = 0  # entries rejected since the last good one
@@ -530,7 +581,7 @@ def _checkpoints(
         try:
             note, signers, cp = ahead.open(raw)
         except (UnicodeDecodeError, NoteError) as exc:
-            findings.error("checkpoint-invalid", f"checkpoint: {exc}", file=CHECKPOINTS, line=line)
+            findings.error(_rejected(exc), f"checkpoint: {exc}", file=CHECKPOINTS, line=line)
             rejected += 1
             continue
         at = f"checkpoint (size {cp.size})"
@@ -541,7 +592,15 @@ def _checkpoints(
             rejected += 1
             continue
         expected = keys.signer_for(cp.size)
-        if expected is not None and expected not in {v.vkey() for v in signers}:
+        retired = [(v, keys.retired[v.vkey()]) for v in signers if v.vkey() in keys.retired]
+        if retired:
+            v, seq = retired[0]
+            msg = (
+                f"{at} is signed by {v.name}+{v.id:08x}, which key.rotate (seq {seq}) retired:"
+                " a retired key never signs again (a copy of it was kept, or stolen)"
+            )
+            findings.error("checkpoint-retired-key", msg, file=CHECKPOINTS, line=line)
+        elif expected is not None and expected not in {v.vkey() for v in signers}:
             names = ", ".join(f"{v.name}+{v.id:08x}" for v in signers)
             msg = f"{at} is signed by {names}, but the log's signing key then was {expected}"
             findings.error("checkpoint-wrong-key", msg, file=CHECKPOINTS, line=line)
@@ -585,31 +644,6 @@ def _checkpoints(
     return good, rejected, origin
 
 
-class _KeySchedule:
-    """Which key must sign a checkpoint of a given size, from gateway.start / key.rotate.
-
-    key.rotate is sealed by the old key: the first checkpoint covering it is signed by
-    the old key, later ones by the new key. Sizes must be asked in increasing order.
-    """
-
-    def __init__(self, events: list[KeyEvent]):
-        self._events, self._i = events, 0
-        self._current: str | None = None
-        self._pending: str | None = None
-
-    def signer_for(self, size: int) -> str | None:
-        if self._pending is not None:
-            self._current, self._pending = self._pending, None
-        while self._i < len(self._events) and self._events[self._i].seq < size:
-            event = self._events[self._i]
-            if event.rotated_from is None:
-                self._current, self._pending = event.vkey, None
-            else:
-                self._pending = event.vkey
-            self._i += 1
-        return self._current
-
-
 def _prior(
     records: RecordPass,
     note: str,
@@ -645,13 +679,17 @@ def _sealing(records: RecordPass, good: list[SignedCheckpoint], findings: Findin
     first, last = records.where(sealed), records.where(size - 1)
     span = f"{first[0]}:{first[1]} to {last[0]}:{last[1]}"
     if not good:
-        msg = f"no valid signed checkpoint: none of the {size} records is sealed ({span})"
-    else:
         msg = (
-            f"the log ends unsealed: records seq {sealed}..{size - 1} ({size - sealed} records,"
-            f" {span}) are after the last valid checkpoint (size {sealed}, checkpoints.log:"
-            f"{good[-1].line})"
+            f"no valid signed checkpoint: none of the {size} records is sealed ({span});"
+            " checkpoints.log is missing or empty, or no trusted key signed an entry of it"
         )
+        findings.error("checkpoint-missing", msg, file=first[0], line=first[1], seq=0)
+        return
+    msg = (
+        f"the log ends unsealed: records seq {sealed}..{size - 1} ({size - sealed} records,"
+        f" {span}) are after the last valid checkpoint (size {sealed}, checkpoints.log:"
+        f"{good[-1].line})"
+    )
     findings.warning("unsealed-tail", msg, file=first[0], line=first[1], seq=sealed)
 
 
@@ -702,3 +740,13 @@ def _must_be_sealed(
             " checkpoints.log was truncated, replaced or deleted"
         )
         findings.error("unsealed-rotate", msg, file=rotate.file, line=rotate.line, seq=rotate.seq)
+
+
+def _rejected(exc: Exception) -> str:
+    """The finding code of a checkpoints.log entry that did not open (note.open_note)."""
+    text = str(exc)
+    if isinstance(exc, NoteError) and text.startswith("invalid signature by "):
+        return "checkpoint-signature-invalid"  # a trusted key's signature does not verify
+    if isinstance(exc, NoteError) and text == "no signature by a trusted key":
+        return "checkpoint-untrusted"
+    return "checkpoint-invalid"  # not a signed note, or not a checkpoint

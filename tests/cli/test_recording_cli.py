@@ -63,6 +63,11 @@ class Recorded:
     def seq_of(self, needle: bytes) -> int:
         return next(i for i, x in enumerate(self.lines()) if needle in x)
 
+    @property
+    def origin(self) -> str:
+        """The log's origin: the key's name, ORIGIN with the deployment identifier."""
+        return keys.load_signer(self.key).name
+
 
 def recording(tmp_path: Path, **kw: object) -> Recorded:
     key, history = tmp_path / "keys" / "signing.key", tmp_path / "keys" / "signing.vkeys"
@@ -174,7 +179,8 @@ def test_keys_rotate_refuses_while_the_log_is_in_use(rec: Recorded) -> None:
     assert result.exit_code == 2
     assert "is in use by another process" in result.stderr
     assert "hint: stop the gateway first" in result.stderr
-    assert len(keys.read_history(rec.history)) == 1
+    assert len(keys.read_history(rec.history)) == 1  # nothing changed: no history entry,
+    assert keys.interrupted_rotation(rec.key) is None  # no pending key left behind
     missing = run("keys", "rotate", "-d", rec.dir.parent / "absent", "--key", rec.key)
     assert missing.exit_code == 2 and "no recording directory" in missing.stderr
 
@@ -191,12 +197,22 @@ def test_keys_export(rec: Recorded, tmp_path: Path) -> None:
     assert run("verify", "-d", rec.dir, "--trust", out).exit_code == 0
     doc = json.loads(run("keys", "export", "--history", rec.history, "--json").stdout)
     assert [d["vkey"] for d in doc] == [e.verifier.vkey() for e in keys.read_history(rec.history)]
-    assert set(doc[0]) == {"vkey", "name", "key_id", "activated"}
+    assert set(doc[0]) == {"vkey", "name", "key_id", "activated", "signature"}
     # A history that lacks a key the log announces is caught.
     partial = tmp_path / "partial.vkeys"
-    partial.write_text(rec.history.read_text().splitlines(keepends=True)[2])
+    other = tmp_path / "other.key"
+    assert (
+        run("keys", "generate", "--key", other, "--history", partial, "--name", ORIGIN).exit_code
+        == 0
+    )
     lacking = run("keys", "export", "--history", partial, "-d", rec.dir)
     assert lacking.exit_code == 1 and "announces keys that" in lacking.stderr
+    # A history cut to its second entry no longer checks: that entry is not self-signed.
+    lines = [x for x in rec.history.read_text().splitlines(keepends=True) if x[0] != "#"]
+    cut = tmp_path / "cut.vkeys"
+    cut.write_text(lines[1])
+    broken = run("keys", "export", "--history", cut)
+    assert broken.exit_code == 2 and "is not signed by its own key" in broken.stderr
     none = run("keys", "export", "--history", tmp_path / "none.vkeys")
     assert none.exit_code == 2 and "no key history at" in none.stderr
 
@@ -288,7 +304,7 @@ def test_verify_one_session(rec: Recorded) -> None:
     prefix = run("verify", "sb", "-d", rec.dir, "--trust", rec.history)
     assert prefix.exit_code == 0 and "session sb-2:" in prefix.stdout
     unknown = run("verify", "nope", "-d", rec.dir, "--trust", rec.history)
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == 4
     assert unknown.stderr == f"regogate: error: no session 'nope' in {rec.dir}\n"
     flip(rec)
     broken = run("verify", "sa-1", "-d", rec.dir, "--trust", rec.history, "--json")
@@ -308,7 +324,7 @@ def test_verify_a_time_window(rec: Recorded) -> None:
     doc = json.loads(run(*args, "--from", "2026-03-01T09:00:00.3Z", "--json").stdout)
     assert doc["scope"]["sessions"] == 3
     empty = run(*args, "--from", "2026-03-02")
-    assert empty.exit_code == 1
+    assert empty.exit_code == 4
     assert "no records from 2026-03-02T00:00:00.000000Z to the end" in empty.stderr
     both = run(*args, "sa-1", "--from", "2h")
     assert both.exit_code == 2 and "not both" in both.stderr
@@ -332,15 +348,15 @@ def test_verify_prints_an_inclusion_proof(rec: Recorded, tmp_path: Path) -> None
     text = out[out.index("c2sp.org/tlog-proof@v1") :]
     text = text[: text.index("\n\nOK:")] + "\n"
     trusted = [e.verifier for e in keys.read_history(rec.history)]
-    assert check_record(record, RecordProof.parse(text), trusted, ORIGIN).size == 27
+    assert check_record(record, RecordProof.parse(text), trusted, rec.origin).size == 27
     saved = tmp_path / "proof.txt"
     assert run(*args, "--proof-out", saved).exit_code == 0
-    assert check_record(record, RecordProof.parse(saved.read_text()), trusted, ORIGIN)
+    assert check_record(record, RecordProof.parse(saved.read_text()), trusted, rec.origin)
     doc = json.loads(run(*args, "--json").stdout)["proof"]
     assert doc["leaf_hash"] == leaf_hash(record).hex() and doc["valid"] and doc["tree_size"] == 27
     assert len(doc["path"]) == 5
     beyond = run("verify", "-d", rec.dir, "--trust", rec.history, "--proof", 99)
-    assert beyond.exit_code == 1 and "no record 99 in the log (seq 0..26)" in beyond.stderr
+    assert beyond.exit_code == 4 and "no record 99 in the log (seq 0..26)" in beyond.stderr
 
 
 def test_an_unsealed_tail(tmp_path: Path) -> None:
@@ -358,14 +374,19 @@ def test_an_unsealed_tail(tmp_path: Path) -> None:
 
     write_log(live, signer, script, checkpoint_interval=3600)
     result = run("verify", "-d", snap, "--trust", trust)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # intact, with an unsealed tail
     assert "1 records not yet sealed" in result.stdout and "[unsealed-tail]" in result.stdout
-    assert "OK: the log is intact (the newest records are not sealed yet)." in result.stdout
+    assert "INTACT, NOT SEALED (exit status 3)" in result.stdout and "OK:" not in result.stdout
+    assert result.stderr.startswith("regogate: verify: intact, not sealed: seg-000001.jsonl:3")
+    doc = json.loads(run("verify", "-d", snap, "--trust", trust, "--json").stdout)
+    assert (doc["status"], doc["exit_status"], doc["ok"]) == ("intact-unsealed", 3, False)
     assert run("verify", "-d", snap, "--trust", trust, "--strict").exit_code == 1
     proof = run("verify", "-d", snap, "--trust", trust, "--proof", 2)
-    assert proof.exit_code == 1 and "record 2 is not covered by a valid signed" in proof.stderr
+    assert proof.exit_code == 3 and "record 2 is not covered by a valid signed" in proof.stderr
+    sealed = run("verify", "-d", snap, "--trust", trust, "--proof", 1)
+    assert sealed.exit_code == 0 and "check       OK" in sealed.stdout  # record 1 is sealed
     session = run("verify", "s-1", "-d", snap, "--trust", trust)
-    assert session.exit_code == 1
+    assert session.exit_code == 3
     assert "1 of the session's 2 records (seq 2..2) are not covered" in session.stderr
     # A checkpoint saved now, held outside the log, catches a later truncation.
     held = tmp_path / "held.note"
@@ -464,7 +485,12 @@ def test_replay(rec: Recorded) -> None:
         "identity    alice  groups analysts  issuer https://idp.bank.example"
     )
     assert "client      10.0.0.5:51234  application psql  TLS TLSv1.3" in result.stdout
-    assert "chain       intact  (11 records, seq 1..19)" in result.stdout
+    assert "records     11 (seq 1..19)" in result.stdout
+    assert "verified    NOT VERIFIED: no trusted keys" in result.stdout  # no --trust given
+    assert "hash chain alone holds" in result.stdout
+    verified = run("replay", "sa-1", "-d", rec.dir, "--trust", rec.history).stdout
+    assert "verified    OK: its hash chain holds and all 11 records are sealed by the" in verified
+    assert run("replay", "sa-1", "-d", rec.dir, "--key", rec.key).stdout == verified
     events = lines[lines.index("") + 1 :]
     assert events == [
         "   +0.000s  session.open",
@@ -507,10 +533,10 @@ def test_replay_json(rec: Recorded) -> None:
 
 def test_replay_errors(rec: Recorded) -> None:
     unknown = run("replay", "nope", "-d", rec.dir)
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == 4
     assert unknown.stderr == f"regogate: error: no session 'nope' in {rec.dir}\n"
     ambiguous = run("replay", "s", "-d", rec.dir)
-    assert ambiguous.exit_code == 1
+    assert ambiguous.exit_code == 4
     assert "session id 's' is ambiguous: 3 sessions start with it (sa-1, sb-2, sc-3)" in (
         ambiguous.stderr
     )
@@ -518,7 +544,15 @@ def test_replay_errors(rec: Recorded) -> None:
     flip(rec)
     broken = run("replay", "sa-1", "-d", rec.dir)
     assert broken.exit_code == 0  # replay shows what is there, and says the chain broke
-    assert "chain       BROKEN: record seq 9: prev does not match" in broken.stdout
+    assert "hash chain alone is BROKEN: record seq 9: prev does not match" in broken.stdout
+    checked = run("replay", "sa-1", "-d", rec.dir, "--trust", rec.history)
+    assert checked.exit_code == 0
+    assert "verified    FAILED: its records fail verification: seg-000001.jsonl:10: seq 9:" in (
+        checked.stdout
+    )
+    doc = json.loads(run("replay", "sa-1", "-d", rec.dir, "--key", rec.key, "--json").stdout)
+    assert doc["verification"]["status"] == "not-intact"
+    assert {f["code"] for f in doc["verification"]["findings"]} >= {"chain-broken"}
 
 
 # -- configuration --------------------------------------------------------------------------

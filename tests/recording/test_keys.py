@@ -89,9 +89,9 @@ def test_history(tmp_path: Path) -> None:
     path = tmp_path / "keys.vkeys"
     assert keys.read_history(path) == []
     a, b = Signer.generate(NAME), Signer.generate(NAME)
-    keys.record_activation(path, a.verifier, "2026-01-01T00:00:00.000000Z")
-    keys.record_activation(path, b.verifier, "2026-06-01T00:00:00.000000Z")
-    keys.record_activation(path, a.verifier, "2027-01-01T00:00:00.000000Z")  # already there
+    assert keys.append_history(path, a.verifier, "2026-01-01T00:00:00.000000Z", a)
+    assert keys.append_history(path, b.verifier, "2026-06-01T00:00:00.000000Z", a)
+    assert not keys.append_history(path, a.verifier, "2027-01-01T00:00:00.000000Z", b)  # there
     history = keys.read_history(path)
     assert [(e.verifier, e.activated) for e in history] == [
         (a.verifier, "2026-01-01T00:00:00.000000Z"),
@@ -100,6 +100,13 @@ def test_history(tmp_path: Path) -> None:
     text = path.read_text()
     assert text.startswith("# regogate log-signing keys")
     assert parse_verifier_list(text) == [a.verifier, b.verifier]  # usable as a trust file
+    c = Signer.generate(NAME)
+    with pytest.raises(ConfigError, match="must be signed by"):  # only b may add the next key
+        keys.append_history(path, c.verifier, "2027-01-01T00:00:00.000000Z", a)
+    # A clock set back does not break the history: the entry takes the last time.
+    assert keys.append_history(path, c.verifier, "2025-01-01T00:00:00.000000Z", b)
+    assert keys.read_history(path)[-1].activated == "2026-06-01T00:00:00.000000Z"
+    text = path.read_text()
     path.write_text(text + "garbage\n")
-    with pytest.raises(ConfigError, match=r"keys.vkeys:5: want"):
+    with pytest.raises(ConfigError, match=r"keys.vkeys:7: malformed verifier key"):
         keys.read_history(path)

@@ -22,6 +22,9 @@ PURE = [
     "commit",
     "sessions",
     "native",
+    "display",
+    "key_history",
+    "key_schedule",
 ]
 # The write side: the store, the log core that feeds it, the writer process around the
 # core, the event loop's hot path (frames, their queue, result summaries), and the

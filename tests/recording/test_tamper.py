@@ -156,7 +156,8 @@ def test_a_rewritten_history_is_caught_by_the_checkpoints(
     stmts = [o for o in objs if o["type"] == "stmt"]
     stmts[0]["q"], stmts[1]["q"] = stmts[1]["q"], stmts[0]["q"]
     verdict = check(*with_lines(log, rechain(objs)), trusted)
-    assert codes(verdict) == {"checkpoint-root-mismatch"}
+    assert codes(verdict) <= {"checkpoint-root-mismatch", "checkpoint-missing"}
+    assert "checkpoint-root-mismatch" in codes(verdict)
 
 
 def rechain(objs: list[dict[str, Any]]) -> list[bytes]:
@@ -221,8 +222,9 @@ def test_a_rewritten_tail_after_a_clean_stop_with_checkpoints_cut(
     if cut == "truncated":
         assert rotate < sealed <= i  # key.rotate stays sealed
         assert codes(verdict) == {"unsealed-stop"}
-    else:
-        assert sealed == 0 and codes(verdict) == {"unsealed-stop", "unsealed-rotate"}
+    else:  # no checkpoint at all: an error of its own
+        assert sealed == 0
+        assert codes(verdict) == {"unsealed-stop", "unsealed-rotate", "checkpoint-missing"}
     err = next(f for f in verdict.errors() if f.code == "unsealed-stop")
     assert (err.file, err.line, err.seq) == (
         segments[-1].name,
@@ -240,8 +242,10 @@ def test_a_rewritten_tail_after_a_clean_stop_with_checkpoints_cut(
         f" checkpoint covering its gateway.stop (here records seq {sealed}..{stop}), so"
         " checkpoints.log was truncated, replaced or deleted (or the gateway died while sealing)"
     )
-    tail = next(f for f in verdict.findings if f.code == "unsealed-tail")
-    assert tail.severity is Severity.WARNING and tail.seq == sealed
+    tail_code = "unsealed-tail" if cut == "truncated" else "checkpoint-missing"
+    tail = next(f for f in verdict.findings if f.code == tail_code)
+    severity = Severity.WARNING if cut == "truncated" else Severity.ERROR
+    assert tail.severity is severity and tail.seq == sealed
     if cut == "deleted":
         rot = next(f for f in verdict.errors() if f.code == "unsealed-rotate")
         assert rot.seq == rotate and f"(here records seq 0..{rotate})" in rot.message
@@ -307,8 +311,10 @@ def test_verify_fails_on_a_stopped_log_with_checkpoints_cut(tmp_path: Path, cut:
     assert stop["type"] == "gateway.stop"
     named = f"{segment.name}:{len(recs)}: seq {stop['seq']}: error: gateway.stop of boot"
     assert named in result.stdout and "[unsealed-stop]" in result.stdout
-    assert "[unsealed-tail]" in result.stdout and "OK:" not in result.stdout
-    assert f"verification failed: {named}" in result.stderr
+    tail = "[unsealed-tail]" if cut == "truncated" else "[checkpoint-missing]"
+    assert tail in result.stdout and "OK:" not in result.stdout
+    first = named if cut == "truncated" else "seg-000001.jsonl:1: seq 0: error: no valid signed"
+    assert f"verification failed: {first}" in result.stderr
 
 
 def test_truncating_mid_line(reference: tuple[Log, list[Verifier], Signer]) -> None:
@@ -348,7 +354,7 @@ def test_a_checkpoint_forged_with_another_key(
         tree.append(leaf_hash(x))
     forged = mallory.sign(Checkpoint(ORIGIN, tree.size, tree.root()).text())
     verdict = check(segments, checkpoints + forged.encode() + b"\n", trusted)
-    assert codes(verdict) == {"checkpoint-invalid"}
+    assert codes(verdict) == {"checkpoint-untrusted"}
     bad = verdict.errors()[0]
     assert bad.message == "checkpoint: no signature by a trusted key"
     assert bad.file == "checkpoints.log" and bad.line == checkpoints.count(b"\n") + 1
@@ -361,7 +367,7 @@ def test_an_edited_checkpoint(reference: tuple[Log, list[Verifier], Signer]) -> 
     size = text.split("\n")[1]
     edited = text.replace(f"\n{size}\n", f"\n{int(size) + 1}\n", 1).encode()
     verdict = check(segments, edited, trusted)
-    assert codes(verdict) == {"checkpoint-invalid"}
+    assert codes(verdict) == {"checkpoint-signature-invalid"}
     assert verdict.errors()[0].message.startswith("checkpoint: invalid signature by " + ORIGIN)
 
 
@@ -376,10 +382,10 @@ def test_rewriting_everything_and_resigning_with_another_key(
         tree.append(leaf_hash(x))
     note = mallory.sign(Checkpoint(ORIGIN, tree.size, tree.root()).text())
     verdict = check(with_lines(log, recs)[0], note.encode() + b"\n", trusted)
-    assert codes(verdict) == {"checkpoint-invalid"}
+    assert codes(verdict) == {"checkpoint-untrusted", "checkpoint-missing"}
     assert not verdict.sealed
     assert "no valid signed checkpoint" in next(
-        f.message for f in verdict.findings if f.code == "unsealed-tail"
+        f.message for f in verdict.findings if f.code == "checkpoint-missing"
     )
 
 

@@ -275,20 +275,22 @@ def test_session_log_is_a_record_sink(tmp_path: Path, signer: Signer) -> None:
 def test_key_rotation(tmp_path: Path, signer: Signer, process: str | None) -> None:
     history, key_file = tmp_path / "keys.vkeys", tmp_path / "signing.key"
     keys.install_signer(key_file, signer)
-    keys.record_activation(history, signer.verifier, "2026-01-01T00:00:00.000000Z")
+    keys.append_history(history, signer.verifier, "2026-01-01T00:00:00.000000Z", signer)
     log = tmp_path / "log"
     new: list[Signer] = []
 
     async def script(rec: Recorder) -> None:
         s = rec.open_session({})
         await statement(s, 1)
-        new.append(await keys.rotate(rec, history, key_file, "2026-06-01T00:00:00.000000Z"))
+        new.append(await keys.rotate(rec, signer, history, key_file, "2026-06-01T00:00:00.000000Z"))
         assert rec.verifier == new[0].verifier
         await statement(s, 2)
         await s.close("bye")
 
     write_log(log, signer, script, process=process)
     assert keys.load_signer(key_file).verifier == new[0].verifier
+    # The retired private key is gone: nothing but the new key and the history is left.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keys.vkeys", "log", "signing.key"]
     trusted = parse_verifier_list(history.read_text())
     assert trusted == [signer.verifier, new[0].verifier]
     verdict = verify_directory(log, trusted)
@@ -304,7 +306,7 @@ def test_key_rotation(tmp_path: Path, signer: Signer, process: str | None) -> No
     write_log(log, keys.load_signer(key_file), everything(), process=process)
     assert verify_directory(log, trusted).ok
     only_old = verify_directory(log, [signer.verifier])
-    assert {f.code for f in only_old.errors()} == {"checkpoint-invalid"}
+    assert {f.code for f in only_old.errors()} == {"checkpoint-untrusted"}
 
 
 def test_store_lock_is_exclusive(tmp_path: Path) -> None:
