@@ -41,7 +41,7 @@ class Secret:
 class ServerConfig:
     listen_host: str = "127.0.0.1"
     listen_port: int = 6432
-    max_sessions: int = 500
+    max_sessions: int = 500  # authenticated sessions
     max_message_size: int = 64 * 1024 * 1024
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
@@ -51,6 +51,12 @@ class ServerConfig:
     # When a session outlives its token's expiry: end it (FATAL 28000) or let it run.
     token_expiry: TokenExpiry = "disconnect"
     metrics_listen: str | None = None  # "127.0.0.1:9187": Prometheus text at GET /metrics
+    # Seconds a connection has from accept to a verified token; then FATAL 08P01.
+    auth_timeout: float = 10.0
+    # Connections awaiting authentication; a new one beyond it ends the one waiting longest.
+    max_pending_auth: int = 64
+    # Sessions one identity (issuer, sub) may hold at once; 0 is no limit.
+    max_sessions_per_identity: int = 0
 
 
 @dataclass(frozen=True)
@@ -245,24 +251,39 @@ def parse_config(
     r = _Reader(origin, os.environ if env is None else env, base or Path.cwd())
     r.unknown(data, "", {"server", "connections", "tokens", "policy", "recording", "oidc"})
 
-    s = r.table(data, "server", "server")
-    r.unknown(
-        s,
-        "server",
-        {
-            "listen_host",
-            "listen_port",
-            "max_sessions",
-            "max_message_size",
-            "tls_cert_file",
-            "tls_key_file",
-            "cleartext_without_tls",
-            "gateway_id",
-            "connect_timeout",
-            "token_expiry",
-            "metrics_listen",
-        },
+    server = _server(r, r.table(data, "server", "server"))
+
+    return Config(
+        path=None,
+        server=server,
+        connections=_connections(r, r.table(data, "connections", "connections")),
+        tokens=_tokens(r, data),
+        policy=_policy(r, r.table(data, "policy", "policy")),
+        recording=_recording(r, data),
+        oidc=_oidc(r, data),
     )
+
+
+_SERVER_KEYS = {
+    "listen_host",
+    "listen_port",
+    "max_sessions",
+    "max_message_size",
+    "tls_cert_file",
+    "tls_key_file",
+    "cleartext_without_tls",
+    "gateway_id",
+    "connect_timeout",
+    "token_expiry",
+    "metrics_listen",
+    "auth_timeout",
+    "max_pending_auth",
+    "max_sessions_per_identity",
+}
+
+
+def _server(r: _Reader, s: Mapping[str, object]) -> ServerConfig:
+    r.unknown(s, "server", _SERVER_KEYS)
     server = ServerConfig(
         listen_host=r.get(s, "listen_host", "server", str, "127.0.0.1"),
         listen_port=r.port(s, "listen_port", "server", 6432),
@@ -283,7 +304,15 @@ def parse_config(
             TokenExpiry,
             r.choice(s, "token_expiry", "server", ("disconnect", "allow"), "disconnect"),
         ),
+        auth_timeout=r.get(s, "auth_timeout", "server", float, 10.0),
+        max_pending_auth=r.positive(s, "max_pending_auth", "server", 64),
+        max_sessions_per_identity=r.get(s, "max_sessions_per_identity", "server", int, 0),
     )
+    _check_server(r, server)
+    return server
+
+
+def _check_server(r: _Reader, server: ServerConfig) -> None:
     if (server.tls_cert_file is None) != (server.tls_key_file is None):
         raise r.fail("server", "tls_cert_file and tls_key_file must be set together")
     if server.metrics_listen is not None:
@@ -292,12 +321,24 @@ def parse_config(
             raise r.fail("server.metrics_listen", 'must be "host:port", e.g. "127.0.0.1:9187"')
     if server.max_message_size < 1024:
         raise r.fail("server.max_message_size", "must be at least 1024 bytes")
+    if not 0 < server.auth_timeout <= 600:
+        raise r.fail(
+            "server.auth_timeout",
+            f"must be more than 0 and at most 600 seconds, got {server.auth_timeout}",
+        )
+    if server.max_sessions_per_identity < 0:
+        raise r.fail(
+            "server.max_sessions_per_identity",
+            f"must be 0 (no limit) or positive, got {server.max_sessions_per_identity}",
+        )
     for key, p in (("tls_cert_file", server.tls_cert_file), ("tls_key_file", server.tls_key_file)):
         if p is not None and not p.is_file():
             raise r.fail(f"server.{key}", f"file {p} does not exist")
 
+
+def _connections(r: _Reader, table: Mapping[str, object]) -> dict[str, ConnectionConfig]:
     conns: dict[str, ConnectionConfig] = {}
-    for name, raw in r.table(data, "connections", "connections").items():
+    for name, raw in table.items():
         path = f"connections.{name}"
         if not isinstance(raw, dict):
             raise r.fail(path, "must be a table")
@@ -334,6 +375,10 @@ def parse_config(
     if not conns:
         raise r.fail("connections", "at least one [connections.NAME] table is required")
 
+    return conns
+
+
+def _tokens(r: _Reader, data: Mapping[str, object]) -> tuple[StaticToken, ...]:
     tokens: list[StaticToken] = []
     raw_tokens = data.get("tokens", [])
     if not isinstance(raw_tokens, list):
@@ -358,15 +403,7 @@ def parse_config(
             raise r.fail(f"{path}.groups", "must be a list of strings")
         email = r.get(t, "email", path, str, "") or None
         tokens.append(StaticToken(r.require(t, "sub", path, str), tuple(groups), digest, email))
-    return Config(
-        path=None,
-        server=server,
-        connections=conns,
-        tokens=tuple(tokens),
-        policy=_policy(r, r.table(data, "policy", "policy")),
-        recording=_recording(r, data),
-        oidc=_oidc(r, data),
-    )
+    return tuple(tokens)
 
 
 def _policy(r: _Reader, p: Mapping[str, object]) -> PolicyConfig:

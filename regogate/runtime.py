@@ -17,6 +17,7 @@ from regogate.errors import ConfigError, InvalidAuthorization, RecordingUnavaila
 from regogate.metrics import Metrics, serve_metrics
 from regogate.policy.catalog_cache import CatalogCache
 from regogate.policy.catalog_fetch import CatalogLimits, UpstreamCatalogSource
+from regogate.policy.decision import Decision
 from regogate.policy.engine import PolicyEngine
 from regogate.policy.facts import synthetic_statement
 from regogate.policy.opa import OpaClient
@@ -120,7 +121,8 @@ class Runtime:
                 )
         # Denials swaps the upstream's error for the policy's (or the recorder's) own.
         denials = Denials()
-        role = await self._session_role(ctx)
+        session = await self._session_decision(ctx)
+        role = session.upstream_role if session is not None else None
         gate = PolicyGate(
             self.engine,
             ctx,
@@ -135,10 +137,12 @@ class Runtime:
         startup = (f"SET ROLE {quote_ident(role)}",) if role else ()
         if role and isinstance(record, SessionRecording):
             record.event("upstream.role", {"role": role})
-        return PassThroughHooks(gate, results, record, startup)
+        limit = session.session_limit if session is not None else None
+        return PassThroughHooks(gate, results, record, startup, limit)
 
-    async def _session_role(self, ctx: SessionContext) -> str | None:
-        """The upstream role the policy gives this session (decision for verb CONNECT)."""
+    async def _session_decision(self, ctx: SessionContext) -> Decision | None:
+        """The policy's decision for this session (verb CONNECT): its upstream role and
+        its identity's session limit. None without a policy engine."""
         if self.engine is None:
             return None
         try:
@@ -151,7 +155,7 @@ class Runtime:
                 f"regogate could not decide this session ({exc.message})",
                 hint="the policy engine is unavailable; retry in a moment",
             ) from None
-        return decided.decision.upstream_role
+        return decided.decision
 
 
 CONNECT = synthetic_statement("CONNECT")

@@ -47,7 +47,15 @@ user = "{user}"
         for name, host, db, user, pw, tls in (
             ("bank", "127.0.0.1", "bank", "rg_scram", True, ""),
             ("bench", "127.0.0.1", "bench", "rg_scram", True, ""),
-            ("bank_md5", "127.0.0.1", "bank", "rg_md5", True, ""),
+            # MD5 (and cleartext) passwords go only to a server whose certificate is checked.
+            (
+                "bank_md5",
+                "localhost",
+                "bank",
+                "rg_md5",
+                True,
+                f'tls = "verify-full"\ntls_ca_file = "{ca}"',
+            ),
             ("bank_trust", "127.0.0.1", "bank", "rg_trust", False, ""),
             ("bank_tls", "127.0.0.1", "bank", "rg_scram", True, 'tls = "require"'),
             (

@@ -18,6 +18,7 @@ PURE = [
     ROOT / "proxy" / "hooks.py",
     ROOT / "proxy" / "deny.py",
     ROOT / "proxy" / "cancel.py",
+    ROOT / "proxy" / "admission.py",
     ROOT / "policy" / "decision.py",
     ROOT / "policy" / "cache.py",
     ROOT / "policy" / "catalog.py",

@@ -56,6 +56,9 @@ async def _serve(config: Config) -> None:
     async with runtime.start(config) as rt, anyio.create_task_group() as tg:
         gateway = Gateway(config, hooks=rt.hooks)
         rt.metrics.gauge("regogate_sessions_active", lambda: gateway.active)
+        admission = gateway.admission
+        rt.metrics.gauge("regogate_sessions_pending_auth", lambda: admission.pending)
+        rt.metrics.counter("regogate_pending_auth_evicted_total", lambda: admission.evictions)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
 
             async def on_signals() -> None:

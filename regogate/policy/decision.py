@@ -37,6 +37,7 @@ class Decision:
     ttl: float = 0.0
     rules: tuple[str, ...] = ()
     upstream_role: str | None = None
+    session_limit: int | None = None  # CONNECT: sessions the identity may hold at once
     revision: str = ""
 
     @property
@@ -141,6 +142,9 @@ def parse_decision(result: object, revision: str = "") -> Decision:
     role = result.get("upstream_role")
     if role is not None and not isinstance(role, str):
         raise _bad("'upstream_role' must be a string or null")
+    limit = result.get("session_limit")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise _bad("'session_limit' must be a non-negative integer or null")
     return Decision(
         allow=allow,
         deny=deny,
@@ -149,5 +153,6 @@ def parse_decision(result: object, revision: str = "") -> Decision:
         ttl=float(ttl),
         rules=_strings(result.get("rules"), "'rules'"),
         upstream_role=role,
+        session_limit=limit,
         revision=revision,
     )

@@ -109,6 +109,9 @@ class SessionHooks(Protocol):
     record: RecordSink
     # Statements run on the upstream before the client is relayed (e.g. SET ROLE).
     startup_sql: tuple[str, ...]
+    # At most this many sessions of the identity at once (the session decision's
+    # session_limit); None: no limit from the policy.
+    session_limit: int | None
 
 
 class HooksFactory(Protocol):
@@ -158,6 +161,7 @@ class PassThroughHooks:
     results: ResultHook
     record: RecordSink
     startup_sql: tuple[str, ...] = ()
+    session_limit: int | None = None
 
 
 async def passthrough_hooks(ctx: SessionContext) -> SessionHooks:

@@ -1,4 +1,4 @@
-"""The gateway: listens for clients, limits sessions, routes cancel requests."""
+"""The gateway: listens for clients, holds the session caps, routes cancel requests."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from regogate.identity import IdentityChain
 from regogate.oidc.provider import identity_chain
 from regogate.proxy import fastio
 from regogate.proxy import upstream as upstream_mod
+from regogate.proxy.admission import Admission
 from regogate.proxy.cancel import CancelRegistry
 from regogate.proxy.hooks import HooksFactory, passthrough_hooks
 from regogate.proxy.session import Session
@@ -40,19 +41,21 @@ class Gateway:
         # (connection, upstream pid) -> "a cancel arrived" callback of the session (recording)
         self.cancel_listeners: dict[tuple[str, int], Callable[[str], None]] = {}
         self.server_tls: ssl.SSLContext | None = server_context(config.server)
-        self.active = 0
+        server = config.server
+        self.admission = Admission(
+            max_pending=server.max_pending_auth,
+            max_sessions=server.max_sessions,
+            max_per_identity=server.max_sessions_per_identity,
+        )
+        upstream_mod.warn_unverified_tls(config.connections.values())
         self.port = config.server.listen_port
         self.shutting_down = anyio.Event()
         self._accepting: anyio.CancelScope | None = None
 
-    def try_acquire(self) -> bool:
-        if self.active >= self.config.server.max_sessions:
-            return False
-        self.active += 1
-        return True
-
-    def release(self) -> None:
-        self.active -= 1
+    @property
+    def active(self) -> int:
+        """Authenticated sessions (connections still authenticating are not counted)."""
+        return self.admission.sessions
 
     async def cancel(self, pid: int, secret: bytes, source: str = "") -> None:
         key = self.cancels.lookup(pid, secret)
@@ -92,12 +95,13 @@ class Gateway:
                         sessions.start_soon(self.handle, stream)
                 # Draining: sessions were told to end (FATAL 57P01) and finish on their own.
                 with anyio.move_on_after(self.config.server.connect_timeout):
-                    while self.active or len(self.cancels):
+                    while self.admission.sessions or self.admission.pending or len(self.cancels):
                         await anyio.sleep(0.05)
                 sessions.cancel_scope.cancel()
 
     def shutdown(self) -> None:
         """Stop accepting; every session gets FATAL 57P01 and its upstream a Terminate."""
         self.shutting_down.set()
+        self.admission.shutdown()
         if self._accepting is not None:
             self._accepting.cancel()

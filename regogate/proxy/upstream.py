@@ -2,18 +2,22 @@
 
 Speaks startup for the gateway: optional TLS, StartupMessage with the client's
 parameters, then trust, cleartext, md5 or SCRAM-SHA-256 (scramp) with the secret from
-the config — the client never sends or sees it.
+the config — the client never sends or sees it. The server must prove who it is
+(``_Login``) before the session is used.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 from anyio.streams.tls import TLSStream
 from scramp import ScramClient, ScramException
 
@@ -22,21 +26,26 @@ from regogate.errors import ProtocolViolation, UpstreamError
 from regogate.proxy import fastio
 from regogate.proxy.tls import upstream_context
 from regogate.wire.backend import (
+    BackendKeyData,
+    DataRow,
+    ErrorResponse,
+    ReadyForQuery,
+)
+from regogate.wire.backend_auth import (
+    Authentication,
     AuthenticationCleartextPassword,
     AuthenticationMD5Password,
     AuthenticationOk,
     AuthenticationSASL,
     AuthenticationSASLContinue,
     AuthenticationSASLFinal,
-    BackendKeyData,
-    DataRow,
-    ErrorResponse,
-    ReadyForQuery,
-    decode_backend,
+    decode_authentication,
 )
 from regogate.wire.framing import Frame, MessageReader
 from regogate.wire.frontend import PasswordMessage, Query, SASLInitialResponse, SASLResponse
 from regogate.wire.startup import CancelRequest, SSLRequest, StartupMessage
+
+log = logging.getLogger("regogate.upstream")
 
 SCRAM = "SCRAM-SHA-256"
 
@@ -104,6 +113,19 @@ def _md5_password(user: str, password: str, salt: bytes) -> str:
     return "md5" + hashlib.md5(inner.encode() + salt).hexdigest()
 
 
+def warn_unverified_tls(connections: Iterable[ConnectionConfig]) -> None:
+    """Say once, at start, which upstreams are encrypted but not authenticated."""
+    for conn in connections:
+        if conn.tls == "require":
+            log.warning(
+                'connection %r: tls = "require" encrypts, but the certificate of %s is not '
+                "checked (anyone on the path can pose as the server); "
+                'use tls = "verify-full" with tls_ca_file',
+                conn.name,
+                conn.host,
+            )
+
+
 async def connect(
     conn: ConnectionConfig,
     params: dict[str, str],
@@ -135,6 +157,106 @@ def _need_password(conn: ConnectionConfig) -> str:
     return conn.password.value
 
 
+class _Login:
+    """The gateway's answers to the upstream's authentication requests (§55.2.1, §55.3).
+
+    The server must prove itself before the session is used: with SCRAM-SHA-256 by its
+    signature in AuthenticationSASLFinal (checked before AuthenticationOk is accepted);
+    otherwise only by a certificate checked with ``tls = "verify-full"``. A password in
+    cleartext or as MD5 (replayable, and a password equivalent) goes only to a verified
+    server, and a server that asks for no password while one is configured is refused
+    unless verified: it proves nothing about who it is.
+    """
+
+    def __init__(self, conn: ConnectionConfig, tls: bool):
+        self.conn = conn
+        self.verified_tls = tls and conn.tls == "verify-full"
+        self.scram: ScramClient | None = None
+        self.proven = False  # the server signature of SCRAM checked
+
+    def _fail(self, what: str, hint: str | None = None) -> UpstreamError:
+        return UpstreamError(f"the upstream of connection {self.conn.name!r} {what}", hint=hint)
+
+    async def answer(self, msg: Authentication) -> bytes | None:
+        """The message to send for one authentication request (None: nothing to send)."""
+        try:
+            return await self._answer(msg)
+        except ScramException as exc:
+            raise self._fail(f"failed SCRAM authentication: {exc}") from None
+        except UnicodeDecodeError:
+            raise self._fail("sent a SCRAM message that is not UTF-8") from None
+
+    async def _answer(self, msg: Authentication) -> bytes | None:
+        match msg:
+            case AuthenticationOk():
+                self._accept_ok()
+                return None
+            case AuthenticationCleartextPassword():
+                self._weak_method("in cleartext")
+                return PasswordMessage(_need_password(self.conn)).encode()
+            case AuthenticationMD5Password(salt=salt):
+                self._weak_method("as an MD5 hash")
+                password = _md5_password(self.conn.user, _need_password(self.conn), salt)
+                return PasswordMessage(password).encode()
+            case AuthenticationSASL(mechanisms=mechanisms) if self.scram is None:
+                if SCRAM not in mechanisms:
+                    raise self._fail(
+                        f"offers SASL mechanisms {', '.join(mechanisms)}; regogate supports {SCRAM}"
+                    )
+                self.scram = ScramClient([SCRAM], self.conn.user, _need_password(self.conn))
+                first = self.scram.get_client_first().encode()
+                return SASLInitialResponse(SCRAM, first).encode()
+            case AuthenticationSASLContinue(data=data) if self.scram is not None:
+                scram = self.scram
+                scram.set_server_first(data.decode())
+                # PBKDF2 with the server's iteration count (up to scramp's 10 million)
+                # runs off the event loop: other sessions do not wait for it.
+                final = await anyio.to_thread.run_sync(scram.get_client_final)
+                return SASLResponse(final.encode()).encode()
+            case AuthenticationSASLFinal(data=data) if self.scram is not None:
+                try:
+                    self.scram.set_server_final(data.decode())
+                except ScramException as exc:
+                    raise self._fail(
+                        f"did not prove it knows the password: its SCRAM server signature "
+                        f"is wrong ({exc})",
+                        hint="it is not the configured server, or its stored password "
+                        "differs; check the host and the upstream's credentials",
+                    ) from None
+                self.proven = True
+                return None
+        raise self._fail(
+            f"asks for an authentication method regogate does not support or did not "
+            f"expect here ({type(msg).__name__})"
+        )
+
+    def _weak_method(self, how: str) -> None:
+        if not self.verified_tls:
+            raise self._fail(
+                f"asks for the password {how}; regogate sends it that way only to a server "
+                f'whose certificate it checks (tls = "verify-full")',
+                hint="use SCRAM-SHA-256 on the server (password_encryption = "
+                "'scram-sha-256', then set the password again; scram-sha-256 in "
+                'pg_hba.conf), or tls = "verify-full" with tls_ca_file',
+            )
+
+    def _accept_ok(self) -> None:
+        if self.scram is not None and not self.proven:
+            raise self._fail(
+                "accepted the SCRAM login without proving it knows the password (no "
+                "AuthenticationSASLFinal before AuthenticationOk); the session is not used",
+                hint="it is not a PostgreSQL server regogate can trust; check the host",
+            )
+        if self.scram is None and self.conn.password is not None and not self.verified_tls:
+            # No exchange at all (trust): anything that speaks the protocol could say so.
+            raise self._fail(
+                "accepted the login without asking for the configured password; regogate "
+                "cannot tell it from a server posing as the upstream",
+                hint="if the server is meant to trust this role, remove password_env / "
+                'password_file, or set tls = "verify-full"',
+            )
+
+
 async def _startup(
     conn: ConnectionConfig,
     stream: anyio.abc.ByteStream,
@@ -145,7 +267,7 @@ async def _startup(
     startup = {**params, "user": conn.user, "database": conn.database}
     await stream.send(StartupMessage(startup).encode())
     reader = MessageReader(max_size=max_message_size)
-    scram: ScramClient | None = None
+    login = _Login(conn, tls)
     pid, secret = 0, b""
     kept: list[Frame] = []
     while True:
@@ -163,44 +285,9 @@ async def _startup(
             err = ErrorResponse.decode(frame.body)
             raise UpstreamRejected(frame, err.message)
         if frame.tag == b"R":
-            msg = decode_backend(frame)
-            try:
-                if isinstance(msg, AuthenticationOk):
-                    continue
-                if isinstance(msg, AuthenticationCleartextPassword):
-                    if not tls and conn.host not in ("127.0.0.1", "::1", "localhost"):
-                        raise UpstreamError(
-                            f"the upstream of connection {conn.name!r} asks for a cleartext "
-                            f'password over an unencrypted connection; set tls = "require"'
-                        )
-                    await stream.send(PasswordMessage(_need_password(conn)).encode())
-                elif isinstance(msg, AuthenticationMD5Password):
-                    password = _md5_password(conn.user, _need_password(conn), msg.salt)
-                    await stream.send(PasswordMessage(password).encode())
-                elif isinstance(msg, AuthenticationSASL):
-                    if SCRAM not in msg.mechanisms:
-                        raise UpstreamError(
-                            f"the upstream of connection {conn.name!r} offers SASL mechanisms "
-                            f"{', '.join(msg.mechanisms)}; regogate supports {SCRAM}"
-                        )
-                    scram = ScramClient([SCRAM], conn.user, _need_password(conn))
-                    first = scram.get_client_first().encode()
-                    await stream.send(SASLInitialResponse(SCRAM, first).encode())
-                elif isinstance(msg, AuthenticationSASLContinue) and scram is not None:
-                    scram.set_server_first(msg.data.decode())
-                    await stream.send(SASLResponse(scram.get_client_final().encode()).encode())
-                elif isinstance(msg, AuthenticationSASLFinal) and scram is not None:
-                    scram.set_server_final(msg.data.decode())
-                else:
-                    raise UpstreamError(
-                        f"the upstream of connection {conn.name!r} asks for an authentication "
-                        f"method regogate does not support ({type(msg).__name__})"
-                    )
-            except ScramException as exc:
-                raise UpstreamError(
-                    f"SCRAM authentication with the upstream of connection "
-                    f"{conn.name!r} failed: {exc}"
-                ) from None
+            answer = await login.answer(decode_authentication(frame.body))
+            if answer is not None:
+                await stream.send(answer)
             continue
         if frame.tag == b"K":
             key = BackendKeyData.decode(frame.body)

@@ -44,7 +44,7 @@ def test_upstream_auth_methods_and_tls(gateway: GatewayFixture, conn_name: str) 
         ).fetchone()
     expected_user = {"bank_md5": "rg_md5", "bank_trust": "rg_trust"}.get(conn_name, "rg_scram")
     assert user == expected_user
-    assert ssl == (conn_name in ("bank_tls", "bank_verify"))
+    assert ssl == (conn_name in ("bank_md5", "bank_tls", "bank_verify"))
 
 
 def test_upstream_verify_full_rejects_wrong_ca(make_gateway, pg) -> None:  # type: ignore[no-untyped-def]
