@@ -231,39 +231,54 @@ class PolicyGate:
         """Every message from the upstream, in order (part of the session's result hook).
         Raises SessionStateLost when PostgreSQL reports a lexing setting the gate does
         not read statements under: the session must end before anything else is relayed."""
-        self.tracker.received(frame.tag[0], frame.body)
-        if frame.tag == b"S":
-            name_b, _, rest = frame.body.partition(b"\x00")
-            name = name_b.decode("utf-8", "replace").lower()
-            value = rest.rstrip(b"\x00").decode("utf-8", "replace")
-            self.model.params.reported(name, value)
-            if name in PINNED and not acceptable(name, value):
-                self._wake()
-                raise SessionStateLost(
-                    f"terminating connection: PostgreSQL reports {name} = {value!r}, a "
-                    f"change regogate did not let through (code it cannot see changed it); "
-                    f"regogate cannot read statements as PostgreSQL would any more",
-                    hint="reconnect; do not change how statement text is read "
-                    f"({name} stays {expected_value(name)!r})",
-                )
-        elif frame.tag == b"Z" and (self._replaced or self._closing or self._closing_names):
+        tag = frame.tag
+        self.tracker.received(tag[0], frame.body)
+        if tag == b"Z":
+            self._ready()
+        elif tag == b"S":
+            self._reported(frame.body)
+        if self._progress is not None:
+            self._wake()
+
+    def _reported(self, body: bytes) -> None:
+        """ParameterStatus."""
+        name_b, _, rest = body.partition(b"\x00")
+        name = name_b.decode("utf-8", "replace").lower()
+        value = rest.rstrip(b"\x00").decode("utf-8", "replace")
+        self.model.params.reported(name, value)
+        if name in PINNED and not acceptable(name, value):
+            self._wake()
+            raise SessionStateLost(
+                f"terminating connection: PostgreSQL reports {name} = {value!r}, a "
+                f"change regogate did not let through (code it cannot see changed it); "
+                f"regogate cannot read statements as PostgreSQL would any more",
+                hint="reconnect; do not change how statement text is read "
+                f"({name} stays {expected_value(name)!r})",
+            )
+
+    def _ready(self) -> None:
+        """ReadyForQuery: what ended with the request cycle or the transaction."""
+        if self._replaced or self._closing or self._closing_names:
             self._prune()
-        if frame.tag == b"Z" and self.model.block == "idle":
-            self._portals.clear()  # portals end with their transaction
+        if self.model.block == "idle":
+            if self._portals:
+                self._portals.clear()  # portals end with their transaction
             if self._ddl_pending and self.engine is not None:
                 # The catalog session sees DDL once its transaction has committed.
                 self._ddl_pending = False
                 self.engine.invalidate_catalog(self.conn)
-        if self._progress is not None:
-            self._wake()
 
     # -- the StatementGate protocol -------------------------------------------------------
     async def admit(self, frame: Frame) -> Sequence[Frame]:
         tag = frame.tag
-        if tag == b"E":
+        if tag == b"B":
+            bound = self._bind_again(frame)
+            if bound is not None:
+                return bound
+        elif tag == b"E":
             return self._execute(frame)
-        if tag in (b"S", b"D"):  # Sync, Describe: nothing to decide or record
-            self.tracker.sent("sync" if tag == b"S" else "describe")
+        elif tag in (b"S", b"D"):  # Sync, Describe: nothing to decide or record
+            self.tracker.sent_plain("sync" if tag == b"S" else "describe")
             return (frame,)
         try:
             try:
@@ -341,6 +356,9 @@ class PolicyGate:
             Execute.decode(frame.body)  # raises the protocol error
         info = self._portals.get(frame.body[:end].decode("utf-8", "replace"))
         effect = info.effect if info is not None else NO_EFFECT
+        if effect is NO_EFFECT:
+            self.tracker.sent_plain("execute")
+            return (frame,)
         self.tracker.sent("execute", (effect,))
         # PostgreSQL answers an Execute only at the next Sync or Flush: ask for it now so
         # that the next statement can be decided on what this one did.
@@ -363,7 +381,8 @@ class PolicyGate:
             if name:
                 self.model.prepared[name] = parse.query
         seq = self.tracker.sent("parse", name=name, added=not exists)
-        if not exists and self.tracker.done < seq:
+        if name and not exists and self.tracker.done < seq:
+            # (A failed Parse of the unnamed statement leaves none: nothing to restore.)
             self._replaced[seq] = previous
         self.note_ddl(verdict.analysis)
         return (frame,)
@@ -412,6 +431,51 @@ class PolicyGate:
         self._portals[portal] = info
         self.tracker.sent("bind")
         self._record_bind(info, statement)
+        return (frame,)
+
+    def _bind_again(self, frame: Frame) -> Sequence[Frame] | None:
+        """The usual Bind: a statement decided before, nothing it was decided on changed
+        and nothing in flight can change it. Let through without awaiting anything; None
+        when the full path (``_bind``) must decide."""
+        engine = self.engine
+        if engine is None:
+            return None
+        body = frame.body
+        end = body.find(b"\x00")
+        stop = body.find(b"\x00", end + 1)
+        if end < 0 or stop < 0:
+            return None
+        statement = body[end + 1 : stop].decode("utf-8", "replace")
+        info = self._statements.get(statement)
+        if info is None or info.deferred:
+            return None
+        if statement:
+            text = self.model.prepared.get(statement)
+            if text is not info.text and text != info.text:
+                return None
+        model = self.model
+        params = model.params
+        tracker = self.tracker
+        if (
+            info.revision != engine.revision
+            or info.generation != engine.catalog_generation(self.conn)
+            or info.path_state
+            != (params.values.get("search_path"), model.lost, self._path_from_catalog)
+            or tracker.last_mattering() > tracker.done
+            or params.tentative
+            or model.savepoints
+        ):
+            return None
+        if self.recorder.enabled:
+            try:
+                self._record_bind(info, statement)
+                self.recorder.flush()
+            except RecordingUnavailable as exc:  # the statement cannot be recorded: not run
+                self.recorder.drop()
+                self.denied += 1
+                return self._denied(frame, exc)
+        self._portals[body[:end].decode("utf-8", "replace")] = info
+        tracker.sent_plain("bind")
         return (frame,)
 
     def _deny_bind(self, portal: str, exc: RegogateError) -> Sequence[Frame]:
@@ -520,6 +584,8 @@ class PolicyGate:
             del self._replaced[seq]
         for seq in [k for k in self._closing if k <= done]:
             del self._closing[seq]  # skipped after an error: it closed nothing
+        if not self._closing_names:
+            return
         self._closing_names = {}
         for entry in self.tracker.queue:
             if entry.kind == "close" and entry.name.startswith("S"):
@@ -560,23 +626,27 @@ class PolicyGate:
         tracker = self.tracker
         if tracker.idle:
             return None
-        target = tracker.last_mattering()
-        if self.model.params.tentative or self.model.savepoints:
-            target = tracker.seq  # an error anywhere in flight would roll settings back
-        if sql is not None and not lexically_invariant(sql):
-            if tracker.runs_unsynced():
-                return PolicyDenied(
-                    "this statement text has a backslash or a non-ASCII character, and "
-                    "statements still running before it could change how PostgreSQL "
-                    "reads such text",
-                    hint="send Sync (or wait for the results) before this statement",
-                )
-            target = tracker.seq
-        if target <= tracker.done:
-            return None
-        if self._drain is not None:
-            await self._drain(_FLUSH.encode() if tracker.needs_flush() else b"")
-        while tracker.done < target and not self.model.lost:
+        invariant = sql is None or lexically_invariant(sql)
+        if not invariant and tracker.runs_unsynced():
+            return PolicyDenied(
+                "this statement text has a backslash or a non-ASCII character, and "
+                "statements still running before it could change how PostgreSQL "
+                "reads such text",
+                hint="send Sync (or wait for the results) before this statement",
+            )
+        flushed = False
+        # The target is computed again after every answer: a statement completing may
+        # make a setting tentative (SET LOCAL), and then everything in flight matters
+        # (a Sync ending its transaction takes it back).
+        while not self.model.lost:
+            target = tracker.seq if not invariant else tracker.last_mattering()
+            if self.model.params.tentative or self.model.savepoints:
+                target = tracker.seq  # an error anywhere in flight would roll settings back
+            if target <= tracker.done:
+                break
+            if not flushed and self._drain is not None:
+                flushed = True
+                await self._drain(_FLUSH.encode() if tracker.needs_flush() else b"")
             progress = self._progress = anyio.Event()
             await progress.wait()
         self._progress = None

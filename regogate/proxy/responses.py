@@ -30,12 +30,21 @@ SYNC_POINTS = frozenset({"query", "sync", "call"})
 
 @dataclass(slots=True)
 class Entry:
+    """One message in flight. Its seq is positional: the entries queued are the last
+    ``len(queue)`` messages sent (a message PostgreSQL will skip is never queued, and
+    that happens only while nothing is queued)."""
+
     kind: EntryKind
-    seq: int
     effects: Sequence[StatementEffect] = ()
     name: str = ""  # parse: statement name; close: "S"/"P" + name
     added: bool = False  # parse: the name was new (removed again if the Parse fails)
     index: int = 0  # query: statements completed so far
+
+
+# Entries with nothing of their own (no effects, no name, never changed once queued):
+# shared, so that the usual Bind / Execute / Sync cycle allocates nothing.
+_PLAIN_KINDS: tuple[EntryKind, ...] = ("bind", "describe", "sync", "execute")
+_PLAIN: dict[str, Entry] = {k: Entry(k) for k in _PLAIN_KINDS}
 
 
 @dataclass
@@ -45,13 +54,17 @@ class ResponseTracker:
     on_parse_failed: Callable[[str, int], None] = lambda name, seq: None
     on_close: Callable[[str, int], None] = lambda name, seq: None
     queue: deque[Entry] = field(default_factory=deque)
-    seq: int = 0  # of the last entry queued
-    done: int = 0  # every entry up to this seq is answered
+    seq: int = 0  # of the last message sent
     # After an error in the extended protocol PostgreSQL ignores every message, simple
     # Query and FunctionCall included, until it reads a Sync (postgres.c
     # ignore_till_sync): what is sent meanwhile is never answered.
     discarding: bool = False
     _mattering: int = 0
+
+    @property
+    def done(self) -> int:
+        """Every message up to this seq is answered (or will never be)."""
+        return self.seq - len(self.queue)
 
     # -- what was sent ---------------------------------------------------------------------
     def sent(
@@ -62,18 +75,31 @@ class ResponseTracker:
         *,
         added: bool = False,
     ) -> int:
+        self.seq = seq = self.seq + 1
+        if self.discarding:
+            if kind != "sync":
+                if kind == "parse" and added:
+                    self.on_parse_failed(name, seq)
+                return seq  # PostgreSQL will skip it: nothing to wait for
+            self.discarding = False
+        if effects:
+            if kind == "call" or any(e.matters for e in effects):
+                self._mattering = seq
+            self.queue.append(Entry(kind, effects, name, added))
+        else:
+            plain = _PLAIN.get(kind)
+            self.queue.append(plain if plain is not None else Entry(kind, (), name, added))
+        return seq
+
+    def sent_plain(self, kind: EntryKind) -> None:
+        """``sent`` for a Bind, Describe, Sync or Execute without effects: the usual
+        cycle of a prepared statement, kept short."""
         self.seq += 1
-        if self.discarding and kind != "sync":
-            if not self.queue:
-                self.done = self.seq
-            if kind == "parse" and added:
-                self.on_parse_failed(name, self.seq)
-            return self.seq  # PostgreSQL will skip it: nothing to wait for
-        self.discarding = False
-        self.queue.append(Entry(kind, self.seq, effects, name, added))
-        if effects and (kind == "call" or any(e.matters for e in effects)):
-            self._mattering = self.seq
-        return self.seq
+        if self.discarding:
+            if kind != "sync":
+                return
+            self.discarding = False
+        self.queue.append(_PLAIN[kind])
 
     # -- questions the gate asks -----------------------------------------------------------
     @property
@@ -101,58 +127,61 @@ class ResponseTracker:
 
     # -- what came back --------------------------------------------------------------------
     def received(self, tag: int, body: bytes) -> None:
-        if tag in _ASYNC:
-            return
-        head = self.queue[0] if self.queue else None
-        if head is None:
-            if tag != 0x45:  # an ErrorResponse answering nothing is a FATAL: the end
+        queue = self.queue
+        if not queue:
+            if tag not in _ASYNC and tag != 0x45:  # an ErrorResponse here is a FATAL
                 self._lost(tag)
             return
-        if tag == 0x45:  # E ErrorResponse
-            self._error(head)
-        elif tag in (0x43, 0x49):  # C CommandComplete, I EmptyQueryResponse
-            self._complete(head, body if tag == 0x43 else b"")
+        head = queue[0]
+        kind = head.kind
+        # The usual answers first: this runs for every message but DataRow.
+        if tag == 0x43:  # C CommandComplete
+            self._complete(head, body)
         elif tag == 0x5A:  # Z ReadyForQuery
-            if head.kind not in SYNC_POINTS:
+            if kind not in SYNC_POINTS:
                 self._lost(tag)
                 return
-            self._pop()
+            queue.popleft()
             self.model.ready(body[:1])
+        elif tag == 0x32:  # 2 BindComplete
+            if kind == "bind":
+                queue.popleft()
+            else:
+                self._lost(tag)
+        elif tag == 0x45:  # E ErrorResponse
+            self._error(head)
+        elif tag == 0x49:  # I EmptyQueryResponse
+            self._complete(head, b"")
         elif tag == 0x31:  # 1 ParseComplete
             self._expect(head, "parse", tag)
-        elif tag == 0x32:  # 2 BindComplete
-            self._expect(head, "bind", tag)
         elif tag == 0x33:  # 3 CloseComplete
+            seq = self.done + 1
             if self._expect(head, "close", tag):
-                self.on_close(head.name, head.seq)
+                self.on_close(head.name, seq)
         elif tag in (0x54, 0x6E):  # T RowDescription, n NoData
-            if head.kind == "describe":
-                self._pop()
-            elif head.kind not in ("execute", "query") or tag == 0x6E:
+            if kind == "describe":
+                queue.popleft()
+            elif kind not in ("execute", "query") or tag == 0x6E:
                 self._lost(tag)
         elif tag == 0x73:  # s PortalSuspended
             if self._expect(head, "execute", tag):
                 self._apply(head.effects[0] if head.effects else NO_EFFECT, b"")
         elif tag == 0x56:  # V FunctionCallResponse
-            if head.kind == "call":
+            if kind == "call":
                 self._apply(head.effects[0] if head.effects else NO_EFFECT, b"")
             else:
                 self._lost(tag)
-        elif tag == 0x74 and head.kind != "describe":  # t: half of a statement Describe
+        elif tag == 0x74 and kind != "describe":  # t: half of a statement Describe
             self._lost(tag)
-        # D DataRow, G/H/W copy responses, d/c copy data: inside an Execute or a Query.
+        # D DataRow, G/H/W copy responses, d/c copy data: inside an Execute or a Query;
+        # N, A, S, K, v: not answers to anything.
 
     def _expect(self, head: Entry, kind: EntryKind, tag: int) -> bool:
         if head.kind != kind:
             self._lost(tag)
             return False
-        self._pop()
+        self.queue.popleft()
         return True
-
-    def _pop(self) -> Entry:
-        entry = self.queue.popleft()
-        self.done = entry.seq
-        return entry
 
     def _complete(self, head: Entry, tag_text: bytes) -> None:
         if head.kind == "query":
@@ -160,8 +189,11 @@ class ResponseTracker:
             head.index += 1
             self._apply(effect, tag_text)
         elif head.kind == "execute":
-            self._pop()
-            self._apply(head.effects[0] if head.effects else NO_EFFECT, tag_text)
+            self.queue.popleft()
+            if head.effects:
+                self._apply(head.effects[0], tag_text)
+            else:
+                self.model.complete(NO_EFFECT)
         else:
             self._lost(0x43)
 
@@ -179,9 +211,10 @@ class ResponseTracker:
             return
         # Extended protocol: PostgreSQL discards every message up to the next Sync.
         while self.queue and self.queue[0].kind != "sync":
-            skipped = self._pop()
+            seq = self.done + 1
+            skipped = self.queue.popleft()
             if skipped.kind == "parse" and skipped.added:
-                self.on_parse_failed(skipped.name, skipped.seq)
+                self.on_parse_failed(skipped.name, seq)
         if not self.queue:
             self.discarding = True
 
@@ -197,7 +230,7 @@ class ResponseTracker:
             # Best effort to be in step again: a ReadyForQuery ends everything sent up to
             # the first Sync, Query or FunctionCall in flight.
             while self.queue:
-                if self._pop().kind in SYNC_POINTS:
+                if self.queue.popleft().kind in SYNC_POINTS:
                     break
 
 

@@ -99,7 +99,7 @@ class ParameterStack:
     @property
     def tentative(self) -> bool:
         """Some tracked value would change if the open transaction aborted."""
-        return any(self._stack.values())
+        return bool(self._stack)  # a name's list is removed when it empties
 
     def reported(self, name: str, value: str) -> None:
         """PostgreSQL's own word on a value (ParameterStatus)."""
@@ -128,10 +128,13 @@ class ParameterStack:
         level = self.level
         if level == 0:
             return
+        emptied: list[str] = []
         for name, entries in self._stack.items():
-            if not entries or entries[-1].level < level:
+            if entries[-1].level < level:
                 continue
             top = entries.pop()
+            if not entries:
+                emptied.append(name)
             prev = entries[-1] if entries else None
             if not commit:
                 self.values[name] = top.prior
@@ -150,9 +153,15 @@ class ParameterStack:
                     prev.state, prev.masked = "set_local", top.prior
             else:  # set_local
                 prev.state, prev.masked = "set_local", top.masked
+        for name in emptied:
+            if not self._stack[name]:
+                del self._stack[name]
         self.level -= 1
 
     def pop_to(self, level: int, *, commit: bool) -> None:
+        if not self._stack:  # nothing saved: only the level changes
+            self.level = min(self.level, level)
+            return
         while self.level > level:
             self.pop(commit=commit)
 
@@ -199,7 +208,9 @@ class SessionModel:
 
     def complete(self, effect: StatementEffect) -> None:
         """A statement reported complete (CommandComplete)."""
-        self._statement_starts()
+        if self.block == "idle":  # _statement_starts, inline: this runs per statement
+            self.params.push()
+            self.block = "implicit"
         if effect is NO_EFFECT:
             return
         for change in effect.changes:

@@ -7,6 +7,7 @@ afterwards every message is a one-byte tag plus an Int32 length that includes it
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from regogate.errors import ProtocolViolation
@@ -18,15 +19,23 @@ MAX_STARTUP_SIZE = 10000
 _INT32 = 4
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Frame:
-    """One complete message: ``tag`` is b"" for startup-phase (untyped) messages."""
+    """One complete message: ``tag`` is b"" for startup-phase (untyped) messages.
+
+    Treated as immutable but not declared frozen: one is made for every message relayed,
+    and a frozen dataclass takes five times as long to make (its ``__init__`` goes
+    through ``object.__setattr__``); a named tuple is quick to make but slow to read."""
 
     tag: bytes
     body: bytes
 
     def encode(self) -> bytes:
         return self.tag + (len(self.body) + _INT32).to_bytes(4, "big") + self.body
+
+
+_LENGTH = struct.Struct("!I").unpack_from
+_TAGS = tuple(bytes((i,)) for i in range(256))  # one-byte tags, never allocated per message
 
 
 class MessageReader:
@@ -39,7 +48,7 @@ class MessageReader:
     __slots__ = ("_buf", "_max", "_pos", "_startup")
 
     def __init__(self, *, startup: bool = False, max_size: int = DEFAULT_MAX_MESSAGE_SIZE):
-        self._buf = bytearray()
+        self._buf: bytes | bytearray = b""
         self._pos = 0
         self._startup = startup
         self._max = max_size
@@ -57,11 +66,21 @@ class MessageReader:
         self._startup = True
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
-        # Compact lazily so that many small messages don't cost a copy each.
-        if self._pos and (self._pos > 65536 or self._pos * 2 > len(self._buf)):
-            del self._buf[: self._pos]
+        buf = self._buf
+        if self._pos >= len(buf):
+            # Everything before was framed (the usual case): start over from this chunk,
+            # kept as it came so that frames are sliced from it without a copy.
+            self._buf = bytes(data) if not isinstance(data, bytes) else data
             self._pos = 0
-        self._buf += data
+            return
+        # Compact lazily so that many small messages don't cost a copy each.
+        if not isinstance(buf, bytearray):
+            buf = self._buf = bytearray(buf[self._pos :])
+            self._pos = 0
+        elif self._pos and (self._pos > 65536 or self._pos * 2 > len(buf)):
+            del buf[: self._pos]
+            self._pos = 0
+        buf += data
 
     def buffered(self) -> int:
         """Bytes received but not yet returned as frames."""
@@ -70,7 +89,7 @@ class MessageReader:
     def take_buffered(self) -> bytes:
         """Remove and return every unparsed byte (e.g. before a TLS handshake)."""
         out = bytes(self._buf[self._pos :])
-        self._buf.clear()
+        self._buf = b""
         self._pos = 0
         return out
 
@@ -91,7 +110,7 @@ class MessageReader:
             return Frame(b"", body)
         if avail < 5:
             return None
-        length = int.from_bytes(buf[pos + 1 : pos + 5], "big")
+        (length,) = _LENGTH(buf, pos + 1)
         if length < _INT32:
             raise ProtocolViolation(
                 f"invalid message length {length} for message type {chr(buf[pos])!r}"
@@ -101,9 +120,8 @@ class MessageReader:
                 f"message of type {chr(buf[pos])!r} is {length} bytes, over the maximum message "
                 f"size of {self._max} bytes"
             )
-        if avail < length + 1:
+        if avail <= length:
             return None
-        tag = bytes(buf[pos : pos + 1])
-        body = bytes(buf[pos + 5 : pos + 1 + length])
-        self._pos = pos + 1 + length
-        return Frame(tag, body)
+        end = pos + 1 + length
+        self._pos = end
+        return Frame(_TAGS[buf[pos]], bytes(buf[pos + 5 : end]))

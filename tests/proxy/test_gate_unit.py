@@ -315,6 +315,46 @@ def test_waits_for_a_setting_change_in_flight() -> None:
     assert [t["schema"] for t in tables] == ["hidden"]
 
 
+def test_a_set_local_ended_by_a_sync_in_flight_is_waited_for() -> None:
+    """Finding 7: Bind + Execute of a SET LOCAL, a Sync, then a Query, pipelined. When
+    the Execute's CommandComplete arrives before the Sync's ReadyForQuery, the setting is
+    tentative: the Query must wait for the Sync that takes it back, not be decided under
+    it (PostgreSQL reads ``public.customers``)."""
+    g, engine = gate()
+    flushed: list[bytes] = []
+
+    async def drain(extra: bytes) -> None:
+        flushed.append(extra)
+
+    g.attach(drain)
+    admit(g, Parse("s1", "set local search_path = hidden").encode())
+    admit(g, Sync().encode())
+    answer(g, (b"1", b""), (b"Z", b"I"))
+
+    async def go() -> list[Frame]:
+        await g.admit(frame(Bind("c1", "s1").encode()))
+        await g.admit(frame(Execute("c1").encode()))
+        await g.admit(frame(Sync().encode()))
+        result: list[Frame] = []
+        async with anyio.create_task_group() as tg:
+
+            async def query() -> None:
+                result.extend(await g.admit(frame(Query("select * from customers").encode())))
+
+            tg.start_soon(query)
+            await anyio.sleep(0.02)
+            answer(g, (b"2", b""), (b"C", b"SET\x00"))  # the SET LOCAL is in effect now
+            await anyio.sleep(0.05)
+            assert not result  # ... until the Sync's answer: still waiting
+            answer(g, (b"Z", b"I"))
+        return result
+
+    out = anyio.run(go)
+    assert [f.tag for f in out] == [b"Q"]
+    tables = engine.inputs[-1]["statement"]["tables"]  # type: ignore[index]
+    assert [t["schema"] for t in tables] == ["public"]
+
+
 def test_lexing_setting_reported_ends_the_session() -> None:
     from regogate.errors import SessionStateLost
 
