@@ -6,10 +6,14 @@
 #   - the native recording writer (native/writer) and hot path (native/hotpath), Rust:
 #     cargo from crates.io
 #   - node-postgres and the npm PostgreSQL MCP server for the client tests
+#   - helm and kubeconform, built with `go install` at pinned releases, for the deployment
+#     tests (tests/deploy; their Kubernetes and Compose schemas are vendored there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OPA_VERSION="${OPA_VERSION:-v1.22.2}"
+HELM_VERSION="${HELM_VERSION:-v3.22.1}"
+KUBECONFORM_VERSION="${KUBECONFORM_VERSION:-v0.8.0}"
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 
@@ -33,6 +37,19 @@ GOBIN="$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin"
 if ! "$GOBIN/opa" version 2>/dev/null | grep -q "^Version: ${OPA_VERSION#v}$"; then
   echo "setup: building opa ${OPA_VERSION} with go install (a few minutes, once per machine)"
   GOFLAGS=-trimpath go install "github.com/open-policy-agent/opa@${OPA_VERSION}"
+fi
+
+# The module and version a Go binary was built from ("" if it is missing).
+go_built() { go version -m "$1" 2>/dev/null | awk '$1 == "mod" { print $2 "@" $3; exit }'; }
+# The deployment tests render the Helm chart with the real helm and validate it with
+# kubeconform against schemas vendored in tests/deploy/schemas (docs/decisions/0013).
+if [ "$(go_built "$GOBIN/helm")" != "helm.sh/helm/v3@${HELM_VERSION}" ]; then
+  echo "setup: building helm ${HELM_VERSION} with go install (a few minutes, once per machine)"
+  GOFLAGS=-trimpath nice -n 19 go install "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+fi
+if [ "$(go_built "$GOBIN/kubeconform")" != "github.com/yannh/kubeconform@${KUBECONFORM_VERSION}" ]; then
+  echo "setup: building kubeconform ${KUBECONFORM_VERSION} with go install"
+  GOFLAGS=-trimpath nice -n 19 go install "github.com/yannh/kubeconform/cmd/kubeconform@${KUBECONFORM_VERSION}"
 fi
 
 if [ ! -x .venv/bin/python ]; then
@@ -63,4 +80,4 @@ if [ -f tests/clients/package.json ]; then
     (cd tests/clients && npm ci --silent --no-audit --no-fund)
   fi
 fi
-echo "setup: ready (opa: $GOBIN/opa)"
+echo "setup: ready (opa, helm, kubeconform: $GOBIN)"
