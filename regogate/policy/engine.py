@@ -4,7 +4,8 @@ One per gateway process, shared by every session:
 
 - analysis cache: statement text (with the catalog generation, the session's search_path
   and, when it has any, its SQL-level prepared statements) -> facts; so each distinct text
-  is parsed once;
+  is parsed once; texts that differ only in constants the analyser never reads share one
+  entry (``facts_shape``) from the second time their shape is seen;
 - decision cache: (canonical policy input, policy revision) -> decision, for the decision's
   ``ttl``; cleared whenever the policy revision changes (file edit, SIGHUP, OPA restart);
 - the catalog cache (``catalog_cache.CatalogCache``): one snapshot per configured
@@ -33,11 +34,13 @@ from regogate.policy.catalog import CatalogSnapshot
 from regogate.policy.catalog_cache import CatalogCache
 from regogate.policy.decision import Decision
 from regogate.policy.facts import Analysis, analyze
+from regogate.policy.facts_shape import constants_inert, shape
 from regogate.policy.opa import DecisionSource, Metrics
 from regogate.wire.text import json_safe
 
 log = logging.getLogger("regogate.policy")
 
+_SEEN, _INERT, _READ = 0, 1, 2  # what is known of a shape (PolicyEngine._shapes)
 AnalysisKey = tuple[int, tuple[str, ...], bool, str, tuple[tuple[str, str], ...]]
 
 
@@ -47,6 +50,7 @@ class EngineStats:
     cache_hits: int = 0
     unavailable: int = 0
     analyses: int = 0
+    shape_hits: int = 0  # analyses served from another text of the same shape
     # Round-trip times (seconds) of the latest decision requests, for the benchmark.
     latencies: list[float] = field(default_factory=list)
 
@@ -95,6 +99,9 @@ class PolicyEngine:
         self._decisions: LruCache[tuple[bytes, str], Decision] = LruCache(cache_size, clock)
         self.cache_size = cache_size
         self._analyses: LruCache[AnalysisKey, Analysis] = LruCache(analysis_cache_size, clock)
+        # Shapes (normalized texts) seen: _SEEN once, then _INERT or _READ once checked. A
+        # text whose shape is new costs only its normalisation.
+        self._shapes: LruCache[str, int] = LruCache(analysis_cache_size, clock)
         self.stats = EngineStats()
         self._seen_revision = ""
 
@@ -161,13 +168,38 @@ class PolicyEngine:
         hit = self._analyses.get(key)
         if hit is not None:
             return hit
+        shaped = self._shaped(sql)
+        shape_key: AnalysisKey | None = None
+        if shaped is not None:
+            # "\0" cannot begin a statement text (protocol strings end at NUL).
+            shape_key = (generation, search_path, path_known, "\0" + shaped, key[4])
+            hit = self._analyses.get(shape_key)
+            if hit is not None:
+                self.stats.shape_hits += 1
+                return hit
         self.stats.analyses += 1
         snapshot = (
             catalog if search_path == catalog.search_path else catalog.with_search_path(search_path)
         )
         result = analyze(sql, snapshot, prepared, search_path_known=path_known)
-        self._analyses.put(key, result)
+        self._analyses.put(shape_key or key, result)
         return result
+
+    def _shaped(self, sql: str) -> str | None:
+        """The shape under which ``sql``'s analysis may be shared, or None: on its first
+        sighting a shape is only remembered; on the next, checked once (every text of a
+        shape has the same node types, so the check holds for all of them)."""
+        normal = shape(sql)
+        if normal is None:
+            return None  # no constants (or not parsable): nothing to share
+        seen = self._shapes.get(normal)
+        if seen is None:
+            self._shapes.put(normal, _SEEN)
+            return None
+        if seen == _SEEN:
+            seen = _INERT if constants_inert(sql) else _READ
+            self._shapes.put(normal, seen)
+        return normal if seen == _INERT else None
 
     def ready(self) -> bool:
         """The decision source can answer now (not restarting, not half-loaded)."""

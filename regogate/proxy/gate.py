@@ -112,12 +112,9 @@ MEMO_SIZE = 256
 MEMO_TTL = 60.0
 
 
-@dataclass(frozen=True)
-class _MemoKey:
-    generation: int
-    search_path: tuple[str, ...]
-    path_known: bool
-    revision: str
+# What a memoised verdict was reached on: catalog generation, search_path, whether the
+# path is known, policy revision. A plain tuple: one is made for every statement.
+_MemoKey = tuple[int, tuple[str, ...], bool, str]
 
 
 @dataclass
@@ -714,13 +711,14 @@ class PolicyGate:
     ) -> _Verdict:
         engine = self.engine
         assert engine is not None
+        memo_key: _MemoKey | None = (generation, path, known, engine.revision)
+        memo = self._memo.get(sql)  # only texts without EXECUTE are memoised
+        if memo is not None and memo.key == memo_key and engine.ready():
+            return self._replay(sql, protocol, memo)
         executes = "execute" in sql.lower()
-        memo_key = None if executes else _MemoKey(generation, path, known, engine.revision)
+        if executes:
+            memo_key = None
         try:
-            if memo_key is not None and engine.ready():
-                memo = self._memo.get(sql)
-                if memo is not None and memo.key == memo_key:
-                    return self._replay(sql, protocol, memo)
             prepared = self.model.prepared if executes else {}
             analysis = engine.analyze(sql, catalog, generation, path, prepared, path_known=known)
             unknown = _unknown_relations(analysis) - self._looked_up.get(generation, set())

@@ -53,7 +53,7 @@ class Parse:
         b = Body(body, "Parse")
         name, query = b.cstr(), b.cstr()
         n = b.count(4)
-        types = tuple(b.uint32() for _ in range(n))
+        types = struct.unpack(f"!{n}I", b.raw(4 * n)) if n else ()
         b.end()
         return cls(name, query, types)
 
