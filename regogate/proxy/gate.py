@@ -357,9 +357,10 @@ class PolicyGate:
             self.tracker.sent_plain("execute")
             return (frame,)
         self.tracker.sent("execute", (effect,))
-        # PostgreSQL answers an Execute only at the next Sync or Flush: ask for it now so
-        # that the next statement can be decided on what this one did.
-        return (frame, _FLUSH) if effect.matters else (frame,)
+        # PostgreSQL answers an Execute only at the next Sync or Flush. Most clients send
+        # the Sync with it; a statement that must wait for the answer before a Sync asks
+        # for it then (_settle), so no Flush is added here.
+        return (frame,)
 
     async def _parse(self, frame: Frame) -> Sequence[Frame]:
         parse = Parse.decode(frame.body)

@@ -22,7 +22,7 @@ from regogate.proxy.gate import GateResults, PolicyGate
 from regogate.proxy.hooks import NullRecordSink, SessionContext
 from regogate.wire.backend import ErrorResponse
 from regogate.wire.framing import Frame
-from regogate.wire.frontend import Bind, Close, Execute, FunctionCall, Parse, Query, Sync
+from regogate.wire.frontend import Bind, Close, Execute, Flush, FunctionCall, Parse, Query, Sync
 
 CATALOG = CatalogSnapshot(
     relations={
@@ -250,12 +250,36 @@ def test_bind_of_a_sql_prepared_statement_is_decided_as_its_execute() -> None:
     assert engine.inputs[-1]["statement"]["verbs"] == ["EXECUTE", "SELECT"]  # type: ignore[index]
 
 
-def test_execute_of_a_setting_change_is_flushed() -> None:
-    g, _ = gate()
+def test_a_statement_waiting_on_an_unsynced_execute_asks_for_its_answer() -> None:
+    """No Flush after the Execute itself (clients send a Sync with it); the statement
+    that must wait for its answer sends one (PostgreSQL answers only at Sync or Flush)."""
+    g, engine = gate()
+    sent: list[bytes] = []
+
+    async def drain(extra: bytes) -> None:
+        sent.append(extra)
+
+    g.attach(drain)
     admit(g, Parse("", "set search_path = hidden").encode())
     admit(g, Bind("", "").encode())
-    out = admit(g, Execute("").encode())
-    assert [f.tag for f in out] == [b"E", b"H"]
+    assert [f.tag for f in admit(g, Execute("").encode())] == [b"E"]
+
+    async def go() -> list[Frame]:
+        result: list[Frame] = []
+        async with anyio.create_task_group() as tg:
+
+            async def query() -> None:
+                result.extend(await g.admit(frame(Query("select * from customers").encode())))
+
+            tg.start_soon(query)
+            await anyio.sleep(0.05)
+            assert not result and sent == [Flush().encode()]
+            answer(g, (b"1", b""), (b"2", b""), (b"C", b"SET\x00"))
+        return result
+
+    assert [f.tag for f in anyio.run(go)] == [b"Q"]
+    tables = engine.inputs[-1]["statement"]["tables"]  # type: ignore[index]
+    assert [t["schema"] for t in tables] == ["hidden"]
 
 
 @pytest.mark.parametrize(
@@ -430,7 +454,7 @@ def test_set_config_bound_search_path_is_followed() -> None:
     g, engine = gate()
     admit(g, Parse("s", "select set_config($1, $2, false)").encode())
     admit(g, Bind("", "s", (), (b"search_path", b"hidden")).encode())
-    assert [f.tag for f in admit(g, Execute("").encode())] == [b"E", b"H"]
+    assert [f.tag for f in admit(g, Execute("").encode())] == [b"E"]
     admit(g, Sync().encode())
     answer(g, (b"1", b""), (b"2", b""), (b"D", b""), (b"C", b"SELECT 1\x00"), (b"Z", b"I"))
     admit(g, Query("select * from customers").encode())
