@@ -6,6 +6,7 @@ it today (masking and approvals are enforced as denials until those layers land)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -13,6 +14,21 @@ from functools import cached_property
 from regogate.errors import PolicyUnavailable
 
 MASK_METHODS = frozenset({"redact", "null", "partial", "email", "hash"})
+# The settings a CONNECT decision may give the session (``session_settings``): timeouts
+# that bound how long a session can hold the database, and nothing that changes how
+# statements are read or who runs them.
+SESSION_SETTINGS = frozenset(
+    {
+        "statement_timeout",
+        "lock_timeout",
+        "idle_in_transaction_session_timeout",
+        "idle_session_timeout",
+        "transaction_timeout",
+    }
+)
+# A PostgreSQL time value: a number, optionally with a unit (config.sgml "Parameter
+# Names and Values": us, ms, s, min, h, d). Anything else refuses the session.
+_DURATION = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,6})?(?: ?(?:us|ms|s|min|h|d))?")
 
 
 @dataclass(frozen=True)
@@ -38,6 +54,8 @@ class Decision:
     rules: tuple[str, ...] = ()
     upstream_role: str | None = None
     session_limit: int | None = None  # CONNECT: sessions the identity may hold at once
+    # CONNECT: settings the gateway SETs before the client's first statement
+    session_settings: Mapping[str, str] = field(default_factory=dict)
     revision: str = ""
 
     @property
@@ -103,6 +121,27 @@ def _strings(value: object, what: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _session_settings(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _bad("'session_settings' must be an object of setting name -> value")
+    out: dict[str, str] = {}
+    for name, setting in value.items():
+        if name not in SESSION_SETTINGS:
+            raise _bad(
+                f"'session_settings' may not set {name!r} "
+                f"(allowed: {', '.join(sorted(SESSION_SETTINGS))})"
+            )
+        if not isinstance(setting, str) or not _DURATION.fullmatch(setting):
+            raise _bad(
+                f"'session_settings' value of {name} must be a duration such as "
+                f"'30s' or '500ms', not {setting!r}"
+            )
+        out[name] = setting
+    return out
+
+
 def parse_decision(result: object, revision: str = "") -> Decision:
     if not isinstance(result, dict):
         raise _bad(f"expected an object, got {type(result).__name__}")
@@ -154,5 +193,6 @@ def parse_decision(result: object, revision: str = "") -> Decision:
         rules=_strings(result.get("rules"), "'rules'"),
         upstream_role=role,
         session_limit=limit,
+        session_settings=_session_settings(result.get("session_settings")),
         revision=revision,
     )

@@ -83,6 +83,9 @@ from regogate.policy.setting_change import SettingChange
 # - An empty query (only blanks, comments or semicolons) has no statements at all.
 # - ``settings`` (names of run-time parameters set) is a key of the statement object beyond
 #   the v1 draft in the design brief.
+# - ``sleep_seconds`` (only when pg_sleep, pg_sleep_for or pg_sleep_until is called) is
+#   the one number derived from constants: the longest sleep, or null when unknown
+#   (facts_sleep.py), so that a policy can bound how long a statement may sleep.
 
 __all__ = [
     "UNKNOWN_FUNCTION",
@@ -133,6 +136,10 @@ class StatementFacts:
     parse_error: str | None = None
     setting_changes: tuple[SettingChange, ...] = ()
     search_path_uncertain: bool = False
+    # Whether it calls pg_sleep, pg_sleep_for or pg_sleep_until, and then the longest
+    # sleep in seconds: None when some call's duration is not a readable constant.
+    sleeps: bool = False
+    sleep_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -331,7 +338,15 @@ def _facts(
         opaque_reasons=tuple(state.opaque),
         setting_changes=tuple(state.setting_changes),
         search_path_uncertain=state.search_path_uncertain,
+        sleeps=bool(state.sleeps),
+        sleep_seconds=_longest(state.sleeps),
     )
+
+
+def _longest(sleeps: list[float | None]) -> float | None:
+    if not sleeps or any(s is None for s in sleeps):
+        return None
+    return max(s for s in sleeps if s is not None)
 
 
 def _unparsable(sql: str, exc: Exception) -> StatementFacts:

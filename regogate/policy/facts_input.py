@@ -47,6 +47,16 @@ def _function_info(details: FunctionDetails | None) -> dict[str, object]:
 
 def to_input(facts: StatementFacts, catalog: CatalogSnapshot) -> dict[str, object]:
     """The ``statement`` object of the policy input (JSON-ready, deterministic)."""
+    statement = _statement(facts, catalog)
+    if facts.sleeps:
+        seconds = facts.sleep_seconds
+        statement["sleep_seconds"] = (
+            int(seconds) if seconds is not None and seconds.is_integer() else seconds
+        )
+    return statement
+
+
+def _statement(facts: StatementFacts, catalog: CatalogSnapshot) -> dict[str, object]:
     return {
         "verb": facts.verb,
         "verbs": list(facts.verbs),

@@ -235,6 +235,7 @@ class StatementState:
         self.dml = 0  # UPDATE/DELETE operations seen
         self.dml_without_where = 0
         self.outputs: list[Output] = []
+        self.sleeps: list[float | None] = []  # each sleep call's seconds, None: unknown
 
     def table(self, schema: str, name: str, access: str, kind: str) -> None:
         key = (schema, name)

@@ -13,6 +13,7 @@ from pglast import ast
 from regogate.policy.catalog import CatalogSnapshot, Lineage, Relation, qident
 from regogate.policy.facts_scope import EMPTY, Entry, Output, Scope, StatementState
 from regogate.policy.facts_settings import literal_string, set_config_call
+from regogate.policy.facts_sleep import SLEEP_FUNCTIONS, sleep_seconds
 
 __all__ = ["DYNAMIC_SQL_FUNCTIONS", "ExpressionWalker", "literal_string"]
 
@@ -280,6 +281,9 @@ class ExpressionWalker(ABC):
             self.set_config(node)
         elif qname in DYNAMIC_SQL_FUNCTIONS or qname.rsplit(".", 1)[-1].startswith("dblink"):
             self.state.make_opaque(f"{qname}() runs SQL text that cannot be analysed")
+        own = str(node.funcname[-1].sval)
+        if own in SLEEP_FUNCTIONS:  # in any schema: a look-alike is bounded like the real one
+            self.state.sleeps.append(sleep_seconds(own, node.args))
         if node.args:
             self.expr(node.args, scope, acc)
         if node.agg_order:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -327,6 +328,21 @@ async def connect_upstream(
     )
     secret = gw.cancels.issue(UpstreamKey(conn, up.pid, up.secret))
     return Opened(ctx, up, secret)
+
+
+def settings_sql(settings: Mapping[str, str]) -> tuple[str, ...]:
+    """The SET statements that give the session the CONNECT decision's
+    ``session_settings`` (names from decision.SESSION_SETTINGS, values checked there and
+    quoted here all the same). Run before the client's first statement, they are the
+    session's values; the reset value stays the role's, so the policy refuses RESET."""
+    return tuple(
+        f"SET {_quoted(name, chr(34))} = {_quoted(value, chr(39))}"
+        for name, value in sorted(settings.items())
+    )
+
+
+def _quoted(text: str, quote: str) -> str:
+    return quote + text.replace(quote, quote * 2) + quote
 
 
 async def run_startup_sql(gw: Gateway, up: upstream_mod.Upstream, hooks: SessionHooks) -> None:

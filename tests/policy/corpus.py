@@ -130,6 +130,8 @@ class Case:
     index: int = 0  # which statement of a multi-statement text
     count: int = 1  # how many statements the text holds
     prepared: dict[str, str] = field(default_factory=dict)
+    sleeps: bool = False  # calls pg_sleep*: then sleep is statement.sleep_seconds
+    sleep: float | None = None
 
 
 S = "SELECT"
@@ -701,7 +703,7 @@ CASES: list[Case] = [
     Case("user-function", "select mask_ssn(ssn) from customers", S, tables={"customers": "r"},
          read=cols("customers", "ssn"), functions=("public.mask_ssn",)),
     Case("read-file", "select pg_read_file('/etc/passwd')", S, functions=fn("pg_read_file")),
-    Case("sleep", "select pg_sleep(10)", S, functions=fn("pg_sleep")),
+    Case("sleep", "select pg_sleep(10)", S, functions=fn("pg_sleep"), sleeps=True, sleep=10),
     Case("qualified-user-function", "select public.lower(email) from customers", S,
          tables={"customers": "r"}, read=cols("customers", "email"), functions=("public.lower",)),
     Case("unknown-table-star", "select * from unknown_table", S, tables={"unknown_table": "r@unknown"},

@@ -380,7 +380,7 @@ def test_agent_functions_by_allowlist(gw: GatewayFixture) -> None:
     with psycopg.connect(gw.dsn("agent"), autocommit=True) as conn:
         assert conn.execute("select lower('A'), now() is not null, random() < 2").fetchone()
         for sql, named in (
-            ("select pg_sleep(0)", "pg_catalog.pg_sleep: it is volatile"),
+            ("select pg_sleep_until(now())", "pg_catalog.pg_sleep_until: it is volatile"),
             ("select pg_notify('ch', 'x')", "pg_catalog.pg_notify"),
             ("select pg_catalog.pg_advisory_lock(1)", "pg_catalog.pg_advisory_lock"),
             ("select set_config('work_mem', '64MB', false)", "pg_catalog.set_config"),

@@ -78,6 +78,8 @@ def test_corpus(case: Case) -> None:
         },
         "fingerprint": got["fingerprint"],
     }
+    if case.sleeps:
+        expected["sleep_seconds"] = case.sleep
     assert got == expected, json.dumps(got, indent=1)
     assert bool(facts.opaque_reasons) == case.opaque
 

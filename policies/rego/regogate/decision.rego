@@ -3,8 +3,8 @@
 # description: >-
 #   The one decision regogate asks for (data.regogate.decision). Every field has a
 #   default; anything not explicitly allowed is denied. Rule packages under
-#   data.regogate.rules contribute allow, deny, mask, approval and ttl and are merged
-#   here, so rules are added without editing this file (see docs/policy-contract.md).
+#   data.regogate.rules contribute allow, deny, mask, approval, ttl and (for CONNECT)
+#   session_settings and are merged here, so rules are added without editing this file (see docs/policy-contract.md).
 # custom:
 #   id: regogate.decision
 package regogate
@@ -17,6 +17,7 @@ default_decision := {
 	"ttl": 60,
 	"rules": [],
 	"upstream_role": null,
+	"session_settings": {},
 }
 
 mask_methods := {"redact", "null", "partial", "email", "hash"}
@@ -46,6 +47,13 @@ deny_by := {name: value |
 mask_by := {name: value |
 	some name
 	value := data.regogate.rules[name].mask
+	value != {}
+}
+
+# Only CONNECT decisions carry settings (rule packages contribute them for that verb).
+settings_by := {name: value |
+	some name
+	value := data.regogate.rules[name].session_settings
 	value != {}
 }
 
@@ -138,10 +146,12 @@ decision := {
 	"ttl": ttl,
 	"rules": sort({rule_id(name) | some name in allowed_by}),
 	"upstream_role": default_decision.upstream_role,
+	"session_settings": default_decision.session_settings,
 } if {
 	count(deny_by) == 0
 	count(mask_by) == 0
 	count(approvals) == 0
+	count(settings_by) == 0
 	reasons := reasons_of(set())
 } else := {
 	"allow": count(reasons) == 0,
@@ -151,6 +161,7 @@ decision := {
 	"ttl": ttl,
 	"rules": sort({rule_id(name) | some name in contributors}),
 	"upstream_role": default_decision.upstream_role,
+	"session_settings": merged_settings(settings_by),
 } if {
 	# rule name -> its reasons
 	denials := {name: texts |
@@ -161,11 +172,13 @@ decision := {
 
 	mask := merged_masks(mask_by)
 
-	reasons := reasons_of({text | some texts in denials; some text in texts} | mask_errors(mask))
+	errors := mask_errors(mask) | settings_errors(settings_by)
+	reasons := reasons_of({text | some texts in denials; some text in texts} | errors)
 
 	# The packages that allowed, denied, masked or asked for approval.
 	masked_by := {name | some name, m in mask_by; some _ in m}
-	contributors := ((allowed_by | object.keys(denials)) | masked_by) | {name | some [name, _] in approvals}
+	approved_by := {name | some [name, _] in approvals}
+	contributors := (((allowed_by | object.keys(denials)) | masked_by) | approved_by) | object.keys(settings_by)
 }
 
 # A mask the gateway cannot apply denies the statement here, with a message that says
@@ -179,3 +192,28 @@ mask_errors(mask) := set() if {
 }
 
 valid_mask(spec) if mask_methods[spec.method]
+
+# setting -> value. A setting two packages give different values is left out and denies
+# the session (settings_errors), rather than taking one of them.
+merged_settings(by) := {} if {
+	count(by) == 0
+} else := {setting: value |
+	some m in by
+	some setting, value in m
+	count(setting_values(by, setting)) == 1
+}
+
+setting_values(by, setting) := {v | some m in by; v := m[setting]}
+
+settings_errors(by) := set() if {
+	count(by) == 0
+} else := {sprintf("policy error: the session_settings of %s are not an object of setting -> value", [name]) |
+	some name, m in by
+	not is_object(m)
+} | {sprintf("policy error: rules give the session setting %s different values (%s)", [setting, concat(", ", sort([sprintf("%v", [v]) | some v in values]))]) |
+	some m in by
+	is_object(m)
+	some setting, _ in m
+	values := setting_values(by, setting)
+	count(values) > 1
+}

@@ -17,7 +17,7 @@ test_deny_by_default if {
 
 test_every_field_has_a_default if {
 	d := regogate.decision with input as {}
-	{k | some k, _ in d} == {"allow", "deny", "mask", "approval", "ttl", "rules", "upstream_role"}
+	{k | some k, _ in d} == {"allow", "deny", "mask", "approval", "ttl", "rules", "upstream_role", "session_settings"}
 }
 
 test_empty_input_still_decides if {
@@ -151,4 +151,29 @@ test_a_single_deny_value_still_denies if {
 test_a_malformed_approval_still_requires_approval if {
 	d := regogate.decision with data.regogate.rules as {"allow": {"allow": true}, "a": {"approval": {"dba please"}}}
 	d.approval == {"required": true, "approvers": [], "reason": "dba please"}
+}
+
+test_session_settings_are_merged if {
+	rules := {
+		"a": {"allow": true, "session_settings": {"statement_timeout": "1s"}},
+		"b": {"session_settings": {"lock_timeout": "2s", "statement_timeout": "1s"}},
+		"c": {"session_settings": {}},
+	}
+	d := regogate.decision with input as {} with data.regogate.rules as rules
+	d.allow
+	d.session_settings == {"statement_timeout": "1s", "lock_timeout": "2s"}
+	d.rules == ["a", "b"]
+}
+
+test_session_settings_that_disagree_deny if {
+	rules := {
+		"a": {"allow": true, "session_settings": {"statement_timeout": "1s", "lock_timeout": "2s"}},
+		"b": {"session_settings": {"statement_timeout": "9s"}},
+		"c": {"session_settings": "30s"},
+	}
+	d := regogate.decision with input as {} with data.regogate.rules as rules
+	not d.allow
+	d.session_settings == {"lock_timeout": "2s"}
+	"policy error: rules give the session setting statement_timeout different values (1s, 9s)" in d.deny
+	"policy error: the session_settings of c are not an object of setting -> value" in d.deny
 }

@@ -35,13 +35,21 @@ volatile := "it is volatile, so it may change data or the session, and agents ne
 
 not_builtin := "it is not part of PostgreSQL (a user-defined or extension function); agents may call built-in functions and those in config functions.agent_allowed"
 
+# pg_sleep is allowlisted (agent_limits bounds it): without the allowlist it is refused.
 test_volatile_builtins_count_as_writes if {
-	denied("pg_sleep", sprintf("agents may not call pg_catalog.pg_sleep: %s", [volatile]))
+	denied("pg_sleep", sprintf("agents may not call pg_catalog.pg_sleep: %s", [volatile])) with data.regogate.config.functions.agent_allowed as {}
+}
+
+test_pg_sleep_is_allowlisted if {
+	count(agent_functions.deny) == 0 with input as testing.agent("pg_sleep")
+	count(agent_functions.deny) == 0 with input as testing.agent("lateral_pg_sleep")
 }
 
 test_allowlisting_a_volatile_builtin_admits_it if {
 	count(agent_functions.deny) == 0 with input as testing.agent("pg_sleep")
 		with data.regogate.config.functions.agent_allowed as {"pg_catalog.pg_sleep": "for the test"}
+	count(agent_functions.deny) == 1 with input as testing.agent("pg_sleep")
+		with data.regogate.config.functions.agent_allowed as {}
 }
 
 test_user_defined_functions_are_refused_even_when_immutable if {
@@ -120,5 +128,5 @@ test_wrapping_the_call_changes_nothing if {
 	notify := "calling pg_catalog.pg_notify is not allowed: it sends a notification to other sessions (NOTIFY, which readers may not run either)"
 	denied("prepare_pg_notify", notify)
 	denied("subquery_pg_notify", notify)
-	denied("lateral_pg_sleep", sprintf("agents may not call pg_catalog.pg_sleep: %s", [volatile]))
+	denied("lateral_pg_sleep", sprintf("agents may not call pg_catalog.pg_sleep: %s", [volatile])) with data.regogate.config.functions.agent_allowed as {}
 }

@@ -7,7 +7,7 @@ test_id_comes_from_metadata if read_only.id == "read_only"
 
 reads := [
 	"select_1", "select_transactions", "select_customer_ids", "show_search_path",
-	"set_statement_timeout", "set_search_path", "reset_all", "begin", "begin_read_only",
+	"set_search_path", "begin", "begin_read_only",
 	"commit", "rollback", "explain_select", "fetch", "multi_select_select",
 	"lower_memo", "now", "random", "psql_d", "psql_dn", "psql_l",
 ]
@@ -16,6 +16,14 @@ test_analyst_and_agent_may_run_harmless_reads if {
 	every name in reads {
 		testing.plain_allow(testing.analyst(name))
 		testing.plain_allow(testing.agent(name))
+	}
+}
+
+# Agents may not change the timeouts agent_limits holds, nor RESET ALL.
+test_analyst_may_set_and_reset_timeouts if {
+	every name in ["set_statement_timeout", "reset_all"] {
+		testing.plain_allow(testing.analyst(name))
+		read_only.allow with input as testing.agent(name)
 	}
 }
 
