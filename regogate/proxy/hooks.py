@@ -19,6 +19,30 @@ RecordBody: TypeAlias = Mapping[str, object] | bytes
 
 
 @dataclass(frozen=True)
+class UpstreamFacts:
+    """The upstream end of a session, for its ``session.open`` record: where it is, what
+    it was sent at startup (secrets withheld), what it reported about itself."""
+
+    host: str
+    port: int
+    tls: bool
+    # the StartupMessage's parameters, in order; a secret-looking name's value is None
+    params: Mapping[str, str | None]
+    server_version: str | None  # its server_version ParameterStatus
+    system_identifier: str | None  # pg_control_system(): a 64-bit integer, as text
+    system_identifier_error: str | None = None  # why it is None
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    """A client's TLS certificate: its subject (RFC 4514) and SHA-256 fingerprint (hex,
+    over the DER bytes)."""
+
+    subject: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class SessionContext:
     """What is known about a session once it is authenticated."""
 
@@ -31,6 +55,9 @@ class SessionContext:
     tls: Mapping[str, str] | None = None  # client TLS: version, cipher
     # Names of the settings the client asked for at startup (parameters and options).
     startup_settings: tuple[str, ...] = ()
+    # Set for the recording before the hooks are made (``recording_sink.describe``).
+    upstream: UpstreamFacts | None = None
+    client_cert: ClientCertificate | None = None  # regogate requests none yet
 
 
 class StatementGate(Protocol):

@@ -30,6 +30,7 @@ from regogate.errors import (
 from regogate.proxy import upstream as upstream_mod
 from regogate.proxy.admission import Ticket
 from regogate.proxy.hooks import ResultHook, SessionContext, SessionHooks
+from regogate.proxy.recording_sink import describe
 from regogate.proxy.startup import (
     GONE,
     RECV,
@@ -146,6 +147,8 @@ class Session:
         hooks: SessionHooks | None = None
         self.state.refused = True  # until the client has its AuthenticationOk
         try:
+            if self.gw.config.recording.enabled:  # what session.open records of both ends
+                ctx = await describe(ctx, up, self.client, self.gw.config.server.connect_timeout)
             hooks = await self.gw.hooks(ctx)
             await self._prepare(opened, hooks, ticket)
             out = bytearray(AuthenticationOk().encode())

@@ -20,15 +20,16 @@ from typing import Protocol
 
 import orjson
 
-from regogate.errors import ProtocolViolation, RecordingUnavailable
+from regogate.errors import RecordingUnavailable
 from regogate.recording import native
 from regogate.recording.core import frame
 from regogate.recording.records import GATEWAY_TYPES, RecordType
-from regogate.wire.scan import StreamScanner
 
 NOT_BY_SESSIONS = GATEWAY_TYPES | {RecordType.SESSION_OPEN.value, RecordType.SESSION_CLOSE.value}
 
 _C, _E, _I, _Z, _S = 0x43, 0x45, 0x49, 0x5A, 0x73
+# ReadyForQuery, ErrorResponse, CommandComplete, EmptyQueryResponse, PortalSuspended
+_INTEREST = frozenset((_Z, _E, _C, _I, _S))
 # keys in canonical (RFC 8785) order: the native writer copies the body as it is
 _RESULT = b'{"bytes":%d,"digest":"%b","elapsed_us":%b,"error":%b,"rows":%d%b%b,"tags":[%b]}'
 # Row counts above this have no exact JSON number (RFC 8785): recorded capped, and flagged.
@@ -192,8 +193,13 @@ class PyResultTap:
         self._chain, self._serialize, self._failed = chain, serialize, failed
         self._clock = clock or time.monotonic
         self._keyed = hmac.new(key, digestmod=hashlib.sha256)  # keyed once, copied per cycle
-        # ReadyForQuery, ErrorResponse, CommandComplete, EmptyQueryResponse, PortalSuspended
-        self._scanner: StreamScanner | None = StreamScanner(b"ZECIs")
+        # following the messages across chunks: the header so far, the body bytes left,
+        # the body of a message of interest being captured
+        self._hdr = b""
+        self._remaining = 0
+        self._tag = 0
+        self._capture: bytearray | None = None
+        self._broken = False  # a malformed stream: the relay reports it
         self._reset()
 
     def _reset(self) -> None:
@@ -221,41 +227,95 @@ class PyResultTap:
                 raise
             self._failed()
 
-    def upstream(self, data: bytes) -> None:
-        """Bytes sent to the client, one call per chunk as sent. Runs for every response:
-        kept lean."""
+    def _digest(self, part: bytes) -> None:
+        if not part:
+            return
         if self._first is None:
-            self._first = data
+            self._first = part
         elif self._mac is None:
             self._mac = self._keyed.copy()
             self._mac.update(self._first)
-            self._mac.update(data)
+            self._mac.update(part)
         else:
-            self._mac.update(data)
-        self._sent += len(data)
-        if self._scanner is None:
+            self._mac.update(part)
+        self._sent += len(part)
+
+    def upstream(self, data: bytes) -> None:
+        """Bytes sent to the client, one call per chunk as sent. Each cycle's digest
+        covers exactly its own bytes: the chunk is cut after each ReadyForQuery in it (a
+        pipelined client's cycles may arrive in one read). Runs for every response:
+        kept lean."""
+        if self._broken:
+            self._digest(data)
             return
+        cut = 0  # where this chunk's bytes not yet digested begin
+        pos, end = 0, len(data)
+        # A message that raises (a closed chain) skips the rest of the chunk's messages,
+        # as the native tap does; the scan goes on, so the next chunk starts in step.
+        failure: Exception | None = None
+        while pos < end:
+            if self._remaining:
+                take = min(self._remaining, end - pos)
+                if self._capture is not None:
+                    self._capture += data[pos : pos + take]
+                pos += take
+                self._remaining -= take
+                if not self._remaining and self._capture is not None:
+                    body, self._capture = bytes(self._capture), None
+                    if failure is None:
+                        cut, failure = self._at(self._tag, body, data, cut, pos)
+                continue
+            need = 5 - len(self._hdr)
+            self._hdr += data[pos : pos + need]
+            pos += min(need, end - pos)
+            if len(self._hdr) < 5:
+                break
+            tag, length = self._hdr[0], int.from_bytes(self._hdr[1:5], "big") - 4
+            self._hdr = b""
+            if length < 0:
+                self._broken = True  # the relay reports the malformed stream
+                break
+            if tag not in _INTEREST:
+                self._remaining = length
+            elif length <= end - pos:
+                pos += length
+                if failure is None:
+                    cut, failure = self._at(tag, data[pos - length : pos], data, cut, pos)
+            else:
+                self._tag, self._remaining, self._capture = tag, length, bytearray()
+        self._digest(data[cut:] if cut else data)
+        if failure is not None:
+            raise failure
+
+    def _at(
+        self, tag: int, body: bytes, data: bytes, cut: int, pos: int
+    ) -> tuple[int, Exception | None]:
+        """The message ending at ``data[pos]``; the new cut, and what it raised."""
         try:
-            messages = self._scanner.feed(data)
-        except ProtocolViolation:
-            self._scanner = None  # the relay reports the malformed stream
-            return
-        for tag, body in messages:
-            if tag == _Z:
-                self._cycle_done()
-            elif tag == _C:
-                text = body.rstrip(b"\x00")
-                self._tags.append(_jstr(text.decode("utf-8", "replace")))
-                last = text.rpartition(b" ")[2]
-                if last.isdigit():  # ASCII digits only ("²" is not), so int() accepts it
-                    self._rows += int(last)
-            elif tag == _E:
-                if self._error is None:
-                    self._error = _sqlstate(body)
-            elif tag == _I:
-                self._tags.append(b'"EMPTY"')
-            elif tag == _S:
-                self._suspended = True
+            self._message(tag, body, data[cut:pos] if tag == _Z else b"")
+        except Exception as exc:
+            return (pos if tag == _Z else cut), exc
+        return (pos if tag == _Z else cut), None
+
+    def _message(self, tag: int, body: bytes, upto: bytes) -> None:
+        """One message of interest; ``upto``: the chunk's undigested bytes through its
+        end (digested first when it ends a cycle)."""
+        if tag == _Z:
+            self._digest(upto)
+            self._cycle_done()
+        elif tag == _C:
+            text = body.rstrip(b"\x00")
+            self._tags.append(_jstr(text.decode("utf-8", "replace")))
+            last = text.rpartition(b" ")[2]
+            if last.isdigit():  # ASCII digits only ("²" is not), so int() accepts it
+                self._rows += int(last)
+        elif tag == _E:
+            if self._error is None:
+                self._error = _sqlstate(body)
+        elif tag == _I:
+            self._tags.append(b'"EMPTY"')
+        elif tag == _S:
+            self._suspended = True
 
     def _cycle_done(self) -> None:
         if not (self._tags or self._error is not None or self._suspended):

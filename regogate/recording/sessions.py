@@ -187,14 +187,14 @@ def _count(summary: SessionSummary, record: Record) -> None:
         case "stmt":
             summary.statements += 1
             decisions = body.get("decisions")
-            for d in decisions if isinstance(decisions, list) else []:
-                outcome = text(d.get("outcome")) if isinstance(d, dict) else None
-                summary.denied += outcome == "deny"
-                summary.masked += outcome == "allow_masked"
+            listed = (
+                [d for d in decisions if isinstance(d, dict)] if isinstance(decisions, list) else []
+            )
+            summary.denied += any(refused(d) for d in listed)
+            summary.masked += sum(text(d.get("outcome")) == "allow_masked" for d in listed)
         case "decision":
-            outcome = text(body.get("outcome"))
-            summary.denied += outcome == "deny"
-            summary.masked += outcome == "allow_masked"
+            summary.denied += refused(body)
+            summary.masked += text(body.get("outcome")) == "allow_masked"
         case "approval":
             summary.approvals += 1
         case "error":
@@ -206,6 +206,16 @@ def _count(summary: SessionSummary, record: Record) -> None:
             summary.status = "closed"
         case _:
             pass  # other types are shown by replay, not counted
+
+
+ALLOWED = frozenset({"allow", "allow_masked"})
+
+
+def refused(decision: JSONObject) -> bool:
+    """A decision that refused its statement, whatever its outcome word: anything but
+    ``allow`` / ``allow_masked`` (``deny``, ``needs_approval``, a word a later policy
+    library uses), or a gate refusal (it carries the SQLSTATE the client got)."""
+    return text(decision.get("outcome")) not in ALLOWED or decision.get("sqlstate") is not None
 
 
 class SessionIndex:

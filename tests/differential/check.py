@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from regogate.policy.sqltext import normalize
 from regogate.proxy.hooks import SESSION_SETTINGS_SQL
+from regogate.proxy.recording_sink import SYSTEM_IDENTIFIER_SQL
 from regogate.wire.backend import ErrorResponse
 from regogate.wire.framing import Frame, MessageReader
 from regogate.wire.frontend import PasswordMessage, Terminate
@@ -182,8 +183,10 @@ def compare(pg: list[Executed], gate: list[StmtRecord]) -> Report:
     plan a Bind started) with the latest decision on its statement recorded before the
     next Query. Then compare relations."""
     report = Report()
-    if pg and pg[0].text == SESSION_SETTINGS_SQL:
-        pg = pg[1:]  # the gateway's own read of the session's settings, before the relay
+    # the gateway's own reads before the relay: the upstream's system identifier (for
+    # session.open), the session's settings
+    while pg and pg[0].text in (SYSTEM_IDENTIFIER_SQL, SESSION_SETTINGS_SQL):
+        pg = pg[1:]
     simple = [i for i, r in enumerate(gate) if r.protocol == "simple"]
     next_simple = 0
     for ev in pg:

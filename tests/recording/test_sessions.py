@@ -271,7 +271,8 @@ def test_unknown_types_and_missing_fields_are_tolerated(tmp_path: Path, signer: 
     recs = records(tmp_path)
     (summary,) = index_sessions(recs)
     assert summary.opening.connection == "bank" and summary.opening.sub is None
-    assert summary.statements == 1 and summary.denied == 0
+    # a decision that does not say allow did not let its statement run: refused
+    assert summary.statements == 1 and summary.denied == 1
     replay = build_replay(recs, summary.sid)
     assert replay is not None and [e.type for e in replay.events][3] == "future.thing"
 

@@ -461,6 +461,12 @@ impl ResultTap {
         }
     }
 
+    /// Bytes of the current cycle, in order.
+    fn digest(&mut self, part: &[u8]) {
+        self.mac.update(part);
+        self.sent += part.len() as u64;
+    }
+
     fn reset(&mut self) {
         self.sent = 0;
         self.tags.clear();
@@ -580,10 +586,11 @@ impl ResultTap {
     /// Bytes sent to the client, one call per chunk as sent: hashed, and followed
     /// message by message (headers and bodies may span chunks).
     fn upstream(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
-        self.mac.update(data);
-        self.sent += data.len() as u64;
         let end = data.len();
         let mut pos = 0;
+        // Each cycle's digest covers exactly its own bytes: the chunk is cut after each
+        // ReadyForQuery in it (a pipelined client's cycles may arrive in one read).
+        let mut cut = 0;
         // A message that raises (a closed chain, a failing callback) skips the rest of
         // the chunk's messages, as the Python reference does; the scan goes on, so the
         // next chunk starts in step.
@@ -599,6 +606,10 @@ impl ResultTap {
                 if self.remaining == 0 {
                     if let Some(body) = self.capture.take() {
                         if failure.is_none() {
+                            if self.tag == b'Z' {
+                                self.digest(&data[cut..pos]);
+                                cut = pos;
+                            }
                             failure = self.message(py, self.tag, &body).err();
                         }
                     }
@@ -624,6 +635,10 @@ impl ResultTap {
                 self.remaining = length;
             } else if length <= end - pos {
                 if failure.is_none() {
+                    if tag == b'Z' {
+                        self.digest(&data[cut..pos + length]);
+                        cut = pos + length;
+                    }
                     failure = self.message(py, tag, &data[pos..pos + length]).err();
                 }
                 pos += length;
@@ -633,6 +648,7 @@ impl ResultTap {
                 self.capture = Some(Vec::with_capacity(length.min(1 << 16)));
             }
         }
+        self.digest(&data[cut..]);
         failure.map_or(Ok(()), Err)
     }
 }
