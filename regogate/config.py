@@ -95,6 +95,9 @@ class PolicyConfig:
     timeout: float = 0.5  # seconds per decision request
     cache_size: int = 10000  # 0 disables the decision cache
     watch_interval: float = 1.0  # seconds between policy directory checks
+    # statement text longer than this is denied unread (54000); proxy.analysis_budget
+    max_statement_bytes: int = 1024 * 1024
+    analysis_timeout: float = 2.0  # seconds a large text's analysis may take, else denied
     # environment variables the OPA sidecar gets beyond childenv's allowlist (what a
     # policy can read with opa.runtime().env; e.g. a proxy for http.send)
     env: tuple[str, ...] = ()
@@ -410,7 +413,18 @@ def _policy(r: _Reader, p: Mapping[str, object]) -> PolicyConfig:
     r.unknown(
         p,
         "policy",
-        {"mode", "dir", "opa_url", "opa_binary", "timeout", "cache_size", "watch_interval", "env"},
+        {
+            "mode",
+            "dir",
+            "opa_url",
+            "opa_binary",
+            "timeout",
+            "cache_size",
+            "watch_interval",
+            "env",
+            "max_statement_bytes",
+            "analysis_timeout",
+        },
     )
     mode = cast(PolicyMode, r.choice(p, "mode", "policy", ("enforce", "off"), "enforce"))
     opa_url = r.get(p, "opa_url", "policy", str, "") or None
@@ -437,6 +451,7 @@ def _policy(r: _Reader, p: Mapping[str, object]) -> PolicyConfig:
         raise r.fail("policy.env", "must be a list of environment variable names")
     if "REGOGATE_SIGNING_KEY" in env:
         raise r.fail("policy.env", "the signing key is never handed to OPA")
+    max_bytes, analysis_timeout = _statement_budget(r, p)
     return PolicyConfig(
         mode=mode,
         dir=directory,
@@ -446,7 +461,22 @@ def _policy(r: _Reader, p: Mapping[str, object]) -> PolicyConfig:
         cache_size=cache_size,
         watch_interval=watch,
         env=tuple(env),
+        max_statement_bytes=max_bytes,
+        analysis_timeout=analysis_timeout,
     )
+
+
+def _statement_budget(r: _Reader, p: Mapping[str, object]) -> tuple[int, float]:
+    """[policy] max_statement_bytes and analysis_timeout."""
+    max_bytes = r.positive(p, "max_statement_bytes", "policy", 1024 * 1024)
+    if max_bytes < 1024:
+        raise r.fail("policy.max_statement_bytes", f"must be at least 1024, got {max_bytes}")
+    analysis_timeout = r.get(p, "analysis_timeout", "policy", float, 2.0)
+    if not 0 < analysis_timeout <= 60:
+        raise r.fail(
+            "policy.analysis_timeout", f"must be between 0 and 60 seconds, got {analysis_timeout}"
+        )
+    return max_bytes, analysis_timeout
 
 
 def _recording(r: _Reader, data: Mapping[str, object]) -> RecordingConfig:

@@ -13,6 +13,7 @@
     │   ├── PolicyUnavailable (42501)    OPA unreachable/undefined: fail closed
     │   ├── SessionStateLost (42501)     FATAL: PostgreSQL reported a lexing setting changed
     │   └── StartupRefused (42501)       FATAL: a startup parameter the gateway refuses
+    ├── ProgramLimitExceeded (54000)     a statement too large (or too slow) to analyse
     └── RecordingUnavailable (58030)     the recording sink cannot write: fail closed
 
 Foreign exceptions (OSError, ssl.SSLError, scramp errors, httpx errors) are translated
@@ -87,6 +88,13 @@ class PolicyDenied(RegogateError):
 
 class PolicyUnavailable(PolicyDenied):
     """Fail closed: the policy engine gave no usable answer."""
+
+
+class ProgramLimitExceeded(RegogateError):
+    """A statement over ``[policy] max_statement_bytes``, or whose analysis ran past
+    ``[policy] analysis_timeout``: denied unread (PostgreSQL's program_limit_exceeded)."""
+
+    sqlstate = "54000"
 
 
 class RecordingUnavailable(RegogateError):

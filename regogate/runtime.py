@@ -8,11 +8,13 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 
+import regogate
 from regogate import __version__
-from regogate.config import Config
+from regogate.config import Config, Secret
 from regogate.errors import ConfigError, InvalidAuthorization, RecordingUnavailable, RegogateError
 from regogate.metrics import Metrics, serve_metrics
 from regogate.policy.catalog_cache import CatalogCache
@@ -22,6 +24,7 @@ from regogate.policy.engine import PolicyEngine
 from regogate.policy.facts import synthetic_statement
 from regogate.policy.opa import OpaClient
 from regogate.policy.sidecar import OpaSidecar, PolicyLoader, find_opa
+from regogate.proxy.analysis_budget import StatementBudget
 from regogate.proxy.deny import Denials
 from regogate.proxy.gate import GateResults, PolicyGate, quote_ident, session_input
 from regogate.proxy.hooks import (
@@ -33,8 +36,9 @@ from regogate.proxy.hooks import (
     SessionHooks,
     passthrough_hooks,
 )
-from regogate.proxy.recording_sink import SessionRecording
-from regogate.recording import keys
+from regogate.proxy.recording_sink import SessionRecording, open_body
+from regogate.proxy.startup import settings_sql
+from regogate.recording import keys, provenance
 from regogate.recording.commit import Redactor, commitment_key, digest_key
 from regogate.recording.commit import key_id as commit_key_id
 from regogate.recording.note import Signer
@@ -55,6 +59,12 @@ class Runtime:
     digest_key: bytes = field(default=b"", repr=False)  # of result digests (recording)
     metrics: Metrics = field(default_factory=Metrics)
     sessions_opened: int = 0
+    # [policy] max_statement_bytes and analysis_timeout, shared by every session's gate
+    budget: StatementBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        pol = self.config.policy
+        self.budget = StatementBudget(pol.max_statement_bytes, pol.analysis_timeout)
 
     def record_policy(self, revision: str) -> None:
         """A policy revision went live: a gateway-scoped policy.load record."""
@@ -131,10 +141,13 @@ class Runtime:
             redact=self.redactor if isinstance(record, SessionRecording) else None,
             healthy=self._blocked if self.recorder is not None else None,
             upstream_role=role,
+            budget=self.budget,
         )
         gate_box.append(gate)
         results: ResultHook = GateResults(gate, denials) if self.engine is not None else denials
-        startup = (f"SET ROLE {quote_ident(role)}",) if role else ()
+        startup: tuple[str, ...] = (f"SET ROLE {quote_ident(role)}",) if role else ()
+        if session is not None:
+            startup += settings_sql(session.session_settings)
         if role and isinstance(record, SessionRecording):
             record.event("upstream.role", {"role": role})
         limit = session.session_limit if session is not None else None
@@ -169,28 +182,13 @@ def connect_input(ctx: SessionContext) -> dict[str, object]:
     return {**base, "connection": connection, "statement": CONNECT}
 
 
-def open_body(ctx: SessionContext) -> dict[str, object]:
-    """The session.open record: who, from where, over what, to which connection."""
-    ident = ctx.identity
+def start_body(config: Config) -> dict[str, object]:
+    """gateway.start's evidence of what runs: the effective configuration's digest
+    (secrets withheld) and the build's (recording-format.md §4)."""
+    files, count = provenance.build_digest(Path(regogate.__file__).parent)
     return {
-        "identity": {
-            "sub": ident.sub,
-            "email": ident.email,
-            "groups": list(ident.groups),
-            "issuer": ident.issuer,
-            "auth": ident.auth,
-            "token_sha256": ident.token_sha256,
-            "expires_at": None if ident.expires_at is None else int(ident.expires_at),
-        },
-        "client": {
-            "addr": ctx.client.addr,
-            "port": ctx.client.port,
-            "user": ctx.client.user,
-            "application_name": ctx.client.application_name,
-            "tls": dict(ctx.tls) if ctx.tls else None,
-        },
-        "connection": {"name": ctx.connection.name, "database": ctx.connection.database},
-        "upstream": {"pid": ctx.upstream_pid, "user": ctx.connection.user},
+        "config_sha256": provenance.config_digest(config, Secret),
+        "build": {"version": __version__, "files_sha256": files, "files": count},
     }
 
 
@@ -273,6 +271,7 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                 writer,
                 signer,
                 GatewayInfo.new(config.server.gateway_id, __version__),
+                start_body=start_body(config),
                 checkpoint_every=rec.checkpoint_every,
                 checkpoint_interval=rec.checkpoint_interval,
                 busy_linger=rec.commit_interval,

@@ -8,6 +8,9 @@ One per gateway process, shared by every session:
   entry (``facts_shape``) from the second time their shape is seen;
 - decision cache: (canonical policy input, policy revision) -> decision, for the decision's
   ``ttl``; cleared whenever the policy revision changes (file edit, SIGHUP, OPA restart);
+
+both keyed by digests of long texts and inputs (``text_key``), not the texts, and bounded
+in (estimated) bytes as well as in entries;
 - the catalog cache (``catalog_cache.CatalogCache``): one snapshot per configured
   connection, served without waiting and refreshed in the background (``run`` hosts the
   refreshes; docs/catalog.md).
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -41,7 +45,39 @@ from regogate.wire.text import json_safe
 log = logging.getLogger("regogate.policy")
 
 _SEEN, _INERT, _READ = 0, 1, 2  # what is known of a shape (PolicyEngine._shapes)
-AnalysisKey = tuple[int, tuple[str, ...], bool, str, tuple[tuple[str, str], ...]]
+TextKey = str | bytes
+AnalysisKey = tuple[int, tuple[str, ...], bool, TextKey, tuple[tuple[str, str], ...]]
+
+# A text up to this long is its own cache key (hashing it would cost more than it
+# saves); a longer one is keyed by its SHA-256 digest, so a cache does not keep it.
+TEXT_KEY_MAX = 1024
+# Shapes are looked for only in texts up to this long: normalising a large text costs
+# as much as analysing it, and large texts rarely repeat.
+SHAPE_TEXT_MAX = 64 * 1024
+ANALYSIS_CACHE_BYTES = 64 * 1024 * 1024
+DECISION_CACHE_BYTES = 64 * 1024 * 1024
+
+
+def text_key(text: str) -> TextKey:
+    """A cache key for ``text``: the text when short, else its digest (bytes, so that it
+    never equals a text)."""
+    if len(text) <= TEXT_KEY_MAX:
+        return text
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def analysis_bytes(analysis: Analysis) -> int:
+    """About what an analysis holds in memory (its facts' names, the texts it prepares)."""
+    size = 512 + sum(len(k) + len(v) for k, v in analysis.prepared.items())
+    for f in analysis.statements:
+        names = len(f.tables) + len(f.read) + len(f.written) + len(f.filtered)
+        size += 512 + 96 * (names + len(f.functions) + len(f.settings) + len(f.outputs))
+    return size
+
+
+def decision_bytes(decision: Decision) -> int:
+    """About what a cached decision holds in memory."""
+    return 512 + 128 * (len(decision.deny) + len(decision.rules) + len(decision.mask))
 
 
 @dataclass
@@ -96,12 +132,19 @@ class PolicyEngine:
         self._wait_limit = wait_limit
         self.catalogs = catalogs
         self._revision = revision
-        self._decisions: LruCache[tuple[bytes, str], Decision] = LruCache(cache_size, clock)
+        self._decisions: LruCache[tuple[str, str], Decision] = LruCache(
+            cache_size, clock, max_bytes=DECISION_CACHE_BYTES, size=decision_bytes
+        )
         self.cache_size = cache_size
-        self._analyses: LruCache[AnalysisKey, Analysis] = LruCache(analysis_cache_size, clock)
+        self._analyses: LruCache[AnalysisKey, Analysis] = LruCache(
+            analysis_cache_size, clock, max_bytes=ANALYSIS_CACHE_BYTES, size=analysis_bytes
+        )
+        # Large texts are analysed in a worker thread (proxy.analysis_budget): the analysis
+        # cache is shared with it.
+        self._analyses_lock = threading.Lock()
         # Shapes (normalized texts) seen: _SEEN once, then _INERT or _READ once checked. A
-        # text whose shape is new costs only its normalisation.
-        self._shapes: LruCache[str, int] = LruCache(analysis_cache_size, clock)
+        # text whose shape is new costs only its normalisation. Only the event loop uses it.
+        self._shapes: LruCache[TextKey, int] = LruCache(analysis_cache_size, clock)
         self.stats = EngineStats()
         self._seen_revision = ""
 
@@ -157,23 +200,26 @@ class PolicyEngine:
         path_known: bool = True,
     ) -> Analysis:
         """The facts of ``sql`` (cached per text, generation, search_path, whether that
-        path is known, and the session's SQL-level prepared statements)."""
+        path is known, and the session's SQL-level prepared statements). Safe to call
+        from a worker thread for a text over ``SHAPE_TEXT_MAX`` (it skips the shapes)."""
         key: AnalysisKey = (
             generation,
             search_path,
             path_known,
-            sql,
+            text_key(sql),
             tuple(sorted(prepared.items())) if prepared else (),
         )
-        hit = self._analyses.get(key)
+        with self._analyses_lock:
+            hit = self._analyses.get(key)
         if hit is not None:
             return hit
-        shaped = self._shaped(sql)
+        shaped = self._shaped(sql) if len(sql) <= SHAPE_TEXT_MAX else None
         shape_key: AnalysisKey | None = None
         if shaped is not None:
             # "\0" cannot begin a statement text (protocol strings end at NUL).
-            shape_key = (generation, search_path, path_known, "\0" + shaped, key[4])
-            hit = self._analyses.get(shape_key)
+            shape_key = (generation, search_path, path_known, text_key("\0" + shaped), key[4])
+            with self._analyses_lock:
+                hit = self._analyses.get(shape_key)
             if hit is not None:
                 self.stats.shape_hits += 1
                 return hit
@@ -182,7 +228,8 @@ class PolicyEngine:
             catalog if search_path == catalog.search_path else catalog.with_search_path(search_path)
         )
         result = analyze(sql, snapshot, prepared, search_path_known=path_known)
-        self._analyses.put(shape_key or key, result)
+        with self._analyses_lock:
+            self._analyses.put(shape_key or key, result)
         return result
 
     def _shaped(self, sql: str) -> str | None:
@@ -192,13 +239,14 @@ class PolicyEngine:
         normal = shape(sql)
         if normal is None:
             return None  # no constants (or not parsable): nothing to share
-        seen = self._shapes.get(normal)
+        normal_key = text_key(normal)
+        seen = self._shapes.get(normal_key)
         if seen is None:
-            self._shapes.put(normal, _SEEN)
+            self._shapes.put(normal_key, _SEEN)
             return None
         if seen == _SEEN:
             seen = _INERT if constants_inert(sql) else _READ
-            self._shapes.put(normal, seen)
+            self._shapes.put(normal_key, seen)
         return normal if seen == _INERT else None
 
     def ready(self) -> bool:
@@ -230,7 +278,7 @@ class PolicyEngine:
             self.policy_changed(revision)
         text = canonical(policy_input)
         digest = hashlib.sha256(text).hexdigest()
-        key = (text, revision)
+        key = (digest, revision)
         self.stats.decisions += 1
         hit = self._decisions.get(key)
         if hit is not None:

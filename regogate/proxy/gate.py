@@ -15,6 +15,9 @@ Statement text that PostgreSQL could lex differently under other settings (a bac
 a non-ASCII byte) waits until no statement in flight could have changed them unseen, and
 is refused where that cannot be known before it runs.
 
+A text over ``[policy] max_statement_bytes`` is refused unread (54000), and a large one is
+analysed in a worker thread within ``[policy] analysis_timeout`` (``analysis_budget``).
+
 Fail closed: an unreachable or undecided policy, an unreadable catalog, a recorder that
 cannot record, a session state the gate lost: the statement is denied with a reason.
 """
@@ -39,8 +42,9 @@ from regogate.errors import (
 from regogate.policy.cache import LruCache
 from regogate.policy.catalog import CatalogSnapshot, parse_search_path
 from regogate.policy.decision import Decision
-from regogate.policy.engine import Decided, EngineStats
+from regogate.policy.engine import Decided, EngineStats, text_key
 from regogate.policy.facts import Analysis, StatementFacts, synthetic_statement, to_input
+from regogate.proxy.analysis_budget import BIG_TEXT, StatementBudget
 from regogate.proxy.deny import Denials
 from regogate.proxy.effects import bound_text, lexically_invariant, statement_effects
 from regogate.proxy.hooks import RecordSink, SessionContext
@@ -109,7 +113,9 @@ def session_input(ctx: SessionContext) -> dict[str, object]:
 
 LOOK_AGAIN_TIMEOUT = 2.0  # seconds a statement naming an unknown relation waits for the catalog
 MEMO_SIZE = 256
+MEMO_BYTES = 4 * 1024 * 1024  # per session; a text over BIG_TEXT is never memoised
 MEMO_TTL = 60.0
+DEFAULT_BUDGET = StatementBudget()
 
 
 # What a memoised verdict was reached on: catalog generation, search_path, whether the
@@ -125,7 +131,11 @@ class _Memo:
     analysis: Analysis
     decided: tuple[Decided, ...]
     effects: tuple[StatementEffect, ...]
+    text_chars: int  # its records hold (about) the text, once per protocol
     bodies: dict[str, bytes] = field(default_factory=dict)  # stmt records by protocol
+
+    def nbytes(self) -> int:
+        return 1024 + 3 * self.text_chars
 
 
 @dataclass
@@ -168,8 +178,10 @@ class PolicyGate:
         healthy: Callable[[], RegogateError | None] | None = None,
         upstream_role: str | None = None,
         model: SessionModel | None = None,
+        budget: StatementBudget = DEFAULT_BUDGET,
     ):
         self.engine = engine
+        self.budget = budget
         self.ctx = ctx
         self.conn = ctx.connection
         self.denials = denials
@@ -202,8 +214,10 @@ class PolicyGate:
         self._last_path: tuple[tuple[str, ...], bool] = ((), True)
         self._decided_generation = 0
         self._ddl_pending = False
-        self._memo: LruCache[str, _Memo] = LruCache(
-            MEMO_SIZE if engine is not None and engine.cache_size > 0 else 0
+        self._memo: LruCache[str | bytes, _Memo] = LruCache(
+            MEMO_SIZE if engine is not None and engine.cache_size > 0 else 0,
+            max_bytes=MEMO_BYTES,
+            size=_Memo.nbytes,
         )
         self.statements = 0
         self.denied = 0
@@ -499,6 +513,10 @@ class PolicyGate:
                 "(binary format, missing or not UTF-8)",
                 hint="send the parameters in text format",
             ), info
+        oversized = self.budget.oversized(sql)
+        if oversized is not None:
+            self.statements += 1
+            return self._unread(sql, "bind", oversized, name).refusal, info
         blocked = await self._settle(None)
         if blocked is not None:
             return blocked, info
@@ -686,6 +704,9 @@ class PolicyGate:
             if engine is None:  # [policy] mode = "off": recorded, not decided
                 self.recorder.start(sql, protocol, "")
                 return _Verdict(None, None)
+            oversized = self.budget.oversized(sql)
+            if oversized is not None:
+                return self._refuse(self._unread(sql, protocol, oversized))
             settle = await self._settle(sql)
             if settle is not None:
                 self.recorder.start(sql, protocol, "")
@@ -713,24 +734,36 @@ class PolicyGate:
         engine = self.engine
         assert engine is not None
         memo_key: _MemoKey | None = (generation, path, known, engine.revision)
-        memo = self._memo.get(sql)  # only texts without EXECUTE are memoised
+        big = len(sql) > BIG_TEXT  # analysed in a worker thread, never memoised
+        sql_key = text_key(sql) if not big else b""
+        memo = self._memo.get(sql_key) if not big else None  # texts without EXECUTE only
         if memo is not None and memo.key == memo_key and engine.ready():
             return self._replay(sql, protocol, memo)
         executes = "execute" in sql.lower()
-        if executes:
+        if executes or big:
             memo_key = None
         try:
             prepared = self.model.prepared if executes else {}
-            analysis = engine.analyze(sql, catalog, generation, path, prepared, path_known=known)
+            if big:
+                analysis = await self._analyze_big(sql, catalog, generation, path, prepared, known)
+            else:
+                analysis = engine.analyze(
+                    sql, catalog, generation, path, prepared, path_known=known
+                )
             unknown = _unknown_relations(analysis) - self._looked_up.get(generation, set())
             if unknown:
                 # Created outside the gateway since the snapshot? Look again once.
                 catalog, generation = await self._look_again(generation)
                 seen = self._looked_up.get(generation, set())
                 self._looked_up = {generation: seen | unknown}
-                analysis = engine.analyze(
-                    sql, catalog, generation, path, prepared, path_known=known
-                )
+                if big:
+                    analysis = await self._analyze_big(
+                        sql, catalog, generation, path, prepared, known
+                    )
+                else:
+                    analysis = engine.analyze(
+                        sql, catalog, generation, path, prepared, path_known=known
+                    )
             effects = statement_effects(sql, analysis, catalog)
         except RegogateError as exc:
             self.recorder.start(sql, protocol, "")
@@ -763,9 +796,35 @@ class PolicyGate:
                 decided.append(one)
         ttl = min((d.decision.ttl for d in decided), default=0.0)
         if memo_key is not None and ttl > 0 and len(decided) == len(statements):
-            memo = _Memo(memo_key, analysis, tuple(decided), effects)
-            self._memo.put(sql, memo, min(ttl, MEMO_TTL))
+            memo = _Memo(memo_key, analysis, tuple(decided), effects, len(sql))
+            self._memo.put(sql_key, memo, min(ttl, MEMO_TTL))
         return _Verdict(analysis, None, effects)
+
+    async def _analyze_big(
+        self,
+        sql: str,
+        catalog: CatalogSnapshot,
+        generation: int,
+        path: tuple[str, ...],
+        prepared: Mapping[str, str],
+        known: bool,
+    ) -> Analysis:
+        """A large text's analysis in a worker thread, within the time budget (raises
+        ProgramLimitExceeded past it): the event loop serves other sessions meanwhile."""
+        engine = self.engine
+        assert engine is not None
+        mine = dict(prepared)  # the session's own may change while the thread reads it
+        return await self.budget.run(
+            lambda: engine.analyze(sql, catalog, generation, path, mine, path_known=known)
+        )
+
+    def _unread(
+        self, sql: str, protocol: str, exc: RegogateError, prepared: str | None = None
+    ) -> _Verdict:
+        """A text refused before anything read it: recorded by its length only."""
+        self.recorder.start_unread(len(sql), protocol, prepared)
+        self.recorder.refusal(exc, self._revision(), (GATE_RULE,))
+        return _Verdict(None, exc)
 
     async def _look_again(self, generation: int) -> tuple[CatalogSnapshot, int]:
         """A fresh snapshot (bounded wait); the current one if none can be had: the

@@ -41,6 +41,23 @@ class StatementRecorder:
             body["prepared"] = prepared
         self.pending = body
 
+    def start_unread(self, size: int, protocol: str, prepared: str | None = None) -> None:
+        """The record of a text refused unread (over ``[policy] max_statement_bytes``): it
+        is not redacted (that would read it); ``text`` says only how long it was."""
+        if self.redact is None:
+            return
+        body: dict[str, object] = {
+            "text": f"/* regogate: statement text of {size} characters, not read */",
+            "literals": 0,
+            "literals_commitment": None,
+            "protocol": protocol,
+            "fingerprint": "",
+            "decisions": [],
+        }
+        if prepared is not None:
+            body["prepared"] = prepared
+        self.pending = body
+
     def reuse(self, body: bytes) -> None:
         """A record built once and serialized (a replayed verdict, a re-run statement)."""
         if self.redact is not None:
