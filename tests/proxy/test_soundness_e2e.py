@@ -259,7 +259,9 @@ def test_startup_settings_are_an_allowlist(
 
 
 def test_allowed_startup_settings_reach_postgresql(gw: GatewayFixture) -> None:
-    client = raw(gw, "agent", options="-c statement_timeout=1234", application_name="rg-t")
+    # An analyst: an agent's statement_timeout is the CONNECT decision's, whatever it asks
+    # (tests/policy/test_agent_limits_e2e.py).
+    client = raw(gw, "analyst", options="-c statement_timeout=1234", application_name="rg-t")
     result = client.run(query("show statement_timeout"))[0]
     assert result.rows == [("1234ms",)]
     client.close()
