@@ -35,7 +35,7 @@ test: setup lint native-check policy-check pytest
 
 # PostgreSQL's own regression and isolation suites, directly and through regogate; times
 # and ratios in .cache/suites-timing.json (tests/suites/README.md). Not yet part of
-# `make test`: the regression suite runs at 3.3-4.6x its direct time (goal: 3x) and
+# `make test`: the regression suite runs at 3.3-5x its direct time (goal: 3x) and
 # `lock` fails in about 1 run of 6 (a catalog read racing a NOWAIT lock upgrade).
 pg-suites: setup
 	scripts/suites/setup-pg-suites.sh
