@@ -59,6 +59,16 @@ ConfigOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+TrustOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--trust", metavar="FILE", help="trusted public keys or history (keys export); repeatable"
+    ),
+]
+TrustKeyOpt = Annotated[
+    Path | None,
+    typer.Option("--key", metavar="FILE", help="without --trust: trust this key's .vkeys history"),
+]
 FromOpt = Annotated[
     str | None,
     typer.Option("--from", metavar="TIME", help="ISO 8601 (UTC if no zone) or a span ago: 2h, 7d"),
@@ -301,20 +311,8 @@ def verify(
         typer.Argument(metavar="SESSION", help="verify one session (its id or a unique prefix)"),
     ] = None,
     directory: DirOpt = None,
-    trust: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--trust",
-            metavar="FILE",
-            help="trusted public keys or history (keys export); repeatable",
-        ),
-    ] = None,
-    key: Annotated[
-        Path | None,
-        typer.Option(
-            "--key", metavar="FILE", help="without --trust: trust this key's .vkeys history"
-        ),
-    ] = None,
+    trust: TrustOpt = None,
+    key: TrustKeyOpt = None,
     since: FromOpt = None,
     until: ToOpt = None,
     proof: Annotated[
@@ -466,18 +464,8 @@ def replay(
         str, typer.Argument(metavar="SESSION", help="session id (or a unique prefix)")
     ],
     directory: DirOpt = None,
-    trust: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--trust", metavar="FILE", help="trusted public keys or history, to verify the session"
-        ),
-    ] = None,
-    key: Annotated[
-        Path | None,
-        typer.Option(
-            "--key", metavar="FILE", help="without --trust: trust this key's .vkeys history"
-        ),
-    ] = None,
+    trust: TrustOpt = None,
+    key: TrustKeyOpt = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
