@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 # Asymmetric signatures only. ``none`` is never accepted, and neither is HMAC (HS256…):
@@ -18,7 +18,9 @@ class OidcIssuerConfig:
     """One trusted issuer. ``jwks_url`` None means: find it by OIDC discovery."""
 
     issuer: str
-    audiences: tuple[str, ...]
+    # Read from the TOML key "audience" (a string or a list): field metadata that
+    # regogate.config.keys reads.
+    audiences: tuple[str, ...] = field(metadata={"toml": ("audience",)})
     jwks_url: str | None = None
     groups_claim: str = "groups"
     email_claim: str = "email"
