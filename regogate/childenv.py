@@ -8,6 +8,7 @@ client and the recording; so children get an allowlist instead of a copy.
 
 from __future__ import annotations
 
+import ctypes
 import os
 from collections.abc import Iterable, Mapping
 
@@ -45,3 +46,33 @@ def opa_env(extra: Iterable[str] = (), environ: Mapping[str, str] | None = None)
 def writer_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """For the recording writer process (its key arrives on the pipe)."""
     return minimal_env(_WRITER, prefixes=("PYTHON", "COV_CORE_", "COVERAGE_"), environ=environ)
+
+
+def consume(name: str) -> bool:
+    """Remove ``name`` from this process's environment, overwriting its value first.
+
+    Both copies are overwritten with zero bytes before they are released: the C library's
+    (what ``/proc/PID/environ`` shows and what a core dump holds) and the interpreter's
+    (``os.environ``'s bytes object, created once at start-up and referenced nowhere
+    else). A ``str`` made from the value earlier (by a caller of ``os.environ[name]``) is
+    beyond reach: read a secret variable only in the process meant to hold it. Returns
+    whether the variable was set.
+    """
+    key = os.fsencode(name)
+    raw = os.environb.get(key)
+    if raw is None:
+        return False
+    libc = ctypes.CDLL(None)
+    libc.getenv.restype = ctypes.c_void_p
+    libc.getenv.argtypes = [ctypes.c_char_p]
+    where = libc.getenv(key)  # the value in "NAME=VALUE"
+    size = len(raw)
+    # c_char_p over a bytes object points at the object's own buffer (no copy)
+    buffer = ctypes.cast(ctypes.c_char_p(raw), ctypes.c_void_p).value
+    if buffer:
+        ctypes.memset(buffer, 0, size)
+    del raw
+    del os.environb[key]  # unsetenv(3) (which neither frees nor clears the entry)
+    if where and where > len(key):
+        ctypes.memset(where - len(key) - 1, 0, len(key) + 1 + size)  # "NAME=VALUE"
+    return True

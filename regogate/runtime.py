@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 
 import regogate
-from regogate import __version__
+from regogate import __version__, childenv
 from regogate.config import Config, Secret
 from regogate.errors import ConfigError, InvalidAuthorization, RecordingUnavailable, RegogateError
 from regogate.metrics import Metrics, serve_metrics
@@ -39,9 +39,8 @@ from regogate.proxy.hooks import (
 from regogate.proxy.recording_sink import SessionRecording, open_body
 from regogate.proxy.startup import settings_sql
 from regogate.recording import keys, provenance
-from regogate.recording.commit import Redactor, commitment_key, digest_key
-from regogate.recording.commit import key_id as commit_key_id
-from regogate.recording.note import Signer
+from regogate.recording.commit import Redactor
+from regogate.recording.export import CheckpointExporter
 from regogate.recording.records import GatewayInfo
 from regogate.recording.store import FsyncPolicy
 from regogate.recording.writer import Recorder, WriterProcess
@@ -56,6 +55,7 @@ class Runtime:
     sidecar: OpaSidecar | None = None
     recorder: Recorder | None = None
     redactor: Redactor | None = None
+    exporter: CheckpointExporter | None = None
     digest_key: bytes = field(default=b"", repr=False)  # of result digests (recording)
     metrics: Metrics = field(default_factory=Metrics)
     sessions_opened: int = 0
@@ -192,13 +192,6 @@ def start_body(config: Config) -> dict[str, object]:
     }
 
 
-def load_signing_key(config: Config) -> Signer:
-    rec = config.recording
-    if rec.key_file is not None:
-        return keys.load_signer(rec.key_file)
-    return keys.load_signer_from_env()
-
-
 @asynccontextmanager
 async def start(config: Config) -> AsyncIterator[Runtime]:
     """Start OPA (or connect to the configured one) and the recorder; stop them at exit."""
@@ -260,29 +253,62 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
         rec = config.recording
         if rec.enabled:
             assert rec.dir is not None
-            signer = load_signing_key(config)
+            # Only the writer process reads the signing key (docs/threat-model.md).
             writer = WriterProcess(
                 rec.dir,
                 segment_bytes=rec.segment_bytes,
                 fsync=FsyncPolicy(rec.fsync),
                 writer=rec.writer,
+                key_file=rec.key_file,
+                key_env=keys.ENV_VAR,
+                anchor_file=rec.anchor_file,
+                anchor_dir=rec.anchor_dir,
             )
             recorder = Recorder(
                 writer,
-                signer,
+                None,
                 GatewayInfo.new(config.server.gateway_id, __version__),
                 start_body=start_body(config),
                 checkpoint_every=rec.checkpoint_every,
                 checkpoint_interval=rec.checkpoint_interval,
                 busy_linger=rec.commit_interval,
             )
+            exporters: list[CheckpointExporter] = []
+
+            async def finish_export() -> None:  # after the recorder's last seal
+                for exporter in exporters:
+                    if not await exporter.drain(rec.checkpoint_export_timeout):
+                        log.error("the last checkpoint was not exported to every destination")
+
+            stack.push_async_callback(finish_export)
             try:
                 rt.recorder = await stack.enter_async_context(recorder.running())
             except RecordingUnavailable as exc:
                 where = "" if str(rec.dir) in exc.message else f"recording directory {rec.dir}: "
                 raise ConfigError(where + exc.message, hint=exc.hint) from None
-            rt.redactor = Redactor(commitment_key(signer), commit_key_id(signer))
-            rt.digest_key = digest_key(signer)
+            finally:
+                childenv.consume(keys.ENV_VAR)  # the writer has its copy, or none is needed
+            if rec.export_dirs or rec.export_urls or rec.anchor_file:
+                exporter = CheckpointExporter(
+                    recorder.origin,
+                    rec.export_dirs,
+                    rec.export_urls,
+                    timeout=rec.checkpoint_export_timeout,
+                    anchor=rec.anchor_file,
+                )
+                await tg.start(exporter.run)
+                recorder.checkpoint_listeners.append(exporter.submit)
+                if recorder.latest_checkpoint is not None:
+                    exporter.submit(recorder.latest_checkpoint)
+                exporters.append(exporter)
+                rt.exporter = exporter
+                log.info(
+                    "checkpoints are kept at %s",
+                    ", ".join(d.name for d in exporter.destinations),
+                )
+            key = recorder.key
+            rt.redactor = Redactor(key.commit_key, key.key_id)
+            rt.digest_key = key.digest_key
             if rt.engine is not None:
                 rt.record_policy(rt.engine.revision)
             log.info(
@@ -297,6 +323,8 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                 if rec.durability == "statement"
                 else "clients do not wait for the log",
             )
+        # whether recording is on or not, the gateway never keeps the signing key
+        childenv.consume(keys.ENV_VAR)
         stack.callback(log_stats, rt)
         _register_metrics(rt)
         if config.server.metrics_listen is not None:
@@ -323,6 +351,10 @@ def _register_metrics(rt: Runtime) -> None:
         recorder = rt.recorder
         m.gauge("regogate_recorder_healthy", lambda: float(recorder.healthy))
         m.gauge("regogate_recorder_unsealed_records", lambda: recorder.size - recorder.sealed_size)
+    if rt.exporter is not None:
+        exporter = rt.exporter
+        m.counter("regogate_checkpoint_exports_total", lambda: exporter.delivered)
+        m.counter("regogate_checkpoint_export_failures_total", lambda: exporter.failures)
 
 
 def log_stats(rt: Runtime) -> None:

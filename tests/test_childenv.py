@@ -50,3 +50,24 @@ def test_the_writer_gets_its_interpreter_and_engine_choice_only() -> None:
         "REGOGATE_NATIVE_WRITER": "/srv/regogate-writer",
         "REGOGATE_HOTPATH": "python",
     }
+
+
+def test_consume_removes_and_overwrites_a_variable() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import os, regogate.childenv as c\n"
+        "assert c.consume('RG_SECRET') and not c.consume('RG_SECRET')\n"
+        "assert 'RG_SECRET' not in os.environ\n"
+        "env = open('/proc/self/environ', 'rb').read()\n"
+        "print(b'RG_SECRET' in env, b'hunter2-7f3a9c' in env, b'RG_OTHER=keep' in env)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={"RG_SECRET": "hunter2-7f3a9c", "RG_OTHER": "keep", "PATH": "/usr/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == ["False", "False", "True"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import select
 import subprocess
 import sys
 from collections import deque
@@ -23,8 +25,9 @@ import anyio
 import orjson
 
 from regogate.childenv import writer_env
-from regogate.errors import RecordingUnavailable
+from regogate.errors import ConfigError, RecordingUnavailable
 from regogate.recording.core import LogCore, RecordStore, StoreSummary
+from regogate.recording.key_info import KeyInfo
 from regogate.recording.note import Signer
 from regogate.recording.store import DEFAULT_SEGMENT_BYTES, FsyncPolicy
 
@@ -35,6 +38,16 @@ class WriterError(RuntimeError):
     """The writer could not append, flush or seal (its message says why)."""
 
 
+@dataclass(frozen=True)
+class Started:
+    """A backend's log, open: where it stands, the signing key's public half and derived
+    keys, and the log's origin."""
+
+    summary: StoreSummary
+    key: KeyInfo
+    origin: str
+
+
 class Backend(Protocol):
     engine: str | None  # what writes: "thread", "python" or "native" (once started)
 
@@ -43,7 +56,9 @@ class Backend(Protocol):
         """The writer process's pid (None: no process)."""
         ...
 
-    async def start(self, signer: Signer, gw: Mapping[str, str], origin: str) -> StoreSummary: ...
+    async def start(self, gw: Mapping[str, str], origin: str | None) -> Started:
+        """Open the log; ``origin`` None: the signing key's name."""
+        ...
 
     async def commit(
         self, batch: bytes, count: int, seal: bool, rotate_to: Signer | None
@@ -56,10 +71,12 @@ class Backend(Protocol):
 
 
 class ThreadBackend:
-    """The core in a worker thread over a store the caller opened (and closes)."""
+    """The core in a worker thread over a store the caller opened (and closes), signing
+    with a key this process holds (tests, ``regogate keys rotate``)."""
 
-    def __init__(self, store: RecordStore):
+    def __init__(self, store: RecordStore, signer: Signer):
         self.store = store
+        self._signer = signer
         self.engine: str | None = "thread"
         self._core: LogCore | None = None
 
@@ -70,9 +87,11 @@ class ThreadBackend:
     def pid(self) -> int | None:
         return None
 
-    async def start(self, signer: Signer, gw: Mapping[str, str], origin: str) -> StoreSummary:
+    async def start(self, gw: Mapping[str, str], origin: str | None) -> Started:
+        signer = self._signer
+        origin = origin or signer.name
         self._core = LogCore(self.store, signer, gw, origin)
-        return StoreSummary.of(self.store.state)
+        return Started(StoreSummary.of(self.store.state), KeyInfo.of(signer), origin)
 
     async def commit(
         self, batch: bytes, count: int, seal: bool, rotate_to: Signer | None
@@ -93,16 +112,26 @@ class ThreadBackend:
 
 @dataclass(frozen=True)
 class WriterProcess:
-    """A recording directory opened (locked, scanned) and written by a child process."""
+    """A recording directory opened (locked, scanned) and written by a child process,
+    the only process that reads the signing key: from ``key_file``, else from the
+    environment variable ``key_env``, which the child inherits and removes at once
+    (the gateway then removes it from its own environment: ``childenv.consume``)."""
 
     directory: Path
     segment_bytes: int = DEFAULT_SEGMENT_BYTES
     fsync: FsyncPolicy = FsyncPolicy.ALWAYS
     stop_timeout: float = 10.0
     writer: str = "auto"  # "native", "python", or "auto": native if it is built
+    key_file: Path | None = None
+    key_env: str = "REGOGATE_SIGNING_KEY"
+    # the last checkpoint kept outside the log (recording.tail.check_anchor): a file, or
+    # an export directory's latest note for the log's origin
+    anchor_file: Path | None = None
+    anchor_dir: Path | None = None
 
-    def backend(self) -> ProcessBackend:
-        return ProcessBackend(self)
+    def backend(self, signer: Signer | None = None) -> ProcessBackend:
+        """``signer``: hand this key to the child instead (tests, tools)."""
+        return ProcessBackend(self, signer)
 
 
 class _WriterPipes(asyncio.SubprocessProtocol):
@@ -145,8 +174,9 @@ class _WriterPipes(asyncio.SubprocessProtocol):
 
 
 class ProcessBackend:
-    def __init__(self, spec: WriterProcess):
+    def __init__(self, spec: WriterProcess, signer: Signer | None = None):
         self.spec = spec
+        self._signer = signer
         self._transport: asyncio.SubprocessTransport | None = None
         self._stdin: asyncio.WriteTransport | None = None
         self._pipes: _WriterPipes | None = None
@@ -159,25 +189,37 @@ class ProcessBackend:
     def pid(self) -> int | None:
         return self._transport.get_pid() if self._transport is not None else None
 
-    async def start(self, signer: Signer, gw: Mapping[str, str], origin: str) -> StoreSummary:
+    async def start(self, gw: Mapping[str, str], origin: str | None) -> Started:
+        spec = self.spec
+        key: dict[str, object]
+        keep: tuple[int, ...] = ()
+        if self._signer is not None:
+            key = {"skey": self._signer.skey()}
+        elif spec.key_file is not None:
+            key = {"file": str(spec.key_file)}
+        else:
+            # The variable's bytes go to the child through a pipe, written from the
+            # environment's own copy (no other copy in this process); the caller then
+            # removes and overwrites that copy (childenv.consume).
+            fd = _key_pipe(spec.key_env)
+            key, keep = {"env": spec.key_env, "fd": fd}, (fd,)
         loop = asyncio.get_running_loop()
-        transport, pipes = await loop.subprocess_exec(
-            _WriterPipes,
-            sys.executable,
-            "-m",
-            "regogate.recording.worker",
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=None,  # the worker's own log lines go where the gateway's go
-            env=writer_env(),  # the key arrives on the pipe; no secret of the gateway's
-        )
+        try:
+            transport, pipes = await self._spawn(loop, keep)
+        finally:
+            for fd in keep:
+                os.close(fd)
         self._transport, self._pipes = transport, pipes
         self._stdin = cast(asyncio.WriteTransport, transport.get_pipe_transport(0))
         init = {
             "dir": str(self.spec.directory),
             "segment_bytes": self.spec.segment_bytes,
             "fsync": self.spec.fsync.value,
-            "skey": signer.skey(),
+            "key": key,
+            "anchor": {
+                "file": None if spec.anchor_file is None else str(spec.anchor_file),
+                "dir": None if spec.anchor_dir is None else str(spec.anchor_dir),
+            },
             "gw": dict(gw),
             "origin": origin,
             "writer": self.spec.writer,
@@ -190,11 +232,31 @@ class ProcessBackend:
             raise RecordingUnavailable(f"the recording writer did not start: {exc}") from None
         if not isinstance(reply, dict) or "ok" not in reply:
             await self.stop()
-            error = reply.get("error") if isinstance(reply, dict) else reply
-            raise RecordingUnavailable(str(error))
+            if not isinstance(reply, dict):
+                raise RecordingUnavailable(str(reply))
+            error, hint = str(reply.get("error")), reply.get("hint")
+            if reply.get("config"):
+                raise ConfigError(error, hint=hint)
+            raise RecordingUnavailable(error, hint=hint)
         ok = reply["ok"]
         self.engine = str(reply.get("writer", "python"))
-        return StoreSummary(ok["size"], ok["sealed"], ok["last_boot"], ok["recovered"])
+        summary = StoreSummary.from_json(ok)
+        return Started(summary, KeyInfo.from_json(reply["key"]), str(reply["origin"]))
+
+    async def _spawn(
+        self, loop: asyncio.AbstractEventLoop, keep: tuple[int, ...]
+    ) -> tuple[asyncio.SubprocessTransport, _WriterPipes]:
+        return await loop.subprocess_exec(
+            _WriterPipes,
+            sys.executable,
+            "-m",
+            "regogate.recording.worker",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None,  # the worker's own log lines go where the gateway's go
+            env=writer_env(),  # no secret of the gateway's: the key has its own pipe
+            pass_fds=keep,
+        )
 
     async def commit(
         self, batch: bytes, count: int, seal: bool, rotate_to: Signer | None
@@ -256,6 +318,23 @@ class ProcessBackend:
                     transport.kill()
                 await _wait_exit(transport)
             transport.close()
+
+
+def _key_pipe(name: str) -> int:
+    """The read end of a pipe holding the value of the environment variable ``name``
+    (empty if it is not set), for the writer process to inherit."""
+    r, w = os.pipe()
+    try:
+        raw = os.environb.get(os.fsencode(name), b"")
+        if len(raw) > select.PIPE_BUF:
+            raise ConfigError(f"environment variable {name} is too long for a signer key")
+        os.write(w, raw)  # from the environment's buffer: no copy here
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    return r
 
 
 async def _wait_exit(transport: asyncio.SubprocessTransport | None) -> None:

@@ -303,6 +303,22 @@ class RecordPass:
         self._last_ts = ""
         self._key: str | None = None  # the signing key last announced
 
+    def resume(self, position: int, segment: int, boot: str | None) -> None:
+        """Check a log's suffix alone: its first segment is number ``segment`` and starts
+        at ``position``; the record before it is of ``boot``. (What came before is taken
+        as it is: the recording writer checks an unsealed tail this way.)"""
+        self._count = position
+        self._last_seq = position - 1
+        self._next_segment = segment
+        self._boot = boot
+        if boot is not None:
+            self._boots.add(boot)
+
+    @property
+    def boot_starts(self) -> frozenset[int]:
+        """Positions of the first record of each boot seen."""
+        return frozenset(self._boot_starts)
+
     def continues_boot(self, position: int) -> bool:
         """Whether a record of the same boot follows the one at ``position``."""
         return position + 1 < self.tree.size and position + 1 not in self._boot_starts
@@ -466,6 +482,15 @@ class RecordPass:
                 f"but it is record {position}: records were removed or inserted before it"
             )
             self._f.error("start-size-mismatch", msg, file=file, line=number, seq=seq)
+        sealed = obj.get("sealed")
+        found = sealed.get("size") if isinstance(sealed, dict) else None
+        if type(found) is int and 0 <= found < position:
+            msg = (
+                f"records seq {found}..{position - 1} were not sealed when this boot started "
+                "(the previous boot ended without sealing them: a crash?); this boot's "
+                "checkpoints seal them, but nothing vouched for them before"
+            )
+            self._f.warning("sealed-by-later-boot", msg, file=file, line=number, seq=seq)
         origin = obj["origin"]
         if self.origin is None and isinstance(origin, str):
             self.origin, self.origin_at = origin, (file, number, seq)

@@ -106,11 +106,35 @@ class StoreSummary:
     sealed: int
     last_boot: str | None
     recovered: list[dict[str, str | int]] = field(default_factory=list)  # Torn.to_json()
+    sealed_root: str | None = None  # hex Merkle root at ``sealed`` (the last checkpoint's)
+    # the checkpoint kept outside the log that the log was checked against: {size, root}
+    anchor: dict[str, str | int] | None = None
 
     @classmethod
-    def of(cls, state: StoreState) -> StoreSummary:
-        sealed = state.last_checkpoint.size if state.last_checkpoint else 0
-        return cls(state.size, sealed, state.last_boot, [t.to_json() for t in state.recovered])
+    def of(cls, state: StoreState, anchor: Checkpoint | None = None) -> StoreSummary:
+        last = state.last_checkpoint
+        return cls(
+            state.size,
+            last.size if last else 0,
+            state.last_boot,
+            [t.to_json() for t in state.recovered],
+            last.root.hex() if last else None,
+            {"size": anchor.size, "root": anchor.root.hex()} if anchor is not None else None,
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, ok: dict[str, object]) -> StoreSummary:
+        return cls(
+            int(ok["size"]),  # type: ignore[call-overload]
+            int(ok["sealed"]),  # type: ignore[call-overload]
+            ok.get("last_boot"),  # type: ignore[arg-type]
+            ok.get("recovered") or [],  # type: ignore[arg-type]
+            ok.get("sealed_root"),  # type: ignore[arg-type]
+            ok.get("anchor"),  # type: ignore[arg-type]
+        )
 
 
 class LogCore:

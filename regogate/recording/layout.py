@@ -9,8 +9,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 SEGMENT_NAME = re.compile(r"seg-([0-9]{6,})\.jsonl")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 CHECKPOINTS = "checkpoints.log"
 
 
@@ -79,3 +81,14 @@ def boot_of(line: bytes) -> str | None:
     except (ValueError, KeyError, TypeError):
         return None
     return boot if isinstance(boot, str) else None
+
+
+def file_stem(origin: str) -> str:
+    """A file name for a log origin, for files kept outside the recording directory
+    (``bank.example/regogate/prod`` -> ``bank.example_regogate_prod``)."""
+    return _UNSAFE.sub("_", origin).strip("._") or "log"
+
+
+def latest_note(directory: Path, origin: str) -> Path:
+    """Where a checkpoint export directory keeps a log's latest checkpoint."""
+    return directory / f"{file_stem(origin)}.latest.note"

@@ -70,6 +70,8 @@ class StoreState:
     last_boot: str | None = None  # gw.boot of the last complete record
     recovered: list[Torn] = field(default_factory=list)
     last_checkpoint: Checkpoint | None = None
+    # (number, file name, complete lines) of each segment found at start
+    segments: list[tuple[int, str, int]] = field(default_factory=list)
 
 
 class SegmentStore:
@@ -138,6 +140,7 @@ class SegmentStore:
             for line in lines:
                 state.tree.append(leaf_hash(line))
                 acks.update(acknowledged(line))
+            state.segments.append((seg.number, seg.name, len(lines)))
             if lines:
                 last_line = lines[-1]
             if tail:
@@ -170,14 +173,15 @@ class SegmentStore:
                 f"the log has {size} records but its last checkpoint ({where}) covers {cp.size}:"
                 " sealed records are missing; refusing to append (run regogate verify)"
             )
-        if self._root_at(cp.size) != cp.root:
+        if self.root_at(cp.size) != cp.root:
             raise RecordingUnavailable(
                 f"the records no longer match the last checkpoint ({where}, size {cp.size}):"
                 " refusing to append (run regogate verify)"
             )
         self.state.last_checkpoint = cp
 
-    def _root_at(self, size: int) -> Hash:
+    def root_at(self, size: int) -> Hash:
+        """The Merkle root of the log's first ``size`` records."""
         if size == self.state.size:
             return self.state.tree.root()
         tree = CompactTree()  # a checkpoint older than the tail (after a crash): rescan

@@ -3,20 +3,28 @@
 It owns the recording directory (its flock) and runs ``core.LogCore``. It talks to the
 gateway over its stdin and stdout only, one JSON value per line:
 
-    gateway -> worker   {"dir", "segment_bytes", "fsync", "skey", "gw", "origin", "writer"}
-    worker -> gateway   {"ok": StoreSummary, "writer": "native" | "python"} | {"error": message}
+    gateway -> worker   {"dir", "segment_bytes", "fsync", "key", "gw", "origin", "writer"}
+    worker -> gateway   {"ok": StoreSummary, "writer": "native" | "python", "origin",
+                         "key": KeyInfo} | {"error": message, "hint", "config": bool}
     gateway -> worker   [count, seal, rotate_skey | null]  then ``count`` frame lines
     worker -> gateway   [tree size, checkpoint note | null] | {"error": message}
 
-The signing key arrives on the pipe (never in argv or the environment). End of input
+Only this process reads the signing key (docs/threat-model.md, "Only the writer signs"):
+``key`` names where it is — ``{"file": path}``, or ``{"env": NAME, "fd": N}``: the
+gateway's environment variable NAME, whose bytes the gateway wrote into a pipe this
+process inherits as N before it removed the variable (``childenv.consume``) — and the gateway
+gets the public key and the one-way derived HMAC keys back (``key_info.KeyInfo``). Tests
+and ``regogate keys rotate`` may hand over the key itself (``{"skey": ...}``). End of input
 means the gateway is gone: whatever was committed stays, nothing more is sealed. SIGINT
 and SIGTERM are ignored: the gateway drains and seals first, then closes the pipe.
 
 This process opens the directory (lock, scan, recovery, the check against the last
-checkpoint). Then, unless ``writer`` is "python", it execs the native writer
-(``native/writer``, docs/decisions/0008) with the log's state on an inherited pipe; the
-native writer speaks the batch protocol from there on and writes the same bytes
-``LogCore`` would. Without a built native writer ("auto") ``LogCore`` runs here.
+checkpoint) and checks every record after the last checkpoint before anything is signed
+(``recording.tail``): a tail it cannot vouch for stops the start. Then, unless ``writer``
+is "python", it execs the native writer (``native/writer``, docs/decisions/0008) with
+the log's state on an inherited pipe; the native writer speaks the batch protocol from
+there on and writes the same bytes ``LogCore`` would. Without a built native writer
+("auto") ``LogCore`` runs here.
 """
 
 from __future__ import annotations
@@ -31,10 +39,15 @@ from typing import BinaryIO
 
 import orjson
 
-from regogate.errors import RecordingUnavailable
+from regogate import childenv
+from regogate.errors import ConfigError, RecordingUnavailable
+from regogate.recording import keys
 from regogate.recording.core import LogCore, StoreSummary
+from regogate.recording.key_info import KeyInfo
+from regogate.recording.layout import latest_note
 from regogate.recording.note import Signer
 from regogate.recording.store import FsyncPolicy, SegmentStore
+from regogate.recording.tail import check_anchor, check_tail
 
 
 def _reply(out: BinaryIO, value: object) -> None:
@@ -68,16 +81,50 @@ def _read_line(fd: int) -> bytes:
     return bytes(data)
 
 
-def _exec_native(binary: str, store: SegmentStore, init: Mapping[str, object]) -> OSError:
+def load_key(source: object) -> Signer:
+    """The signing key from where ``source`` says (see the module's docstring)."""
+    if not isinstance(source, dict):
+        raise ConfigError("the recording writer was not told where the signing key is")
+    if "skey" in source:
+        return Signer.parse(str(source["skey"]))
+    if "file" in source:
+        return keys.load_signer(Path(str(source["file"])))
+    name = str(source.get("env") or keys.ENV_VAR)
+    fd = source.get("fd")
+    if isinstance(fd, int):  # the gateway's copy, on a pipe of its own
+        with os.fdopen(fd, "rb") as pipe:
+            raw: bytes | None = pipe.read(65536)
+    else:
+        raw = os.environb.get(os.fsencode(name))
+        childenv.consume(name)
+    value = raw.decode("ascii", "replace").strip() if raw else ""
+    return keys.load_signer_from_env(name, {name: value} if value else {})
+
+
+def _anchor(init: Mapping[str, object], origin: str) -> Path | None:
+    """Where the checkpoint kept outside the log is, if anywhere."""
+    anchor = init.get("anchor")
+    if not isinstance(anchor, dict):
+        return None
+    if anchor.get("file"):
+        return Path(str(anchor["file"]))
+    if anchor.get("dir"):
+        return latest_note(Path(str(anchor["dir"])), origin)
+    return None
+
+
+def _exec_native(
+    binary: str, store: SegmentStore, init: Mapping[str, object], signer: Signer, origin: str
+) -> OSError:
     """Hand the open log to the native writer (replaces this process); the error if not."""
     tree = store.state.tree
     state = {
         "dir": init["dir"],
         "segment_bytes": store.segment_bytes,
         "fsync": store.fsync.value,
-        "skey": init["skey"],
+        "skey": signer.skey(),
         "gw": init["gw"],
-        "origin": init["origin"],
+        "origin": origin,
         "size": tree.size,
         "frontier": [h.hex() for h in tree.frontier],
         "segment": store.segment_number,
@@ -132,12 +179,31 @@ def serve(inp: BinaryIO, out: BinaryIO, first: bytes | None = None) -> int:
         _reply(out, {"error": str(exc) or type(exc).__name__})
         return 1
     try:
-        signer = Signer.parse(init["skey"])
-        core = LogCore(store, signer, init["gw"], init["origin"])
-        summary = StoreSummary.of(store.state).__dict__
-        _reply(out, {"ok": summary, "writer": "python" if binary is None else "native"})
+        try:
+            signer = load_key(init.get("key"))
+        except ConfigError as exc:
+            _reply(out, {"error": exc.message, "hint": exc.hint, "config": True})
+            return 1
+        origin = str(init.get("origin") or signer.name)
+        try:
+            anchor = check_anchor(store, path, origin) if (path := _anchor(init, origin)) else None
+            check_tail(store)
+        except RecordingUnavailable as exc:
+            _reply(out, {"error": exc.message, "hint": exc.hint})
+            return 1
+        core = LogCore(store, signer, init["gw"], origin)
+        summary = StoreSummary.of(store.state, anchor).to_json()
+        _reply(
+            out,
+            {
+                "ok": summary,
+                "writer": "python" if binary is None else "native",
+                "origin": origin,
+                "key": KeyInfo.of(signer).to_json(),
+            },
+        )
         if binary is not None:
-            error = _exec_native(binary, store, init)  # returns only if the exec failed
+            error = _exec_native(binary, store, init, signer, origin)  # only if exec failed
             print(
                 f"regogate recording writer: could not start {binary}: {error};"
                 " writing with the Python writer",

@@ -22,6 +22,7 @@ from regogate.recording import hotpath
 from regogate.recording.backend import Backend, ThreadBackend, WriterProcess
 from regogate.recording.core import Body, RecordStore, serialize
 from regogate.recording.hotpath import NOT_BY_SESSIONS, Queue, SessionChain, record_body
+from regogate.recording.key_info import KeyInfo
 from regogate.recording.note import Signer, Verifier
 from regogate.recording.records import (
     GATEWAY_TYPES,
@@ -119,13 +120,16 @@ class Recorder:
 
     Call it from the event loop's thread. ``store``: a ``WriterProcess`` (the directory is
     opened and written by a child process) or an open ``RecordStore``, written from a
-    worker thread and the caller's to close.
+    worker thread and the caller's to close. ``signer``: the signing key, for a store
+    (required) or for a writer process to be handed (tests, tools); None for a writer
+    process that reads the key itself (``regogate serve``: the gateway never holds it).
+    ``origin``: the log's name, by default the key's.
     """
 
     def __init__(
         self,
         store: RecordStore | WriterProcess,
-        signer: Signer,
+        signer: Signer | None,
         gateway: GatewayInfo,
         *,
         origin: str | None = None,
@@ -141,11 +145,16 @@ class Recorder:
         batch_records: int = 512,
         hotpath_engine: str = "auto",
     ):
-        self.origin = origin or signer.name
-        self._backend: Backend = (
-            store.backend() if isinstance(store, WriterProcess) else ThreadBackend(store)
-        )
-        self._signer, self._gw = signer, gateway.to_json()
+        self.origin = origin or (signer.name if signer is not None else "")
+        if isinstance(store, WriterProcess):
+            self._backend: Backend = store.backend(signer)
+        elif signer is None:
+            raise ValueError("a Recorder over a store needs the signing key")
+        else:
+            self._backend = ThreadBackend(store, signer)
+        self._origin = origin
+        self._key: KeyInfo | None = KeyInfo.of(signer) if signer is not None else None
+        self._gw = gateway.to_json()
         self._every, self._interval = checkpoint_every, checkpoint_interval
         self._max_pending, self._max_record = max_pending_bytes, max_record_bytes
         self._start_body, self._stop_timeout, self._clock = start_body or {}, stop_timeout, clock
@@ -170,6 +179,8 @@ class Recorder:
         self._stalled: RecordingUnavailable | None = None
         self._last_seal_time = 0.0
         self.latest_checkpoint: str | None = None
+        # called with each new checkpoint note (recording.export), on the event loop
+        self.checkpoint_listeners: list[Callable[[str], None]] = []
 
     def _new_queue(self, size: int) -> Queue:
         return self.hotpath.queue(
@@ -217,9 +228,16 @@ class Recorder:
         return False
 
     @property
+    def key(self) -> KeyInfo:
+        """The key signing checkpoints now: its public half and derived keys."""
+        if self._key is None:
+            raise RuntimeError("the recorder has not started")
+        return self._key
+
+    @property
     def verifier(self) -> Verifier:
         """The public key of the key signing checkpoints now."""
-        return self._signer.verifier
+        return self.key.verifier
 
     @property
     def writer_engine(self) -> str | None:
@@ -258,7 +276,8 @@ class Recorder:
         An exception from the body propagates as it is (not in an ExceptionGroup).
         """
         error: BaseException | None = None
-        state = await self._backend.start(self._signer, self._gw, self.origin)
+        started = await self._backend.start(self._gw, self._origin)
+        state, self._key, self.origin = started.summary, started.key, started.origin
         self._q = self._new_queue(state.size)
         self._written = state.size
         self._sealed = state.sealed
@@ -268,10 +287,14 @@ class Recorder:
             start = {
                 **self._start_body,
                 "origin": self.origin,
-                "vkey": self._signer.verifier.vkey(),
+                "vkey": started.key.vkey,
                 "last_seen_tree_size": self.size,
                 "prev_boot": state.last_boot,
                 "recovered": state.recovered,
+                # what this boot found sealed, and the checkpoint kept outside the log
+                # it checked the log against (docs/recording-format.md §4)
+                "sealed": {"size": state.sealed, "root": state.sealed_root},
+                "anchor": state.anchor,
             }
             seq = self._append(RecordType.GATEWAY_START, None, None, start)
             self._request_seal(seq + 1)
@@ -322,7 +345,7 @@ class Recorder:
 
     async def rotate_key(self, new: Signer) -> None:
         """key.rotate (old and new vkey), sealed under the old key; then sign with ``new``."""
-        body = {"old": self._signer.verifier.vkey(), "new": new.verifier.vkey()}
+        body = {"old": self.key.vkey, "new": new.verifier.vkey()}
         seq = self._append(RecordType.KEY_ROTATE, None, None, body, new)
         self._request_seal(seq + 1)
         await self._wait(lambda: self._sealed > seq)
@@ -436,8 +459,10 @@ class Recorder:
             if note is not None:
                 self._sealed, self.latest_checkpoint, self._force_seal = end, note, False
                 self._last_seal_time = anyio.current_time()
+                for listener in self.checkpoint_listeners:
+                    listener(note)
             if rotate_to is not None:
-                self._signer = rotate_to
+                self._key = KeyInfo.of(rotate_to)
             self._notify()
 
     async def _linger_for(self, seconds: float) -> None:

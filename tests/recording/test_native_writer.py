@@ -122,7 +122,7 @@ def run(
         "dir": str(directory),
         "segment_bytes": 4096,  # many segments
         "fsync": fsync,
-        "skey": signer.skey(),
+        "key": {"skey": signer.skey()},
         "gw": GW,
         "origin": signer.name,
         "writer": writer,
@@ -231,7 +231,7 @@ def _worker(
         "dir": str(tmp_path / "log"),
         "segment_bytes": 1 << 20,
         "fsync": "never",
-        "skey": signer.skey(),
+        "key": {"skey": signer.skey()},
         "gw": GW,
         "origin": signer.name,
         "writer": writer,

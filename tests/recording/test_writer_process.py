@@ -90,7 +90,7 @@ def init_line(directory: Path, signer: Signer) -> bytes:
         "dir": str(directory),
         "segment_bytes": 1 << 20,
         "fsync": FsyncPolicy.NEVER.value,
-        "skey": signer.skey(),
+        "key": {"skey": signer.skey()},
         "gw": GatewayInfo.new("gw-test", "0.1.0").to_json(),
         "origin": signer.name,
     }
