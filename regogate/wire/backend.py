@@ -193,7 +193,10 @@ class _Report:
         return self.get("H")
 
     def encode(self) -> bytes:
-        return frame(self.TAG, b"".join(c.encode() + cstr(v) for c, v in self.fields) + b"\0")
+        # one byte per field code, as decode reads it (chr of the byte): latin-1, not UTF-8
+        return frame(
+            self.TAG, b"".join(c.encode("latin-1") + cstr(v) for c, v in self.fields) + b"\0"
+        )
 
     @classmethod
     def decode(cls, body: bytes) -> Self:

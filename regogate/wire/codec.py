@@ -30,8 +30,9 @@ def cstr(text: str) -> bytes:
 
 
 def values(items: tuple[bytes | None, ...]) -> bytes:
-    """Int16 count + (Int32 length | -1, bytes) per value, as in Bind / DataRow."""
-    out = bytearray(INT16.pack(len(items)))
+    """Int16 count + (Int32 length | -1, bytes) per value, as in Bind / DataRow. Counts
+    are unsigned, as PostgreSQL reads them (up to 65535 parameters)."""
+    out = bytearray(UINT16.pack(len(items)))
     for v in items:
         if v is None:
             out += INT32.pack(-1)
@@ -42,7 +43,7 @@ def values(items: tuple[bytes | None, ...]) -> bytes:
 
 
 def int16s(items: tuple[int, ...]) -> bytes:
-    return INT16.pack(len(items)) + struct.pack(f"!{len(items)}h", *items)
+    return UINT16.pack(len(items)) + struct.pack(f"!{len(items)}h", *items)
 
 
 class Body:
@@ -101,9 +102,10 @@ class Body:
         return text
 
     def count(self, item_size: int) -> int:
-        """An Int16 count whose items (of at least ``item_size`` bytes) must fit."""
-        n = self.int16()
-        if n < 0 or n * item_size > len(self.data) - self.pos:
+        """An Int16 count whose items (of at least ``item_size`` bytes) must fit. Read
+        unsigned, as PostgreSQL does (pq_getmsgint): a Bind may carry 65535 values."""
+        n = self.uint16()
+        if n * item_size > len(self.data) - self.pos:
             raise self.fail(f"invalid count {n}")
         return n
 

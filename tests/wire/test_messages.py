@@ -275,3 +275,15 @@ def test_framing_switch_and_take_buffered() -> None:
     reader.feed(fe.Sync().encode())
     frame = reader.next_frame()
     assert frame == Frame(b"S", b"")
+
+
+@pytest.mark.parametrize("count", [32767, 32768, 65535])
+def test_counts_are_unsigned_as_postgresql_reads_them(count: int) -> None:
+    """A Bind or Parse may carry up to 65535 parameters (PostgreSQL reads the Int16
+    counts unsigned); a signed read refused 32768 and up as an invalid count."""
+    bind = fe.Bind("", "s", (0,), tuple(b"1" for _ in range(count)), ())
+    data = bind.encode()
+    assert fe.decode_frontend(Frame(data[:1], data[5:])) == bind
+    parse = fe.Parse("s", "select 1", tuple(23 for _ in range(count)))
+    data = parse.encode()
+    assert fe.decode_frontend(Frame(data[:1], data[5:])) == parse
