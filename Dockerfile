@@ -42,7 +42,7 @@ RUN groupadd --system --gid 10001 regogate \
     && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
        --shell /usr/sbin/nologin regogate \
     && install -d -o 10001 -g 10001 -m 0700 /var/lib/regogate/recordings \
-       /var/lib/regogate/keys /var/lib/regogate/tls \
+       /var/lib/regogate/keys /var/lib/regogate/tls /var/lib/regogate/anchor \
     && install -d -m 0755 /etc/regogate \
     && chmod 0755 /usr/local/bin/regogate-entrypoint /usr/local/bin/opa
 USER 10001:10001

@@ -5,6 +5,7 @@ external OPA), the recorder, and the per-session hooks that tie them to each ses
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ import anyio
 
 import regogate
 from regogate import __version__, childenv
-from regogate.config import Config, Secret
+from regogate.config import Config, RecordingConfig, Secret
 from regogate.errors import ConfigError, InvalidAuthorization, RecordingUnavailable, RegogateError
 from regogate.metrics import Metrics, serve_metrics
 from regogate.policy.catalog_cache import CatalogCache
@@ -182,6 +183,35 @@ def connect_input(ctx: SessionContext) -> dict[str, object]:
     return {**base, "connection": connection, "statement": CONNECT}
 
 
+def checkpoint_anchor(rec: RecordingConfig) -> Path | None:
+    """Where the last checkpoint is kept outside the log (recording.tail.check_anchor):
+    ``checkpoint_anchor`` (its directory must be writable), else beside the key file if
+    the gateway may write there (a read-only key volume: none, with a warning)."""
+    path = rec.anchor_file
+    if path is None:
+        if rec.anchor_dir is None:
+            log.warning(
+                "no checkpoint anchor: a start cannot tell a log rewritten with its "
+                "checkpoints; set [recording] checkpoint_anchor or checkpoint_export"
+            )
+        return None
+    if os.access(path.parent, os.W_OK | os.X_OK):
+        return path
+    if rec.checkpoint_anchor is not None:
+        raise ConfigError(
+            f"recording.checkpoint_anchor: cannot write in {path.parent}",
+            hint="the gateway keeps the latest checkpoint there; make the directory writable",
+        )
+    if rec.export_dirs:
+        return None  # the first export directory's latest note is the anchor
+    log.warning(
+        "no checkpoint anchor: the key file's directory %s is read-only; set [recording] "
+        "checkpoint_anchor to a file on a writable volume outside the recording directory",
+        path.parent,
+    )
+    return None
+
+
 def start_body(config: Config) -> dict[str, object]:
     """gateway.start's evidence of what runs: the effective configuration's digest
     (secrets withheld) and the build's (recording-format.md §4)."""
@@ -253,6 +283,7 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
         rec = config.recording
         if rec.enabled:
             assert rec.dir is not None
+            anchor = checkpoint_anchor(rec)
             # Only the writer process reads the signing key (docs/threat-model.md).
             writer = WriterProcess(
                 rec.dir,
@@ -261,8 +292,9 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                 writer=rec.writer,
                 key_file=rec.key_file,
                 key_env=keys.ENV_VAR,
-                anchor_file=rec.anchor_file,
-                anchor_dir=rec.anchor_dir,
+                anchor_file=anchor,
+                # without an anchor file: the first export directory's latest note
+                anchor_dir=None if anchor or not rec.export_dirs else rec.export_dirs[0],
             )
             recorder = Recorder(
                 writer,
@@ -288,13 +320,13 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                 raise ConfigError(where + exc.message, hint=exc.hint) from None
             finally:
                 childenv.consume(keys.ENV_VAR)  # the writer has its copy, or none is needed
-            if rec.export_dirs or rec.export_urls or rec.anchor_file:
+            if rec.export_dirs or rec.export_urls or anchor:
                 exporter = CheckpointExporter(
                     recorder.origin,
                     rec.export_dirs,
                     rec.export_urls,
                     timeout=rec.checkpoint_export_timeout,
-                    anchor=rec.anchor_file,
+                    anchor=anchor,
                 )
                 await tg.start(exporter.run)
                 recorder.checkpoint_listeners.append(exporter.submit)

@@ -111,3 +111,24 @@ def test_the_anchor_defaults_beside_the_key_file_else_the_first_export_directory
     named = recording('checkpoint_anchor = "state/last.note"\nkey_file = "k"', base)
     assert named.anchor_file == base / "state/last.note"
     assert recording("").anchor_file is None and recording("").anchor_dir is None
+
+
+def test_the_runtime_uses_an_anchor_only_where_it_can_write(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from regogate.runtime import checkpoint_anchor
+
+    missing = tmp_path / "absent"  # a directory that is not there: not writable
+    explicit = recording(f'checkpoint_anchor = "{missing}/cp.note"', tmp_path)
+    with pytest.raises(ConfigError, match="checkpoint_anchor: cannot write in"):
+        checkpoint_anchor(explicit)
+    beside = recording(f'key_file = "{missing}/signing.key"', tmp_path)
+    assert checkpoint_anchor(beside) is None
+    assert "the key file's directory" in caplog.text and "read-only" in caplog.text
+    writable = recording(f'key_file = "{tmp_path}/signing.key"', tmp_path)
+    assert checkpoint_anchor(writable) == tmp_path / "signing.key.checkpoint"
+    exported = recording(
+        f'key_file = "{missing}/signing.key"\ncheckpoint_export = "{tmp_path}/out"', tmp_path
+    )
+    caplog.clear()
+    assert checkpoint_anchor(exported) is None and "no checkpoint anchor" not in caplog.text

@@ -97,13 +97,25 @@ def kubeconform(text: str, kube_version: str) -> dict[str, object]:
 
 
 def kinds(docs: Sequence[Manifest]) -> dict[str, Manifest]:
-    """Rendered objects by kind (the chart renders at most one of each)."""
+    """Rendered objects by kind (the chart renders at most one of each, but for the
+    PersistentVolumeClaims: see ``claims``)."""
     out: dict[str, Manifest] = {}
     for doc in docs:
         kind = str(doc["kind"])
+        if kind == "PersistentVolumeClaim":
+            continue
         assert kind not in out, f"two {kind} objects"
         out[kind] = doc
     return out
+
+
+def claims(docs: Sequence[Manifest]) -> dict[str, Manifest]:
+    """Rendered PersistentVolumeClaims by name."""
+    return {
+        str(doc["metadata"]["name"]): doc  # type: ignore[index]
+        for doc in docs
+        if doc["kind"] == "PersistentVolumeClaim"
+    }
 
 
 def at(doc: object, *path: str | int) -> object:

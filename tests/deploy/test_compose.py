@@ -72,6 +72,10 @@ def test_gateway_writes_only_to_tmpfs_and_volumes() -> None:
     assert "/tmp" in cast(list[str], gateway["tmpfs"])  # OPA's socket, the assembled config
     mounts = {m.split(":")[1]: m for m in cast(list[str], gateway["volumes"])}
     assert mounts["/var/lib/regogate/recordings"].startswith("recordings:")
+    # the checkpoint anchor: writable, and not inside the recordings (issue 23)
+    assert mounts["/var/lib/regogate/anchor"] == "anchor:/var/lib/regogate/anchor"
+    toml = COMPOSE_CONFIG.read_text()
+    assert 'checkpoint_anchor = "/var/lib/regogate/anchor/' in toml
     for read_only in (
         "/var/lib/regogate/keys",
         "/var/lib/regogate/tls",
@@ -214,7 +218,7 @@ def test_dockerfile_holds_no_secret_and_pins_its_bases() -> None:
 def test_image_paths_match_the_configs() -> None:
     """The directories the image makes for uid 10001 are where both configs write."""
     final = " ".join(i.args for i in dockerfile_stages()[-1] if i.keyword == "RUN")
-    for directory in ("recordings", "keys", "tls"):
+    for directory in ("recordings", "keys", "tls", "anchor"):
         assert f"/var/lib/regogate/{directory}" in final, directory
     assert f"install -d -o {UID} -g {UID} -m 0700" in final
     copies = [i.args for i in dockerfile_stages()[-1] if i.keyword == "COPY"]

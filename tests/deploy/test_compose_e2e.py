@@ -105,6 +105,7 @@ def compose_config(tmp: Path, pg: PgFixture, port: int, secrets: Path) -> str:
         ('"/usr/local/bin/opa"', f'"{tool("opa")}"'),
         ('"/var/lib/regogate/recordings"', f'"{tmp}/recordings"'),
         ('"/var/lib/regogate/keys/recording.key"', f'"{tmp}/keys/recording.key"'),
+        ('"/var/lib/regogate/anchor/checkpoint.note"', f'"{tmp}/anchor/checkpoint.note"'),
     ):
         assert text.count(old) == 1, old
         text = text.replace(old, new)
@@ -167,6 +168,7 @@ def deployment(pg: PgFixture, tmp_path_factory: pytest.TempPathFactory) -> Itera
     create_database(pg, secrets)
     p = sh(ENTRYPOINT, "init", env=init_env(tmp))
     assert p.returncode == 0, p.stderr
+    (tmp / "anchor").mkdir(mode=0o700)  # the image makes it (Dockerfile), compose mounts it
     port = free_port()
     config = tmp / "regogate.toml"
     config.write_text(compose_config(tmp, pg, port, secrets))
@@ -325,3 +327,7 @@ def test_recordings_verify_after_a_clean_stop(deployment: Deployment) -> None:
         check=False,
     )
     assert p.returncode == 0, p.stdout + p.stderr
+    # the checkpoint anchor holds the last checkpoint of the log (what a start checks)
+    checkpoints = (deployment.tmp / "recordings" / "checkpoints.log").read_text()
+    anchor = (deployment.tmp / "anchor" / "checkpoint.note").read_text()
+    assert checkpoints.endswith(anchor + "\n")

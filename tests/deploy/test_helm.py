@@ -24,6 +24,7 @@ from tests.deploy.kube import (
     KUBERNETES_VERSIONS,
     Manifest,
     at,
+    claims,
     helm_template,
     items,
     kinds,
@@ -56,7 +57,10 @@ FULL: dict[str, object] = {
             "passwordSecret": {"name": "ledger-pw", "key": "pw"},
         },
     },
-    "recording": {"persistence": {"existingClaim": "recordings-claim"}},
+    "recording": {
+        "persistence": {"existingClaim": "recordings-claim"},
+        "checkpointExport": ["https://witness.example/add-checkpoint"],
+    },
     "networkPolicy": {
         "from": [{"namespaceSelector": {"matchLabels": {"team": "data"}}}],
         "metricsFrom": [{"podSelector": {"matchLabels": {"app": "prometheus"}}}],
@@ -195,13 +199,20 @@ def test_what_is_written_goes_to_volumes(rendered: tuple[str, list[Manifest]]) -
     assert at(volumes[str(keys["name"])], "emptyDir", "medium") == "Memory"
     recordings = volumes[str(mounts["/var/lib/regogate/recordings"]["name"])]
     claim = at(recordings, "persistentVolumeClaim", "claimName")
+    made = claims(docs)
     if case == "full":
-        assert claim == "recordings-claim"
-        assert "PersistentVolumeClaim" not in kinds(docs)
+        assert claim == "recordings-claim" and claim not in made
     else:
-        pvc = kinds(docs)["PersistentVolumeClaim"]
-        assert claim == at(pvc, "metadata", "name")
-        assert at(pvc, "metadata", "annotations", "helm.sh/resource-policy") == "keep"
+        assert claim in made
+        assert at(made[claim], "metadata", "annotations", "helm.sh/resource-policy") == "keep"
+    # the checkpoint anchor: a claim of its own, outside the recordings, kept too
+    anchor = mounts["/var/lib/regogate/anchor"]
+    assert anchor.get("readOnly") is not True
+    anchor_claim = at(volumes[str(anchor["name"])], "persistentVolumeClaim", "claimName")
+    assert anchor_claim != claim and anchor_claim in made
+    assert at(made[anchor_claim], "metadata", "annotations", "helm.sh/resource-policy") == "keep"
+    config = str(at(kinds(docs)["ConfigMap"], "data", "regogate.toml"))
+    assert 'checkpoint_anchor = "/var/lib/regogate/anchor/checkpoint.note"' in config
     # one writer per recording directory
     deployment = kinds(docs)["Deployment"]
     assert at(deployment, "spec", "replicas") == 1

@@ -57,6 +57,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (printf "%s-recordings" (include "regogate.fullname" .)) .Values.recording.persistence.existingClaim }}
 {{- end }}
 
+{{- define "regogate.anchorPvc" -}}
+{{- default (printf "%s-anchor" (include "regogate.fullname" .)) .Values.recording.anchor.existingClaim }}
+{{- end }}
+
 {{/* The pod and container security settings: fixed, not values (see values.yaml). */}}
 {{- define "regogate.containerSecurityContext" -}}
 runAsNonRoot: true
