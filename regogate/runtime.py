@@ -39,11 +39,12 @@ from regogate.proxy.hooks import (
 )
 from regogate.proxy.recording_sink import SessionRecording, open_body
 from regogate.proxy.startup import settings_sql
-from regogate.recording import keys, provenance
+from regogate.recording import keys, provenance, timestamps
 from regogate.recording.commit import Redactor
 from regogate.recording.export import CheckpointExporter
 from regogate.recording.records import GatewayInfo
 from regogate.recording.store import FsyncPolicy
+from regogate.recording.tsa import CheckpointTimestamper
 from regogate.recording.writer import Recorder, WriterProcess
 
 log = logging.getLogger("regogate")
@@ -305,12 +306,18 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                 checkpoint_interval=rec.checkpoint_interval,
                 busy_linger=rec.commit_interval,
             )
+            if rec.tsa_url is not None and not timestamps.available():
+                raise ConfigError(f"recording.tsa_url: {timestamps.MISSING}")
             exporters: list[CheckpointExporter] = []
+            stampers: list[CheckpointTimestamper] = []
 
             async def finish_export() -> None:  # after the recorder's last seal
                 for exporter in exporters:
                     if not await exporter.drain(rec.checkpoint_export_timeout):
                         log.error("the last checkpoint was not exported to every destination")
+                for stamper in stampers:
+                    if not await stamper.finish(rec.checkpoint_export_timeout):
+                        log.error("the last checkpoint was not timestamped by %s", stamper.url)
 
             stack.push_async_callback(finish_export)
             try:
@@ -338,6 +345,20 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                     "checkpoints are kept at %s",
                     ", ".join(d.name for d in exporter.destinations),
                 )
+            if rec.tsa_url is not None:
+                stamper = CheckpointTimestamper(
+                    rec.tsa_url,
+                    rec.dir,
+                    interval=rec.tsa_interval,
+                    timeout=rec.checkpoint_export_timeout,
+                )
+                tg.start_soon(stamper.run)
+                recorder.checkpoint_listeners.append(stamper.offer)
+                if recorder.latest_checkpoint is not None:
+                    stamper.offer(recorder.latest_checkpoint)
+                stampers.append(stamper)
+                rt.metrics.counter("regogate_checkpoint_timestamps_total", lambda: stamper.tokens)
+                log.info("checkpoints are timestamped by %s", rec.tsa_url)
             key = recorder.key
             rt.redactor = Redactor(key.commit_key, key.key_id)
             rt.digest_key = key.digest_key

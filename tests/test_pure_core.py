@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "regogate"
 # Recording edges: the anyio writer, its backends (a writer process or a thread), and the
 # verifier's worker processes.
-EDGES = {"writer.py", "backend.py", "verify.py", "export.py"}
+EDGES = {"writer.py", "backend.py", "verify.py", "export.py", "tsa.py"}
 PURE = [
     *sorted((ROOT / "wire").glob("*.py")),
     ROOT / "errors.py",

@@ -25,13 +25,14 @@ from regogate.recording.note import Verifier
 from regogate.recording.proof import ProofError, check_record
 from regogate.recording.records import Record, RecordError
 from regogate.recording.sessions import SessionFilter, match_sessions
-from regogate.recording.store import list_segments
+from regogate.recording.timestamps import TsaTrust
 from regogate.recording.verify import (
     TAIL_CODES,
     ChangedDuringVerify,
     TrustHistory,
     Verdict,
     VerdictStatus,
+    spanned,
     verify_directory,
 )
 
@@ -44,12 +45,14 @@ class VerifyOptions:
     histories: Sequence[TrustHistory] = ()  # signed key histories among them
     origin: str | None = None
     prior: Sequence[str] = ()
+    tsa: TsaTrust | None = None  # the TSA's certificates, to check timestamps.log
     session: str | None = None
     window: SessionFilter | None = None
     proof: int | None = None
     proof_out: Path | None = None
     save_checkpoint: Path | None = None
     workers: int = 1
+    archives: Sequence[Path] = ()  # directories of archived segments (regogate archive)
     verbose: bool = False
     strict: bool = False
     as_json: bool = False
@@ -290,7 +293,7 @@ def run(opts: VerifyOptions) -> int:
     located: tuple[str, list[Located]] | None = None
     if opts.session is not None:  # before the long part: an unknown id fails at once
         located = find_session(opts.directory, opts.session)
-    segments = len(list_segments(opts.directory)) if opts.directory.is_dir() else 0
+    segments = len(spanned(opts.directory, opts.archives)) if opts.directory.is_dir() else 0
     started = time.perf_counter()
     verdict = verify(opts)
     elapsed = time.perf_counter() - started
@@ -333,6 +336,8 @@ def verify(opts: VerifyOptions) -> Verdict:
             prior=opts.prior,
             workers=max(1, opts.workers),
             histories=opts.histories,
+            archives=opts.archives,
+            tsa=opts.tsa,
         )
     except FileNotFoundError:
         raise CommandError(f"no recording directory {opts.directory}") from None

@@ -21,7 +21,7 @@ from regogate.cli import rec_keys, rec_render, rec_verify
 from regogate.cli.rec_io import CommandError, ExitStatus, RecordReader
 from regogate.config import load_config
 from regogate.errors import RegogateError
-from regogate.recording import keys
+from regogate.recording import archive, keys
 from regogate.recording.display import escape, json_text
 from regogate.recording.key_history import HistoryEntry, HistoryError, parse_trust
 from regogate.recording.note import NoteError, Signer, Verifier
@@ -32,6 +32,7 @@ from regogate.recording.sessions import (
     index_sessions,
     parse_time,
 )
+from regogate.recording.timestamps import TsaTrust
 from regogate.recording.verify import TrustHistory
 
 keys_app = typer.Typer(help="Log-signing keys: generate, rotate, export.", no_args_is_help=True)
@@ -68,6 +69,14 @@ TrustOpt = Annotated[
 TrustKeyOpt = Annotated[
     Path | None,
     typer.Option("--key", metavar="FILE", help="without --trust: trust this key's .vkeys history"),
+]
+ArchiveOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--archive",
+        metavar="DIR",
+        help="segments moved out by `regogate archive`: verify across them; repeatable",
+    ),
 ]
 FromOpt = Annotated[
     str | None,
@@ -337,6 +346,15 @@ def verify(
             "--save-checkpoint", metavar="FILE", help="write the latest checkpoint to FILE"
         ),
     ] = None,
+    tsa_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tsa-cert",
+            metavar="FILE",
+            help="PEM certificates of the RFC 3161 TSA (its root first or alone): check "
+            "the tokens in timestamps.log",
+        ),
+    ] = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -347,6 +365,7 @@ def verify(
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="show info findings")] = False,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
+    archives: ArchiveOpt = None,
 ) -> None:
     """Check a recording: records, session chains, Merkle roots, signatures, consistency."""
     with _errors():
@@ -365,12 +384,14 @@ def verify(
             histories=trust_given.histories,
             origin=origin,
             prior=[p.read_text() for p in prior or []],
+            tsa=_tsa_trust(tsa_cert),
             session=session,
             window=_window(since, until),
             proof=proof,
             proof_out=proof_out,
             save_checkpoint=save_checkpoint,
             workers=workers or os.cpu_count() or 1,
+            archives=archives or [],
             verbose=verbose,
             strict=strict,
             as_json=as_json,
@@ -378,6 +399,15 @@ def verify(
         code = rec_verify.run(opts)
     if code:
         raise typer.Exit(code)
+
+
+def _tsa_trust(path: Path | None) -> TsaTrust | None:
+    if path is None:
+        return None
+    try:
+        return TsaTrust.from_pem(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"--tsa-cert {path}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -494,9 +524,29 @@ def replay(
                 typer.echo(line)
 
 
+def archive_segments(
+    target: Annotated[Path, typer.Option("--to", metavar="DIR", help="where the old segments go")],
+    directory: DirOpt = None,
+    keep: Annotated[
+        int, typer.Option("--keep", metavar="N", help="old segments to leave in place", min=0)
+    ] = 1,
+    config: ConfigOpt = None,
+) -> None:
+    """Move old segments out of a recording directory (safe while the gateway runs)."""
+    with _errors():
+        directory, _ = resolve_paths(config, directory, None)
+        done = archive.archive(_need_dir(directory), target, keep)
+        typer.echo(
+            f"moved {len(done.moved)} segment(s) to {target}"
+            + (f"; the live log starts at {done.kept_from}" if done.kept_from else "")
+        )
+        typer.echo(f"verify across both: regogate verify -d {directory} --archive {target}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add `keys`, `verify`, `sessions` and `replay` to the main app."""
+    """Add `keys`, `verify`, `sessions`, `replay` and `archive` to the main app."""
     app.add_typer(keys_app, name="keys")
     app.add_typer(sessions_app, name="sessions")
     app.command("verify")(verify)
     app.command("replay")(replay)
+    app.command("archive")(archive_segments)

@@ -54,6 +54,11 @@ class RecordingConfig:
     # log that does not extend it (recording.tail.check_anchor). Default: beside key_file
     # (<key_file>.checkpoint), else the first export directory's latest note, else none.
     checkpoint_anchor: Path | None = None
+    # An RFC 3161 time-stamping authority: the latest signed checkpoint is timestamped at
+    # most once per tsa_interval seconds (and at a clean stop), the tokens appended to
+    # <dir>/timestamps.log (recording.tsa; docs/recording-format.md §5).
+    tsa_url: str | None = None
+    tsa_interval: float = 60.0
 
     @property
     def anchor_file(self) -> Path | None:
@@ -101,7 +106,20 @@ def parse_recording(r: Reader, data: Mapping[str, object]) -> RecordingConfig:
         export_urls=export_urls,
         checkpoint_export_timeout=_seconds(p, "checkpoint_export_timeout", 5.0, 60),
         checkpoint_anchor=p.path("checkpoint_anchor"),
+        tsa_url=_tsa_url(p),
+        tsa_interval=_seconds(p, "tsa_interval", 60.0, None),
     )
+
+
+def _tsa_url(p: Table) -> str | None:
+    """tsa_url: an http(s) endpoint taking RFC 3161 TimeStampReq (``application/timestamp-
+    query``); a token is signed by the TSA, so plain http cannot forge one."""
+    raw = p.data.get("tsa_url")
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw.strip():
+        raise p.fail("tsa_url", f"must be an http:// or https:// URL, got {raw!r}")
+    return _export_url(p, "tsa_url", raw)
 
 
 def _seconds(p: Table, key: str, default: float, most: float | None) -> float:

@@ -36,6 +36,7 @@ from regogate.recording.records import (
 _sha256 = hashlib.sha256
 _LEAF = hashlib.sha256(b"\x00")  # copied, then fed one record: its leaf hash
 _START, _STOP, _ROTATE = "gateway.start", "gateway.stop", "key.rotate"
+_STEP = "clock.step"
 _OPEN, _CLOSE = "session.open", "session.close"
 _loads = jcs.loads
 _ts_match = TS_FORMAT.fullmatch
@@ -61,7 +62,7 @@ class Scanned(NamedTuple):
     fields: dict[str, object] | None = None  # all of it, for the types checked further
 
 
-_FIELDS_KEPT = frozenset({_START, _ROTATE, _CLOSE})
+_FIELDS_KEPT = frozenset({_START, _ROTATE, _CLOSE, _STEP})
 
 
 def scan_line(line: bytes) -> Scanned:
@@ -112,6 +113,9 @@ class Run(NamedTuple):
     last_seq: int
     last_ts: str
     sessions: list[RunSession]  # in the order of their first record
+    # (index in the run, ts[:19]) of each record whose second differs from the one
+    # before it: the second of any record of the run (checkpoint signing times)
+    seconds: list[tuple[int, str]]
 
 
 Item: TypeAlias = "Run | tuple[int, Scanned]"  # a run, or (line index, one record)
@@ -149,7 +153,8 @@ def scan_chunk(data: bytes) -> Chunk:
     # the open run: its start (-1: none), bytes, boot, first and last seq and ts, and
     # per session [opened, first n, first prev, n, head, first seq, last seq, closed]
     start = lo = -1
-    boot0 = ts0 = last_ts = ""
+    boot0 = ts0 = last_ts = last_second = ""
+    seconds: list[tuple[int, str]] = []
     seq0 = last_seq = 0
     sessions: dict[str, list[Any]] = {}
     obj: Any = None
@@ -210,7 +215,11 @@ def scan_chunk(data: bytes) -> Chunk:
         if joins:
             if start < 0:
                 start, lo, boot0, seq0, ts0, sessions = index, pos, boot, seq, ts, {}
+                seconds, last_second = [], ""
             last_seq, last_ts = seq, ts
+            if ts[:19] != last_second:
+                last_second = ts[:19]
+                seconds.append((index - start, last_second))
             if sid is not None:
                 closed = kind == _CLOSE
                 if st is None:
@@ -220,14 +229,19 @@ def scan_chunk(data: bytes) -> Chunk:
         else:
             if start >= 0:
                 items.append(
-                    _close(start, index, lo, pos, boot0, seq0, ts0, last_seq, last_ts, sessions)
-                )
+                    _close(
+                        start, index, lo, pos, boot0, seq0, ts0, last_seq, last_ts, sessions,
+                        seconds,
+                    )
+                )  # fmt: skip
                 start = -1
             items.append((index, scan_line(line)))
         pos += len(line) + 1
     if start >= 0:
         end = len(lines)
-        items.append(_close(start, end, lo, pos, boot0, seq0, ts0, last_seq, last_ts, sessions))
+        items.append(
+            _close(start, end, lo, pos, boot0, seq0, ts0, last_seq, last_ts, sessions, seconds)
+        )
     return Chunk(b"".join(digests), len(lines), len(tail), items)
 
 
@@ -242,9 +256,10 @@ def _close(
     last_seq: int,
     last_ts: str,
     sessions: dict[str, list[object]],
+    seconds: list[tuple[int, str]],
 ) -> Run:
     summary = [RunSession(sid, *st) for sid, st in sessions.items()]  # type: ignore[arg-type]
-    return Run(start, end - start, lo, hi, boot, seq0, ts0, last_seq, last_ts, summary)
+    return Run(start, end - start, lo, hi, boot, seq0, ts0, last_seq, last_ts, summary, seconds)
 
 
 class Mark(NamedTuple):
@@ -302,6 +317,31 @@ class RecordPass:
         self._stopped = False
         self._last_ts = ""
         self._key: str | None = None  # the signing key last announced
+        # positions whose ts a checkpoint's signing time must not precede (the second,
+        # "YYYY-MM-DDTHH:MM:SS"), and the second of the record there when it is later
+        self.deadlines: dict[int, str] = {}
+        self._deadline_positions: list[int] = []
+        self.ts_at: dict[int, str] = {}
+        self._sorted_starts: list[int] = []
+
+    def watch(self, deadlines: dict[int, str]) -> None:
+        """Keep the second of each record at a position in ``deadlines`` that is later
+        than the deadline there (``ts_at``); call before the first ``take``."""
+        self.deadlines = deadlines
+        self._deadline_positions = sorted(deadlines)
+
+    def _past_deadlines(self, run: Run, base: int) -> None:
+        """Keep the second of each record of ``run`` (its first at ``base``) that is
+        later than the deadline at its position."""
+        positions = self._deadline_positions
+        i = bisect.bisect_left(positions, base)
+        end = base + run.lines
+        while i < len(positions) and positions[i] < end:
+            p = positions[i]
+            k = bisect.bisect_right(run.seconds, (p - base, "\uffff")) - 1
+            if run.seconds[k][1] > self.deadlines[p]:
+                self.ts_at[p] = run.seconds[k][1]
+            i += 1
 
     def resume(self, position: int, segment: int, boot: str | None) -> None:
         """Check a log's suffix alone: its first segment is number ``segment`` and starts
@@ -313,6 +353,12 @@ class RecordPass:
         self._boot = boot
         if boot is not None:
             self._boots.add(boot)
+
+    def boot_of(self, position: int) -> int:
+        """Which boot (0, 1, …, in log order) the record at ``position`` belongs to."""
+        if len(self._sorted_starts) != len(self._boot_starts):
+            self._sorted_starts = sorted(self._boot_starts)
+        return bisect.bisect_right(self._sorted_starts, position)
 
     @property
     def boot_starts(self) -> frozenset[int]:
@@ -344,8 +390,11 @@ class RecordPass:
         of ``file``. ``reread(lo, hi)`` gives the chunk's bytes [lo, hi) again."""
         for item in chunk.items:
             if type(item) is Run:
+                base = self._count
                 if not self._join(item):
                     self._recheck(item, chunk.leaves, file, first_line, reread)
+                elif self._deadline_positions:
+                    self._past_deadlines(item, base)
             else:
                 index, rec = item  # type: ignore[misc]
                 self._record(rec, file, first_line + index)
@@ -417,6 +466,9 @@ class RecordPass:
     def _record(self, rec: Scanned, file: str, number: int) -> None:
         self._count += 1
         leaf, problem, seq, canonical, kind, boot, ts, sid, n, prev, obj = rec
+        deadline = self.deadlines.get(self._count - 1) if self.deadlines else None
+        if deadline is not None and ts[:19] > deadline:
+            self.ts_at[self._count - 1] = ts[:19]
         if problem is not None:
             self._f.error(*problem, file=file, line=number, seq=seq)
             return
@@ -434,7 +486,7 @@ class RecordPass:
                 self._f.error("seq-order", msg, file=file, line=number, seq=seq)
         self._last_seq = seq
         if boot != self._boot:
-            self._new_boot(obj, boot, kind, file, number, seq)
+            self._new_boot(obj, boot, kind, ts, file, number, seq)
         elif kind == _START:
             msg = f"second gateway.start in boot {boot}"
             self._f.error("boot-restarted", msg, file=file, line=number, seq=seq)
@@ -456,9 +508,37 @@ class RecordPass:
         elif kind == _ROTATE:
             self.rotations.append(Mark(self._count - 1, file, number, seq, boot))
             self._rotate(obj, seq, file, number)
+        elif kind == _STEP:
+            self._clock_step(obj, ts, seq, file, number)
+
+    def _clock_step(self, obj: dict[str, object], ts: str, seq: int, file: str, line: int) -> None:
+        clock, previous = obj["clock"], obj["previous"]
+        if not (
+            isinstance(clock, str)
+            and isinstance(previous, str)
+            and _ts_match(clock)
+            and _ts_match(previous)
+            and clock < previous <= ts
+        ):
+            msg = "clock.step clock and previous are not RFC 3339 times with clock < previous <= ts"
+            self._f.error("record-malformed", msg, file=file, line=line, seq=seq)
+            return
+        msg = (
+            f"the gateway's clock went back from {previous} to {clock}: records of this boot "
+            f"keep ts {ts} (no earlier) until the clock passes it again, so their times are "
+            "late by up to the step"
+        )
+        self._f.warning("clock-step", msg, file=file, line=line, seq=seq)
 
     def _new_boot(
-        self, obj: dict[str, object] | None, boot: str, kind: str, file: str, number: int, seq: int
+        self,
+        obj: dict[str, object] | None,
+        boot: str,
+        kind: str,
+        ts: str,
+        file: str,
+        number: int,
+        seq: int,
     ) -> None:
         if kind != _START or obj is None:
             msg = f"first record of boot {boot} is {kind}, not gateway.start"
@@ -470,6 +550,13 @@ class RecordPass:
         if boot in self._boots:
             msg = f"boot {boot} reappears after another boot started (interleaved writers?)"
             self._f.error("boot-reused", msg, file=file, line=number, seq=seq)
+        if ts < self._last_ts:
+            msg = (
+                f"boot {boot} starts at {ts}, before {self._last_ts}, the last record of the "
+                f"boot before it ({self._boot}): a clock set back between the two, or a "
+                "boot dated wrongly"
+            )
+            self._f.warning("boot-dated-before-predecessor", msg, file=file, line=number, seq=seq)
         self._boot, self._stopped, self._last_ts = boot, False, ""
         self._boots.add(boot)
         self._boot_starts.add(self._count - 1)

@@ -10,7 +10,8 @@ async and nothing here is shared: one ``LogCore`` per log.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias
 
@@ -138,13 +139,26 @@ class StoreSummary:
 
 
 class LogCore:
-    """Turns frames into the log (docs/recording-format.md §3-§7). One writer at a time."""
+    """Turns frames into the log (docs/recording-format.md §3-§7). One writer at a time.
 
-    def __init__(self, store: RecordStore, signer: Signer, gw: Mapping[str, str], origin: str):
+    ``clock``: POSIX seconds, for each checkpoint's signing time (tests inject one).
+    """
+
+    def __init__(
+        self,
+        store: RecordStore,
+        signer: Signer,
+        gw: Mapping[str, str],
+        origin: str,
+        clock: Callable[[], float] = time.time,
+    ):
         self.store, self.signer, self.origin = store, signer, origin
         self.tree = store.state.tree
         self._gw = dict(gw)
         self._heads: dict[str, bytes] = {}  # session id -> leaf hash of its latest record
+        self._clock = clock
+        self._last_ts = 0  # µs: the ts of the latest record written
+        self._signed_at = 0  # the signing time of the latest checkpoint signed
 
     def __repr__(self) -> str:
         return f"LogCore({self.origin!r}, size={self.tree.size})"
@@ -163,15 +177,26 @@ class LogCore:
         note = None
         if seal or rotate_to is not None:
             note = self.signer.sign(
-                Checkpoint(self.origin, self.tree.size, self.tree.root()).text()
+                Checkpoint(self.origin, self.tree.size, self.tree.root()).text(),
+                self.signing_time(),
             )
             self.store.append_checkpoint(note)
         if rotate_to is not None:
             self.signer = rotate_to
         return note
 
+    def signing_time(self) -> int:
+        """A checkpoint's signing time: the clock's second, never before the previous
+        checkpoint's or the second of the latest record it covers (§5, "The signing
+        time"; the gateway records a clock that went back as clock.step)."""
+        now = int(self._clock())
+        self._signed_at = max(now, self._signed_at, self._last_ts // 1_000_000)
+        return self._signed_at
+
     def _record(self, data: bytes) -> bytes:
         seq, ts, type, sid, n, body = orjson.loads(data)
+        if isinstance(ts, int):
+            self._last_ts = max(self._last_ts, ts)
         if seq != self.tree.size:
             raise RecordError(f"record seq {seq} out of order: the log has {self.tree.size}")
         prev = None

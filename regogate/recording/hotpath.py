@@ -23,7 +23,7 @@ import orjson
 from regogate.errors import RecordingUnavailable
 from regogate.recording import native
 from regogate.recording.core import frame
-from regogate.recording.records import GATEWAY_TYPES, RecordType
+from regogate.recording.records import GATEWAY_TYPES, RecordType, format_ts
 
 NOT_BY_SESSIONS = GATEWAY_TYPES | {RecordType.SESSION_OPEN.value, RecordType.SESSION_CLOSE.value}
 
@@ -34,6 +34,7 @@ _INTEREST = frozenset((_Z, _E, _C, _I, _S))
 _RESULT = b'{"bytes":%d,"digest":"%b","elapsed_us":%b,"error":%b,"rows":%d%b%b,"tags":[%b]}'
 # Row counts above this have no exact JSON number (RFC 8785): recorded capped, and flagged.
 MAX_ROWS = 2**53 - 1
+_CLOCK_STEP = RecordType.CLOCK_STEP.value
 
 
 class Queue(Protocol):
@@ -109,6 +110,7 @@ class PyFrameQueue:
         self.accepting = self.draining = self.idle = False
         self.failure: RecordingUnavailable | None = None
         self._wake, self._clock = wake, clock or _now_micros
+        self._last_clock = 0  # the clock's previous reading: one below it is a step back
         self._max_record, self._max_pending = max_record, max_pending
         self._frames: list[bytes] = []
 
@@ -117,11 +119,25 @@ class PyFrameQueue:
         return len(self._frames)
 
     def append(self, rtype: str, sid: str | None, n: int | None, body: bytes) -> int:
+        """Queue one record; return its seq. A clock that went back since the previous
+        record is recorded first, in a clock.step record (docs/recording-format.md §2,
+        "Time"); ts itself never goes back within a boot."""
         if not self.accepting or self.failure is not None:
             if self.failure is not None:  # the same error each time: a fresh traceback
                 raise self.failure.with_traceback(None)
             raise RecordingUnavailable("the recorder is not running")
-        ts = self.last_ts = max(self._clock(), self.last_ts)  # never back within a boot
+        now = self._clock()
+        if now < self._last_clock:
+            step = b'{"clock":"%b","previous":"%b"}' % (
+                format_ts(max(now, 0)).encode(),
+                format_ts(max(self._last_clock, 0)).encode(),
+            )
+            self._push(_CLOCK_STEP, None, None, step, now)
+        self._last_clock = now
+        return self._push(rtype, sid, n, body, now)
+
+    def _push(self, rtype: str, sid: str | None, n: int | None, body: bytes, now: int) -> int:
+        ts = self.last_ts = max(now, self.last_ts)  # never back within a boot
         seq = self.size
         data = frame(seq, ts, rtype, sid, n, body)
         size = len(data)

@@ -14,6 +14,9 @@ from pathlib import Path
 SEGMENT_NAME = re.compile(r"seg-([0-9]{6,})\.jsonl")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 CHECKPOINTS = "checkpoints.log"
+# the compact tree at the last checkpoint, written by the writer after each one so that a
+# start scans only the records after it (docs/recording-format.md §1)
+FRONTIER = "frontier.json"
 
 
 @dataclass(frozen=True)

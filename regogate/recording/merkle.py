@@ -145,6 +145,15 @@ class CompactTree:
         self._stack.append(h)
         self.size += 1
 
+    @classmethod
+    def restore(cls, size: int, frontier: list[Hash]) -> CompactTree:
+        """The tree of ``size`` leaves whose perfect subtrees have these roots."""
+        if size < 0 or len(frontier) != size.bit_count() or any(len(h) != 32 for h in frontier):
+            raise ValueError(f"not the frontier of a tree of {size} leaves")
+        tree = cls()
+        tree._stack, tree.size = list(frontier), size
+        return tree
+
     @property
     def frontier(self) -> tuple[Hash, ...]:
         """The roots of its perfect subtrees, largest first (what a writer continues from)."""

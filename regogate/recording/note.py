@@ -3,6 +3,10 @@
 A note is UTF-8 text ending in a newline, a blank line, then one line per signature:
 "— <name> <base64(key id || signature)>". The key id is the first four bytes of
 SHA-256(name || "\\n" || 0x01 || public key). Pure code over ``cryptography``.
+
+A checkpoint's signing time is a second line by the same key: a C2SP tlog-cosignature/v1
+timestamped signature (type 0x04), over "cosignature/v1\\ntime <t>\\n" and the note text
+(docs/recording-format.md §5, "The signing time"). Verifiers that do not know it ignore it.
 """
 
 from __future__ import annotations
@@ -22,17 +26,25 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 ALG_ED25519 = 0x01
+ALG_COSIGNATURE_V1 = 0x04  # C2SP tlog-cosignature: timestamped Ed25519
 _DASH = "\u2014 "
+_COSIGNATURE = "cosignature/v1\ntime {time}\n{text}"
+MAX_TIME = 2**63 - 1
 
 
 class NoteError(ValueError):
     """A note that is malformed or whose signature does not verify (message says which)."""
 
 
-def key_id(name: str, public: bytes) -> int:
-    digest = hashlib.sha256(name.encode() + b"\n" + bytes([ALG_ED25519]) + public).digest()
+def key_id(name: str, public: bytes, alg: int = ALG_ED25519) -> int:
+    digest = hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + public).digest()
     value: int = struct.unpack(">I", digest[:4])[0]
     return value
+
+
+def cosigned_message(text: str, time: int) -> bytes:
+    """What a tlog-cosignature/v1 (Ed25519) signature signs: header, time, note text."""
+    return _COSIGNATURE.format(time=time, text=text).encode()
 
 
 def _check_name(name: str) -> None:
@@ -68,6 +80,11 @@ class Verifier:
         if f"{v.id:08x}" != hexid.lower():
             raise NoteError(f"verifier key {name!r}: key id {hexid} does not match the key")
         return v
+
+    @property
+    def timed_id(self) -> int:
+        """The key id of this key's timestamped signatures (type 0x04)."""
+        return key_id(self.name, self.public, ALG_COSIGNATURE_V1)
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         try:
@@ -116,13 +133,24 @@ class Signer:
             raise NoteError("signer key: key id does not match the key")
         return signer
 
-    def sign(self, text: str) -> str:
-        """Sign note text (must end in a newline); return the complete signed note."""
+    def sign(self, text: str, time: int | None = None) -> str:
+        """Sign note text (must end in a newline); return the complete signed note.
+
+        With ``time`` (POSIX seconds) a second line follows: the timestamped signature
+        (tlog-cosignature/v1) of the same key, saying the note was signed at ``time``.
+        """
         if not text.endswith("\n") or "\n\n" in text:
             raise NoteError("note text must end in a newline and contain no blank line")
         sig = self._key.sign(text.encode())
         blob = base64.b64encode(struct.pack(">I", self.verifier.id) + sig).decode()
-        return f"{text}\n{_DASH}{self.name} {blob}\n"
+        note = f"{text}\n{_DASH}{self.name} {blob}\n"
+        if time is None:
+            return note
+        if not 0 <= time <= MAX_TIME:
+            raise NoteError(f"signing time {time} is out of range")
+        timed = self._key.sign(cosigned_message(text, time))
+        raw = struct.pack(">IQ", self.verifier.timed_id, time) + timed
+        return f"{note}{_DASH}{self.name} {base64.b64encode(raw).decode()}\n"
 
 
 def open_note(note: str, verifiers: list[Verifier]) -> tuple[str, list[Verifier]]:
@@ -153,6 +181,38 @@ def open_note(note: str, verifiers: list[Verifier]) -> tuple[str, list[Verifier]
     if not good:
         raise NoteError("no signature by a trusted key")
     return text, good
+
+
+def signing_times(note: str, verifiers: list[Verifier]) -> dict[Verifier, int]:
+    """The signing times in a note (tlog-cosignature/v1 lines) by ``verifiers``' keys.
+
+    Lines by other keys are ignored; raises ``NoteError`` for a malformed note or a
+    timestamped signature by one of the keys that does not verify.
+    """
+    text, sep, sigs = note.rpartition("\n\n")
+    if not sep or not sigs.endswith("\n"):
+        raise NoteError("malformed note: no signature block")
+    text += "\n"
+    known = {(v.name, v.timed_id): v for v in verifiers}
+    times: dict[Verifier, int] = {}
+    for line in sigs[:-1].split("\n"):
+        name, _, blob = line[len(_DASH) :].partition(" ")
+        try:
+            raw = base64.b64decode(blob, validate=True)
+        except ValueError:
+            raise NoteError(f"malformed signature line {line[:40]!r}") from None
+        if len(raw) < 4:
+            raise NoteError("malformed signature: too short")
+        v = known.get((name, struct.unpack(">I", raw[:4])[0]))
+        if v is None:
+            continue
+        if len(raw) != 4 + 8 + 64:
+            raise NoteError(f"malformed timestamped signature by {name}")
+        (time,) = struct.unpack(">Q", raw[4:12])
+        if time > MAX_TIME or not v.verify(cosigned_message(text, time), raw[12:]):
+            raise NoteError(f"invalid timestamped signature by {name} (time {time})")
+        times[v] = time
+    return times
 
 
 def parse_verifier_list(text: str) -> list[Verifier]:

@@ -33,6 +33,7 @@ class RecordType(StrEnum):
     GATEWAY_STOP = "gateway.stop"
     KEY_ROTATE = "key.rotate"
     CHECKPOINT = "checkpoint"  # reserved: a checkpoint mirrored into the log
+    CLOCK_STEP = "clock.step"  # the gateway's clock went back (written by the hot path)
     SESSION_OPEN = "session.open"
     STMT = "stmt"
     DECISION = "decision"
@@ -45,7 +46,9 @@ class RecordType(StrEnum):
 
 # Gateway-scoped records have sid, n and prev null; session-scoped ones have all three
 # (prev null only on session.open). A type not listed is scoped by whether sid is null.
-GATEWAY_TYPES = frozenset({"gateway.start", "gateway.stop", "key.rotate", "checkpoint"})
+GATEWAY_TYPES = frozenset(
+    {"gateway.start", "gateway.stop", "key.rotate", "checkpoint", "clock.step"}
+)
 SESSION_TYPES = frozenset(t.value for t in RecordType) - GATEWAY_TYPES
 
 # Fields the verifier requires (and checks) beyond the envelope.
@@ -56,6 +59,7 @@ REQUIRED: Mapping[str, frozenset[str]] = {
     RecordType.KEY_ROTATE: frozenset({"old", "new"}),
     RecordType.SESSION_CLOSE: frozenset({"reason", "counts", "chain_head"}),
     RecordType.CHECKPOINT: frozenset({"size", "root"}),
+    RecordType.CLOCK_STEP: frozenset({"clock", "previous"}),
 }
 
 

@@ -54,15 +54,17 @@ def check_tail(store: SegmentStore) -> None:
         )
 
 
-def first_problem(
-    directory: Path, segments: list[tuple[int, str, int]], sealed: int
-) -> Finding | None:
+Segments = list[tuple[int, str, int, int]]  # StoreState.segments
+
+
+def first_problem(directory: Path, segments: Segments, sealed: int) -> Finding | None:
     """The first error among the records from position ``sealed`` on."""
+    segments = _counted(directory, segments)
     first, position, boot = _boot_start(directory, segments, sealed)
     findings = Findings()
     records = RecordPass(findings, None)
     records.resume(position, segments[first][0] if segments else 1, boot)
-    for number, name, _ in segments[first:]:
+    for number, name, _, _ in segments[first:]:
         data = (directory / name).read_bytes()
         records.begin(name, number)
         chunk = scan_chunk(data)
@@ -121,26 +123,34 @@ def _after(finding: Finding, records: RecordPass, sealed: int) -> bool:
     return (finding.file, finding.line) > (file, line)
 
 
-def _boot_start(
-    directory: Path, segments: list[tuple[int, str, int]], sealed: int
-) -> tuple[int, int, str | None]:
+def _counted(directory: Path, segments: Segments) -> Segments:
+    """``segments`` with the positions and line counts of those the scan skipped (before
+    the frontier) filled in, from the first known one backwards."""
+    out = list(segments)
+    for i in range(len(out) - 1, -1, -1):
+        number, name, _, lines = out[i]
+        if lines >= 0:
+            continue
+        count = (directory / name).read_bytes().count(b"\n")
+        following = out[i + 1][2] if i + 1 < len(out) else 0
+        out[i] = (number, name, following - count, count)
+    return out
+
+
+def _boot_start(directory: Path, segments: Segments, sealed: int) -> tuple[int, int, str | None]:
     """Where to start checking: (index in ``segments``, position of its first record,
     boot of the record before it) for the segment holding the gateway.start of the boot
     the record at ``sealed - 1`` belongs to (the first segment if none is found)."""
-    starts, position = [], 0
-    for _, _, lines in segments:
-        starts.append(position)
-        position += lines
-    if sealed == 0:
+    if sealed == 0 or not segments:
         return 0, 0, None
-    index = max(i for i, at in enumerate(starts) if at <= sealed - 1)
+    index = max(i for i, seg in enumerate(segments) if seg[2] <= sealed - 1)
     for i in range(index, -1, -1):
-        _, name, lines = segments[i]
+        _, name, start, lines = segments[i]
         data = (directory / name).read_bytes()
-        limit = min(lines, sealed - starts[i])  # only sealed lines: they are attested
+        limit = min(lines, sealed - start)  # only sealed lines: they are attested
         if _has_start(data, limit):
-            return i, starts[i], _last_boot(directory, segments, i)
-    return 0, 0, None
+            return i, start, _last_boot(directory, segments, i)
+    return 0, segments[0][2], None
 
 
 def _has_start(data: bytes, limit: int) -> bool:
@@ -159,9 +169,9 @@ def _has_start(data: bytes, limit: int) -> bool:
     return False
 
 
-def _last_boot(directory: Path, segments: list[tuple[int, str, int]], index: int) -> str | None:
+def _last_boot(directory: Path, segments: Segments, index: int) -> str | None:
     """The boot of the last record before segment ``index``."""
-    for _, name, lines in reversed(segments[:index]):
+    for _, name, _, lines in reversed(segments[:index]):
         if lines:
             data = (directory / name).read_bytes()
             body = data[: data.rfind(b"\n")]

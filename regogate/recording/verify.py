@@ -36,6 +36,7 @@ from regogate.recording.chain import (
     scan_chunk,
 )
 from regogate.recording.checkpoint import Checkpoint
+from regogate.recording.checkpoint_time import Signed, SigningTimes, check_times
 from regogate.recording.findings import Finding, Findings, Severity
 from regogate.recording.key_schedule import (
     KeySchedule,
@@ -48,6 +49,7 @@ from regogate.recording.merkle import MerkleTree, verify_consistency
 from regogate.recording.note import NoteError, Verifier, open_note
 from regogate.recording.proof import RecordProof
 from regogate.recording.store import list_segments, read_checkpoints
+from regogate.recording.timestamps import TIMESTAMPS, TsaTrust, check_timestamps
 
 __all__ = [
     "TAIL_CODES",
@@ -137,22 +139,29 @@ def verify_directory(
     prior: Sequence[str] = (),
     workers: int = 1,
     histories: Sequence[TrustHistory] = (),
+    archives: Sequence[Path] = (),
+    tsa: TsaTrust | None = None,
 ) -> Verdict:
     """Verify a recording directory (see ``verify_log``), even while a gateway writes it.
+
+    ``tsa``: the certificates of the TSA whose tokens (``timestamps.log``) are checked.
+
+    ``archives``: directories holding segments moved out of it (``regogate archive``);
+    the log is their segments and the directory's, in number order.
 
     ``workers`` > 1 scans chunks of the segments in up to that many worker processes
     (fresh interpreters that import only the record pass), unless the log is small.
     Raises ``ChangedDuringVerify`` if bytes already read change meanwhile (segments
     are only ever appended to).
     """
-    trust = _Trust(trusted, histories)
-    verdict, checkpoints = _verify_directory(directory, trust, origin, prior, workers)
+    trust = _Trust(trusted, histories, tsa)
+    verdict, checkpoints = _verify_directory(directory, trust, origin, prior, workers, archives)
     if any(f.code in _SEALED_SOON for f in verdict.findings) and _sealed_meanwhile(
         directory, checkpoints
     ):
         # A gateway sealed while this ran: it writes gateway.stop (or key.rotate) and then
         # the checkpoint covering it, which this pass may have missed. Once more.
-        verdict, _ = _verify_directory(directory, trust, origin, prior, workers)
+        verdict, _ = _verify_directory(directory, trust, origin, prior, workers, archives)
     return verdict
 
 
@@ -161,6 +170,17 @@ _SEALED_SOON = frozenset({"unsealed-stop", "unsealed-rotate"})
 # How long verify gives a live writer to append that checkpoint (its fsync of the
 # segment comes first) before the finding stands.
 _SEAL_GRACE = 2.0
+
+
+def spanned(directory: Path, archives: Sequence[Path] = ()) -> list[tuple[int, Path]]:
+    """(number, path) of every segment of a log kept in ``directory`` and ``archives``, in
+    number order. A segment found twice is taken once: the first found, in the order
+    archives, then directory (``regogate archive`` moves a copy it checked byte for byte)."""
+    found: dict[int, Path] = {}
+    for d in (*archives, directory):
+        for number, name in list_segments(d):
+            found.setdefault(number, d / name)
+    return sorted(found.items())
 
 
 def _sealed_meanwhile(directory: Path, checkpoints: bytes) -> bool:
@@ -178,22 +198,29 @@ def _verify_directory(
     origin: str | None,
     prior: Sequence[str],
     workers: int,
+    archives: Sequence[Path] = (),
 ) -> tuple[Verdict, bytes]:
     """The verdict, and the bytes of checkpoints.log it took."""
-    if not directory.is_dir():
-        raise FileNotFoundError(f"no recording directory {directory}")
+    for d in (directory, *archives):
+        if not d.is_dir():
+            raise FileNotFoundError(f"no recording directory {d}")
     # Checkpoints first: the writer syncs records before the checkpoint covering them,
     # so every checkpoint read now covers only records already on disk.
     checkpoints = read_checkpoints(directory)
-    segments = [
-        _file_segment(directory / name, number) for number, name in list_segments(directory)
-    ]
+    segments = [_file_segment(path, number) for number, path in spanned(directory, archives)]
     chunks = -(-sum(seg.size for seg in segments) // CHUNK_BYTES)
     if chunks < _PARALLEL_CHUNKS or not sys.executable:
         workers = 1  # starting processes would take longer than scanning here
     workers = min(workers, chunks)
+    stamps = directory / TIMESTAMPS
+    timestamps = stamps.read_bytes() if stamps.is_file() else b""
     verdict = _verify(
-        lambda r, idle: _feed(r, segments, workers, idle), checkpoints, trusted, origin, prior
+        lambda r, idle: _feed(r, segments, workers, idle),
+        checkpoints,
+        trusted,
+        origin,
+        prior,
+        timestamps,
     )
     return verdict, checkpoints
 
@@ -443,6 +470,7 @@ def _dispatch(
 class _Trust:
     keys: Sequence[Verifier]
     histories: Sequence[TrustHistory]
+    tsa: TsaTrust | None = None
 
 
 def _verify(
@@ -451,15 +479,20 @@ def _verify(
     trust: _Trust,
     origin: str | None,
     prior: Sequence[str],
+    timestamps: bytes = b"",
 ) -> Verdict:
     findings = Findings()
     trusted, histories = trusted_keys(trust.keys, trust.histories, findings)
     records = RecordPass(findings, origin)
+    times = SigningTimes(trusted)
+    records.watch(times.deadlines(checkpoints))
     ahead = _Ahead(checkpoints, trusted, records.tree)
     if feed(records, ahead.step) == 0:
         findings.error("no-records", "no segment files (seg-NNNNNN.jsonl)")
     records.finish()
     good, rejected, origin = _checkpoints(records, checkpoints, ahead, findings, origin)
+    signed = [Signed(g.checkpoint.size, g.note.encode(), g.line, g.signers) for g in good]
+    check_times(records, signed, times, findings)
     if records.origin_at is not None and origin is not None and records.origin != origin:
         file, line, seq = records.origin_at
         msg = f"gateway.start names origin {records.origin!r}, but the signed checkpoints are"
@@ -470,6 +503,9 @@ def _verify(
         _prior(records, note, number, trusted, findings, origin)
     for history in histories:
         history_vs_log(history, records.key_events, origin, findings)
+    if timestamps or trust.tsa is not None:
+        tree = records.tree
+        check_timestamps(timestamps, trusted, tree.size, tree.root, trust.tsa, findings)
     _sealing(records, good, findings)
     _must_be_sealed(records, good, rejected, bool(checkpoints), findings)
     return Verdict(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,8 @@ def sign_whole_log(directory: Path, *signers: Signer, size: int | None = None) -
     for line in records(directory)[:size]:
         tree.append(leaf_hash(line))
     text = Checkpoint(signers[0].name, tree.size, tree.root()).text()
-    signatures = [s.sign(text).split("\n\n", 1)[1] for s in signers]
+    # each with its signing time, as the writer signs (docs/recording-format.md §5)
+    signatures = [s.sign(text, int(time.time())).split("\n\n", 1)[1] for s in signers]
     return text + "\n" + "".join(signatures)
 
 

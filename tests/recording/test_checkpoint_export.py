@@ -170,3 +170,40 @@ def test_exported_checkpoints_catch_a_truncated_log(
         make_gateway(extra=policy_section(policy_dir(tmp_path)) + section)
     assert "signed record(s) were removed" in str(err.value)
     assert "Traceback" not in str(err.value)
+
+
+def test_a_gateway_timestamps_its_checkpoints_at_a_tsa(
+    make_gateway: Callable[..., GatewayFixture], tmp_path: Path
+) -> None:
+    """`regogate serve` with [recording] tsa_url: tokens in timestamps.log, the last over
+    the checkpoint of gateway.stop, and `verify --tsa-cert` checks them."""
+    from tests.recording.fix_tsa import LocalTsa
+
+    tsa = LocalTsa()
+    signer = keys.generate("test.example/regogate")
+    key_file = tmp_path / "rec.key"
+    keys.install_signer(key_file, signer)
+    rec_dir = tmp_path / "recordings"
+    with tsa.serving() as url:
+        section = (
+            f'[recording]\ndir = "{rec_dir}"\nkey_file = "{key_file}"\n'
+            f'tsa_url = "{url}"\ntsa_interval = 0.5\n'
+        )
+        gw = make_gateway(extra=policy_section(policy_dir(tmp_path)) + section)
+        with psycopg.connect(gw.dsn("analyst"), autocommit=True) as conn:
+            conn.execute("select count(*) from customers")
+        assert gw.process is not None
+        assert gw.process.stop() == 0
+    assert "checkpoints are timestamped by" in gw.process.log.read_text()
+    tokens = (rec_dir / "timestamps.log").read_bytes().splitlines()
+    entries, _ = split_checkpoints((rec_dir / CHECKPOINTS).read_bytes(), {})
+    assert (
+        tokens
+        and tokens[-1].split(b" ")[0] == str(size_of(entries[-1][1].decode(), signer)).encode()
+    )
+    trust, cert = tmp_path / "trust.vkeys", tmp_path / "tsa.pem"
+    trust.write_text(signer.verifier.vkey() + "\n")
+    cert.write_bytes(tsa.ca_pem())
+    checked = run("verify", "-d", rec_dir, "--trust", trust, "--tsa-cert", cert, "-v")
+    assert checked.exit_code == 0, checked.output
+    assert "tsa-timestamped" in checked.output

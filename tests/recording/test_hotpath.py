@@ -16,7 +16,7 @@ import pytest
 from regogate.errors import RecordingUnavailable
 from regogate.recording import hotpath, native
 from regogate.recording.core import frame, serialize
-from regogate.recording.records import RecordError
+from regogate.recording.records import RecordError, format_ts
 
 pytestmark = pytest.mark.skipif(
     not native.BUILT, reason="regogate._native is not built (scripts/setup.sh builds it)"
@@ -87,24 +87,30 @@ def test_frames_are_core_frames_byte_for_byte() -> None:
         wall, _ = clocks.for_engine()
         q = queue(engine, wall)
         seqs = [q.append(*call) for call in calls]
-        assert seqs == list(range(7, 507))
-        assert q.size == 507 and q.queued == 500
         blob, count, nbytes = q.take(10**6)
-        assert count == 500 and q.queued == 0
-        assert nbytes == len(blob) - 500 == q.pending_bytes
+        assert count == q.size - 7 and q.queued == 0
+        assert nbytes == len(blob) - count == q.pending_bytes
         q.release(nbytes)
         assert q.pending_bytes == 0
-        blobs.append(blob)
+        blobs.append((seqs, blob))
     assert blobs[0] == blobs[1]
-    # and the reference is core.frame, with ts never going back
-    ts = 0
-    expected = []
-    for seq, ((rtype, sid, n, body), wall_ts) in enumerate(
-        zip(calls, clocks.wall[:500], strict=True), 7
-    ):
+    # and the reference is core.frame, with ts never going back and each step back of
+    # the clock recorded first, as a clock.step record
+    ts = last_clock = 0
+    seq = 7
+    expected, expected_seqs = [], []
+    for (rtype, sid, n, body), wall_ts in zip(calls, clocks.wall[:500], strict=True):
+        if wall_ts < last_clock:
+            step = {"clock": format_ts(wall_ts), "previous": format_ts(last_clock)}
+            expected.append(frame(seq, max(ts, wall_ts), "clock.step", None, None, step) + b"\n")
+            seq += 1
+        last_clock = wall_ts
         ts = max(ts, wall_ts)
         expected.append(frame(seq, ts, rtype, sid, n, body) + b"\n")
-    assert blobs[1] == b"".join(expected)
+        expected_seqs.append(seq)
+        seq += 1
+    assert seq > 507  # the clocks went back
+    assert blobs[1] == (expected_seqs, b"".join(expected))
 
 
 def test_take_part_of_the_queue_and_limits() -> None:
@@ -159,11 +165,10 @@ def test_take_part_of_the_queue_and_limits() -> None:
 
 
 def test_chains_count_their_records_and_refuse_once_closed() -> None:
-    clocks = Clocks(3)
     out = []
     for engine in ENGINES:
-        wall, _ = clocks.for_engine()
-        q = queue(engine, wall)
+        wall = iter(range(1_700_000_000_000_000, 1_800_000_000_000_000, 7)).__next__
+        q = queue(engine, wall)  # a clock that never goes back: no clock.step records
         a, b = engine.chain(q, "sid-a"), engine.chain(q, "sid-b")
         assert (a.n, a.last_seq, a.sid) == (-1, -1, "sid-a")
         seqs = [a.append("session.open", b"{}"), b.append("session.open", b"{}")]

@@ -61,6 +61,7 @@ def body(rng: random.Random) -> dict[str, object]:
 
 
 OTHER = Signer.generate("other.example/log")
+FUTURE = 4_102_444_800_000_000  # 2100-01-01, in µs
 
 
 def batches(
@@ -69,7 +70,9 @@ def batches(
     """Batches of frames as the gateway sends them: sessions opening, running and closing,
     gateway records, seals and (with ``signer``) a whole boot with a key rotation."""
     rng = random.Random(seed)
-    seq, ts = first, 1_733_000_000_000_000 + first * 10**9
+    # ts in 2100: each checkpoint's signing time is then the second of its last record
+    # (never earlier, LogCore.signing_time), the same for both writers whatever the clock
+    seq, ts = first, FUTURE + first * 10**9
     open_sessions: dict[str, int] = {}
     out: list[tuple[list[bytes], bool, str | None]] = []
     for b in range(count):
@@ -210,7 +213,7 @@ def test_continuing_a_log_in_a_new_segment(tmp_path: Path, signer: Signer) -> No
 def test_a_refused_frame_writes_nothing_and_fails_closed(
     tmp_path: Path, signer: Signer, bad: bytes
 ) -> None:
-    good = frame(0, 1_000_000, "policy.load", None, None, {"ok": 1})
+    good = frame(0, FUTURE, "policy.load", None, None, {"ok": 1})
     requests = (
         b"[1, true, null]\n" + good + b"\n[1, false, null]\n" + bad.replace(b"[0,", b"[1,") + b"\n"
     )

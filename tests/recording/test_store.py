@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from regogate.errors import RecordingUnavailable
-from regogate.recording.layout import CHECKPOINTS, Torn, split_checkpoints
+from regogate.recording.layout import CHECKPOINTS, FRONTIER, Torn, split_checkpoints
 from regogate.recording.merkle import CompactTree, leaf_hash
 from regogate.recording.note import Signer
 from regogate.recording.store import FsyncPolicy, SegmentStore, list_segments, read_segments
@@ -142,10 +143,88 @@ def test_refuses_to_extend_a_log_that_lost_sealed_records(tmp_path: Path, signer
     with pytest.raises(RecordingUnavailable, match="sealed records are missing"):
         SegmentStore.open(tmp_path)
     seg.write_bytes(b"".join(lines[:-1]) + lines[-1].replace(b"stop", b"STOP"))
+    frontier = (tmp_path / FRONTIER).read_bytes()
+    (tmp_path / FRONTIER).unlink()  # the full scan (with frontier.json: the test below)
     with pytest.raises(RecordingUnavailable, match="no longer match the last checkpoint"):
         SegmentStore.open(tmp_path)
     seg.write_bytes(b"".join(lines))
     SegmentStore.open(tmp_path).close()
+    (tmp_path / FRONTIER).write_bytes(frontier)
+    SegmentStore.open(tmp_path).close()
+
+
+# -- frontier.json: a start scans only the records after the last checkpoint --------------
+
+
+def many_segments(directory: Path, signer: Signer) -> None:
+    write_log(directory, signer, everything(), segment_bytes=4096)
+    write_log(directory, signer, everything(), segment_bytes=4096)
+
+
+def summary(directory: Path) -> tuple[int, bytes, int, str | None]:
+    store = SegmentStore.open(directory, segment_bytes=4096)
+    try:
+        st = store.state
+        cp = st.last_checkpoint
+        return st.size, st.tree.root(), cp.size if cp else -1, store.segment
+    finally:
+        store.close()
+
+
+def test_a_start_continues_from_the_frontier_without_reading_old_segments(
+    tmp_path: Path, signer: Signer
+) -> None:
+    many_segments(tmp_path, signer)
+    assert len(list(tmp_path.glob("seg-*.jsonl"))) > 3
+    full = tmp_path / "copy"
+    shutil.copytree(tmp_path, full)
+    (full / FRONTIER).unlink()
+    assert summary(tmp_path) == summary(full)  # the same state either way
+    # The old segments are not read: archived, the start still continues the log.
+    archived = tmp_path / "archive"
+    archived.mkdir()
+    (tmp_path / "seg-000001.jsonl").rename(archived / "seg-000001.jsonl")
+    assert summary(tmp_path) == summary(full)
+    (tmp_path / FRONTIER).unlink()  # ...but a full scan cannot
+    with pytest.raises(RecordingUnavailable, match=r"seg-000001.jsonl is missing \(segments"):
+        SegmentStore.open(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda f: f.replace(f[f.index('"frontier":["') + 13 : f.index('"frontier":["') + 15], "00"),
+        lambda f: f.replace('"offset":', '"offset":1'),
+        lambda f: f.replace('"size":', '"size":1'),
+        lambda f: "{not json",
+        lambda f: f.replace('"checkpoint":[', '"checkpoint":[1'),
+    ],
+    ids=["hash", "offset", "size", "garbage", "checkpoint"],
+)
+def test_a_forged_frontier_only_sends_the_start_to_the_full_scan(
+    tmp_path: Path, signer: Signer, forge: Callable[[str], str]
+) -> None:
+    many_segments(tmp_path, signer)
+    expected = summary(tmp_path)
+    path = tmp_path / FRONTIER
+    path.write_text(forge(path.read_text()))
+    assert summary(tmp_path) == expected
+
+
+def test_a_sealed_record_changed_under_the_frontier_is_never_laundered(
+    tmp_path: Path, signer: Signer
+) -> None:
+    """The fast start does not re-read sealed records; it continues from the signed tree,
+    so the next checkpoints commit to the records as they were, and verify reports the
+    change instead of a writer signing it."""
+    write_log(tmp_path, signer, everything())
+    seg = tmp_path / "seg-000001.jsonl"
+    data = seg.read_bytes()
+    seg.write_bytes(data.replace(b'"sub":"alice"', b'"sub":"mallo"', 1))
+    write_log(tmp_path, signer, everything())  # a new boot starts on it
+    verdict = verify_directory(tmp_path, [signer.verifier])
+    assert not verdict.ok
+    assert "checkpoint-root-mismatch" in {f.code for f in verdict.errors()}
 
 
 def test_unwritable_directory_is_a_recording_error(tmp_path: Path) -> None:
@@ -176,3 +255,15 @@ def test_a_torn_checkpoint_entry_is_acknowledged_and_skipped(
     assert verdict.ok and verdict.sealed, verdict.findings
     assert [f.code for f in verdict.findings] == ["checkpoint-torn-acknowledged"]
     assert f"(34 bytes at byte {size})" in verdict.findings[0].message
+
+
+def test_the_lock_is_on_the_directory_not_a_file_one_can_delete(tmp_path: Path) -> None:
+    held = SegmentStore.open(tmp_path)
+    try:
+        for leftover in tmp_path.glob(".*"):
+            leftover.unlink()  # whatever a writer of the directory could remove
+        with pytest.raises(RecordingUnavailable, match="in use by another process"):
+            SegmentStore.open(tmp_path)
+    finally:
+        held.close()
+    SegmentStore.open(tmp_path).close()

@@ -211,13 +211,19 @@ def test_ts_never_goes_back_within_a_boot(tmp_path: Path, signer: Signer) -> Non
         s.record("stmt", {})
 
     write_log(tmp_path, signer, script, clock=lambda: next(ticks))
-    ts = [r.ts for r in records(tmp_path)]
-    assert ts[:4] == [
-        "1970-01-01T00:00:05.000000Z",
-        "1970-01-01T00:00:09.000000Z",
-        "1970-01-01T00:00:09.000000Z",
-        "1970-01-01T00:00:09.000001Z",
+    recs = records(tmp_path)
+    # the clock's step back (9 s to 1 s) is recorded first, in a clock.step record
+    assert [(r.type, r.ts) for r in recs[:5]] == [
+        ("gateway.start", "1970-01-01T00:00:05.000000Z"),
+        ("session.open", "1970-01-01T00:00:09.000000Z"),
+        ("clock.step", "1970-01-01T00:00:09.000000Z"),
+        ("stmt", "1970-01-01T00:00:09.000000Z"),
+        ("stmt", "1970-01-01T00:00:09.000001Z"),
     ]
+    assert dict(recs[2].body) == {
+        "clock": "1970-01-01T00:00:01.000000Z",
+        "previous": "1970-01-01T00:00:09.000000Z",
+    }
 
 
 def test_misuse_is_refused(tmp_path: Path, signer: Signer, process: str | None) -> None:

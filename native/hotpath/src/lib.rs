@@ -20,16 +20,51 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 const MAX_ROWS: u128 = (1 << 53) - 1;
 
 /// Records only the recorder itself writes (`recording.writer._NOT_BY_SESSIONS`).
-const NOT_BY_SESSIONS: [&str; 6] = [
+const NOT_BY_SESSIONS: [&str; 7] = [
     "gateway.start",
     "gateway.stop",
     "key.rotate",
     "checkpoint",
+    "clock.step",
     "session.open",
     "session.close",
 ];
 
 mod redact;
+
+/// The record of a clock that went back (`records.RecordType.CLOCK_STEP`).
+const CLOCK_STEP: &str = "clock.step";
+
+/// RFC 3339 UTC with six fractional digits (`records.format_ts`); before 1970 as 1970.
+fn format_ts(micros: i64) -> [u8; 27] {
+    let micros = micros.max(0) as u64;
+    let (secs, frac) = (micros / 1_000_000, micros % 1_000_000);
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let (y, m, d) = civil_from_days(days);
+    let text = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    );
+    let mut out = [0u8; 27];
+    out.copy_from_slice(&text.as_bytes()[..27]);
+    out
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (H. Hinnant's civil_from_days).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = (z - era * 146_097) as u64;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe as i64 + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -97,6 +132,7 @@ pub struct FrameQueue {
     size: u64, // the next record's seq
     #[pyo3(get)]
     last_ts: i64,
+    last_clock: i64, // the clock's previous reading: one below it is a backward step
     #[pyo3(get)]
     pending_bytes: usize, // queued or being written (frames without their "\n")
     max_record: usize,
@@ -125,6 +161,8 @@ impl FrameQueue {
     }
 
     /// Frame and queue one record; return its seq and whether to wake the writer task.
+    /// A clock that went back since the previous record is recorded first, as a
+    /// clock.step record (`hotpath.PyFrameQueue.append`).
     fn push(
         &mut self,
         py: Python<'_>,
@@ -133,6 +171,24 @@ impl FrameQueue {
         n: Option<i64>,
         body: &[u8],
     ) -> PyResult<(u64, bool)> {
+        self.check_accepting(py)?;
+        let now = self.now(py)?;
+        let mut wake = false;
+        if now < self.last_clock {
+            let mut step = Vec::with_capacity(80);
+            step.extend_from_slice(b"{\"clock\":\"");
+            step.extend_from_slice(&format_ts(now));
+            step.extend_from_slice(b"\",\"previous\":\"");
+            step.extend_from_slice(&format_ts(self.last_clock));
+            step.extend_from_slice(b"\"}");
+            wake = self.frame(py, CLOCK_STEP, None, None, &step, now)?.1;
+        }
+        self.last_clock = now;
+        let (seq, woke) = self.frame(py, rtype, sid_json, n, body, now)?;
+        Ok((seq, wake || woke))
+    }
+
+    fn check_accepting(&self, py: Python<'_>) -> PyResult<()> {
         if !self.accepting || self.failure.is_some() {
             return Err(match &self.failure {
                 // the same error each time: with a fresh traceback, not a growing one
@@ -143,7 +199,19 @@ impl FrameQueue {
                 None => unavailable(py, "the recorder is not running".into(), None),
             });
         }
-        let ts = self.now(py)?.max(self.last_ts); // never back within a boot
+        Ok(())
+    }
+
+    fn frame(
+        &mut self,
+        py: Python<'_>,
+        rtype: &str,
+        sid_json: Option<&[u8]>,
+        n: Option<i64>,
+        body: &[u8],
+        now: i64,
+    ) -> PyResult<(u64, bool)> {
+        let ts = now.max(self.last_ts); // never back within a boot
         self.last_ts = ts;
         let seq = self.size;
         let start = self.buf.len();
@@ -239,6 +307,7 @@ impl FrameQueue {
             lens: VecDeque::new(),
             size,
             last_ts: 0,
+            last_clock: 0,
             pending_bytes: 0,
             max_record,
             max_pending,

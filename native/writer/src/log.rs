@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{Map, Value};
@@ -17,10 +18,17 @@ use crate::tree::{leaf_hash, CompactTree, Hash};
 
 const SCHEMA: &str = "regogate.audit/1";
 const CLOSE: &str = "session.close";
-const GATEWAY_TYPES: [&str; 4] = ["gateway.start", "gateway.stop", "key.rotate", "checkpoint"];
+const GATEWAY_TYPES: [&str; 5] = [
+    "gateway.start",
+    "gateway.stop",
+    "key.rotate",
+    "checkpoint",
+    "clock.step",
+];
 // The envelope's fields in JCS order (all ASCII: byte order is UTF-16 order).
 const ENVELOPE: [&str; 8] = ["gw", "n", "prev", "seq", "sid", "ts", "type", "v"];
 const CHECKPOINTS: &str = "checkpoints.log";
+const FRONTIER: &str = "frontier.json";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Fsync {
@@ -144,6 +152,8 @@ pub struct Log {
     out: Vec<u8>,     // the batch's lines
     ends: Vec<usize>, // where each line ends in `out`
     ts_cache: (u64, [u8; 19]),
+    last_ts: u64,   // µs: the ts of the latest record written
+    signed_at: u64, // the signing time of the latest checkpoint signed
 }
 
 fn io_error(e: std::io::Error) -> String {
@@ -164,6 +174,8 @@ impl Log {
             out: Vec::with_capacity(1 << 16),
             ends: Vec::new(),
             ts_cache: (u64::MAX, [0; 19]),
+            last_ts: 0,
+            signed_at: 0,
         };
         if created {
             log.sync_directory().map_err(io_error)?;
@@ -204,7 +216,8 @@ impl Log {
                 self.state.tree.size,
                 B64.encode(root)
             );
-            let signed = self.state.signer.sign(&text);
+            let time = self.signing_time();
+            let signed = self.state.signer.sign(&text, time);
             self.append_checkpoint(&signed).map_err(io_error)?;
             note = Some(signed);
         }
@@ -212,6 +225,17 @@ impl Log {
             self.state.signer = signer;
         }
         Ok(note)
+    }
+
+    /// A checkpoint's signing time: the clock's second, never before the previous
+    /// checkpoint's or the second of the latest record it covers (`LogCore.signing_time`).
+    fn signing_time(&mut self) -> u64 {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.signed_at = now.max(self.signed_at).max(self.last_ts / 1_000_000);
+        self.signed_at
     }
 
     fn record(&mut self, frame: &[u8]) -> Result<(), String> {
@@ -261,6 +285,7 @@ impl Log {
 
     /// Check, chain, encode, hash and queue one record.
     fn append(&mut self, f: &fast::Frame, mut body: Body) -> Result<(), String> {
+        self.last_ts = self.last_ts.max(f.ts);
         let size = self.state.tree.size;
         if f.seq != size {
             return Err(format!(
@@ -476,6 +501,7 @@ impl Log {
             .create(true)
             .mode(0o600)
             .open(&path)?;
+        let at = file.metadata()?.len();
         let mut data = Vec::with_capacity(note.len() + 1);
         data.extend_from_slice(note.as_bytes());
         data.push(b'\n');
@@ -487,7 +513,40 @@ impl Log {
         if created {
             self.sync_directory()?;
         }
-        Ok(())
+        self.write_frontier(at, at + note.len() as u64)
+    }
+
+    /// `frontier.json` for the checkpoint just appended at [at, end) of checkpoints.log,
+    /// byte for byte what `recording.store.SegmentStore._write_frontier` writes.
+    fn write_frontier(&mut self, at: u64, end: u64) -> std::io::Result<()> {
+        let tree = &self.state.tree;
+        let hashes: Vec<String> = tree
+            .frontier()
+            .iter()
+            .map(|h| format!("\"{}\"", hex(h)))
+            .collect();
+        let body = format!(
+            "{{\"v\":1,\"size\":{},\"frontier\":[{}],\"segment\":{},\"offset\":{},\"checkpoint\":[{},{}]}}\n",
+            tree.size,
+            hashes.join(","),
+            self.state.segment,
+            self.seg_size,
+            at,
+            end
+        );
+        let scratch = self.state.dir.join(format!(".{FRONTIER}.tmp"));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&scratch)?;
+        file.write_all(body.as_bytes())?;
+        if self.state.fsync != Fsync::Never {
+            file.sync_all()?;
+        }
+        drop(file);
+        std::fs::rename(&scratch, self.state.dir.join(FRONTIER)) // lost in a crash: a full scan
     }
 }
 

@@ -38,6 +38,11 @@ impl CompactTree {
         Ok(Self { stack, size })
     }
 
+    /// The roots of its perfect subtrees, largest first.
+    pub fn frontier(&self) -> &[Hash] {
+        &self.stack
+    }
+
     pub fn append(&mut self, leaf: Hash) {
         let mut h = leaf;
         let mut n = self.size;
