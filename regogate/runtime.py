@@ -25,7 +25,7 @@ from regogate.policy.engine import PolicyEngine
 from regogate.policy.facts import synthetic_statement
 from regogate.policy.opa import OpaClient
 from regogate.policy.sidecar import OpaSidecar, PolicyLoader, find_opa
-from regogate.proxy.analysis_budget import StatementBudget
+from regogate.proxy.analysis_budget import ANALYSIS_WORKERS, StatementBudget
 from regogate.proxy.deny import Denials
 from regogate.proxy.gate import GateResults, PolicyGate, quote_ident, session_input
 from regogate.proxy.hooks import (
@@ -39,10 +39,13 @@ from regogate.proxy.hooks import (
 )
 from regogate.proxy.recording_sink import SessionRecording, open_body
 from regogate.proxy.startup import settings_sql
+from regogate.proxy.statement_record import Redactor as StatementRedactor
 from regogate.recording import keys, provenance, timestamps
-from regogate.recording.commit import Redactor
 from regogate.recording.export import CheckpointExporter
+from regogate.recording.mac import MacRoot
 from regogate.recording.records import GatewayInfo
+from regogate.recording.redactor import Redactor
+from regogate.recording.session_commit import SessionRedactor, session_scheme
 from regogate.recording.store import FsyncPolicy
 from regogate.recording.tsa import CheckpointTimestamper
 from regogate.recording.writer import Recorder, WriterProcess
@@ -57,6 +60,7 @@ class Runtime:
     sidecar: OpaSidecar | None = None
     recorder: Recorder | None = None
     redactor: Redactor | None = None
+    mac_root: MacRoot | None = field(default=None, repr=False)  # commitments, digests
     exporter: CheckpointExporter | None = None
     digest_key: bytes = field(default=b"", repr=False)  # of result digests (recording)
     metrics: Metrics = field(default_factory=Metrics)
@@ -66,7 +70,11 @@ class Runtime:
 
     def __post_init__(self) -> None:
         pol = self.config.policy
-        self.budget = StatementBudget(pol.max_statement_bytes, pol.analysis_timeout)
+        self.budget = StatementBudget(
+            pol.max_statement_bytes,
+            pol.analysis_timeout,
+            workers=ANALYSIS_WORKERS if pol.analysis_workers is None else pol.analysis_workers,
+        )
 
     def record_policy(self, revision: str) -> None:
         """A policy revision went live: a gateway-scoped policy.load record."""
@@ -110,7 +118,10 @@ class Runtime:
         if self.recorder is not None:
             try:
                 body = open_body(ctx)
-                if self.redactor is not None:
+                if self.mac_root is not None:
+                    body["literal_commitments"] = session_scheme(self.mac_root.id)
+                    body["result_digests"] = session_scheme(self.mac_root.id)
+                elif self.redactor is not None:
                     body["literal_commitments"] = {"key": self.redactor.key_id}
                 chain = self.recorder.open_session(body, sid=ctx.session_id)
             except RecordingUnavailable:
@@ -125,7 +136,9 @@ class Runtime:
 
                 record = SessionRecording(
                     chain,
-                    digest_key=self.digest_key,
+                    digest_key=self.digest_key
+                    if self.mac_root is None
+                    else self.mac_root.digest_key(ctx.session_id),
                     on_error=self.config.recording.on_error,
                     durability=self.config.recording.durability,
                     write_timeout=self.config.recording.write_timeout,
@@ -140,7 +153,7 @@ class Runtime:
             ctx,
             denials,
             record,
-            redact=self.redactor if isinstance(record, SessionRecording) else None,
+            redact=self._redactor(ctx) if isinstance(record, SessionRecording) else None,
             healthy=self._blocked if self.recorder is not None else None,
             upstream_role=role,
             budget=self.budget,
@@ -154,6 +167,13 @@ class Runtime:
             record.event("upstream.role", {"role": role})
         limit = session.session_limit if session is not None else None
         return PassThroughHooks(gate, results, record, startup, limit)
+
+    def _redactor(self, ctx: SessionContext) -> StatementRedactor | None:
+        """The session's redactor: per-literal commitments with the session's own key, or
+        (without a MAC root) one commitment keyed from the signing key."""
+        if self.redactor is None or self.mac_root is None:
+            return self.redactor
+        return SessionRedactor(self.redactor, self.mac_root.literal_key(ctx.session_id))
 
     async def _session_decision(self, ctx: SessionContext) -> Decision | None:
         """The policy's decision for this session (verb CONNECT): its upstream role and
@@ -182,6 +202,26 @@ def connect_input(ctx: SessionContext) -> dict[str, object]:
     connection = dict(base["connection"])  # type: ignore[call-overload]
     connection["startup_settings"] = sorted(ctx.startup_settings)
     return {**base, "connection": connection, "statement": CONNECT}
+
+
+def load_mac_root(rec: RecordingConfig) -> MacRoot | None:
+    """The MAC root secret of literal commitments and result digests: mac_key_file, else
+    $REGOGATE_MAC_KEY (consumed), else <key_file>.mac if it is there; else None (the old
+    scheme: keys derived from the signing key, one commitment per statement)."""
+    if rec.mac_key_file is not None:
+        return keys.load_mac_root(rec.mac_key_file)
+    root = keys.load_mac_root_from_env()
+    if root is not None:
+        return root
+    if rec.key_file is not None and keys.mac_file_for(rec.key_file).exists():
+        return keys.load_mac_root(keys.mac_file_for(rec.key_file))
+    log.warning(
+        "no MAC root secret ([recording] mac_key_file, $%s or <key_file>.mac): literal "
+        "commitments and result digests are keyed from the signing key, and one session's "
+        "cannot be disclosed alone",
+        keys.MAC_ENV_VAR,
+    )
+    return None
 
 
 def checkpoint_anchor(rec: RecordingConfig) -> Path | None:
@@ -234,6 +274,7 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
         if pol.mode == "off":
             log.warning('[policy] mode = "off": statements are NOT authorized by any policy')
         else:
+            await stack.enter_async_context(rt.budget)  # analysis workers: start, stop
             catalogs = CatalogCache(
                 UpstreamCatalogSource(CatalogLimits(connect_timeout=config.server.connect_timeout))
             )
@@ -361,6 +402,8 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
                 log.info("checkpoints are timestamped by %s", rec.tsa_url)
             key = recorder.key
             rt.redactor = Redactor(key.commit_key, key.key_id)
+            rt.budget.record_redactions(rt.redactor)
+            rt.mac_root = load_mac_root(rec)
             rt.digest_key = key.digest_key
             if rt.engine is not None:
                 rt.record_policy(rt.engine.revision)

@@ -17,13 +17,14 @@ from typing import Annotated
 
 import typer
 
-from regogate.cli import rec_keys, rec_render, rec_verify
+from regogate.cli import rec_keys, rec_literal, rec_render, rec_verify
 from regogate.cli.rec_io import CommandError, ExitStatus, RecordReader
 from regogate.config import load_config
 from regogate.errors import RegogateError
 from regogate.recording import archive, keys
 from regogate.recording.display import escape, json_text
 from regogate.recording.key_history import HistoryEntry, HistoryError, parse_trust
+from regogate.recording.mac import MacRoot
 from regogate.recording.note import NoteError, Signer, Verifier
 from regogate.recording.sessions import (
     SessionFilter,
@@ -171,9 +172,49 @@ def keys_generate(
         history = history or rec_keys.default_history(key)
         signer = rec_keys.generate(key, name, history)
         typer.echo(f"wrote signing key {key} (mode 0600)")
+        mac_file = keys.mac_file_for(key)
+        if not mac_file.exists():
+            keys.write_mac_root(mac_file, MacRoot.generate())
+            typer.echo(f"wrote MAC root secret {mac_file} (mode 0600; commitments, digests)")
         typer.echo(f"deployment  {keys.deployment_of(signer.name)}  (log origin {signer.name})")
         typer.echo(f"public key  {signer.verifier.vkey()}")
         typer.echo(f"history     {history}  (examiners: regogate verify --trust {history})")
+
+
+@keys_app.command("disclose")
+def keys_disclose(
+    session: Annotated[
+        str, typer.Option("--session", metavar="ID", help="the session (id or unique prefix)")
+    ],
+    directory: DirOpt = None,
+    mac_key: Annotated[
+        Path | None,
+        typer.Option("--mac-key", metavar="FILE", help="the MAC root secret (default: <key>.mac)"),
+    ] = None,
+    key: KeyOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="FILE", help="write the keys here (0600)")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """One session's commitment and digest keys, for an examiner: they open that
+    session's literal commitments and result digests, no other's, and sign nothing."""
+    with _errors():
+        directory, key = resolve_paths(config, directory, key)
+        if mac_key is None and key is not None:
+            mac_key = keys.mac_file_for(key)
+        if mac_key is None:
+            raise CommandError("pass --mac-key FILE (or --key FILE / -c regogate.toml)")
+        root = keys.load_mac_root(mac_key)
+        disclosed = rec_literal.disclose(directory, root, session)
+        text = json_text(disclosed.to_json())
+        if out is None:
+            typer.echo(text)
+        else:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text + "\n")
+            typer.echo(f"wrote the keys of session {disclosed.session} to {out}")
 
 
 @keys_app.command("rotate")
@@ -366,8 +407,26 @@ def verify(
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     archives: ArchiveOpt = None,
+    literal: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--literal",
+            metavar="SEQ:N=VALUE",
+            help="confirm that literal $N of record SEQ was VALUE, as written "
+            "(needs --session-keys); repeatable",
+        ),
+    ] = None,
+    session_keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--session-keys", metavar="FILE", help="one session's keys (keys disclose --out)"
+        ),
+    ] = None,
 ) -> None:
     """Check a recording: records, session chains, Merkle roots, signatures, consistency."""
+    claims = [rec_literal.LiteralClaim.parse(x) for x in literal or []]
+    if claims and session_keys is None:
+        raise _exit("--literal needs --session-keys FILE (regogate keys disclose)", None, 2)
     with _errors():
         directory, key = resolve_paths(config, directory, key)
         if session is not None and (since is not None or until is not None):
@@ -397,6 +456,10 @@ def verify(
             as_json=as_json,
         )
         code = rec_verify.run(opts)
+        if claims and code == 0 and session_keys is not None:
+            disclosed = rec_literal.SessionKeys.load(session_keys)
+            for claim in claims:
+                typer.echo(rec_literal.check_literal(opts.directory, claim, disclosed))
     if code:
         raise typer.Exit(code)
 

@@ -28,6 +28,9 @@ class PolicyConfig:
     # statement text longer than this is denied unread (54000); proxy.analysis_budget
     max_statement_bytes: int = 1024 * 1024
     analysis_timeout: float = 2.0  # seconds a large text's analysis may take, else denied
+    # processes that analyse large texts (proxy.analysis_pool); 0: threads of the gateway
+    # (pglast then holds its GIL); None: half the cores, at least one
+    analysis_workers: int | None = None
     # environment variables the OPA sidecar gets beyond childenv's allowlist (what a
     # policy can read with opa.runtime().env; e.g. a proxy for http.send)
     env: tuple[str, ...] = ()
@@ -58,6 +61,7 @@ def parse_policy(r: Reader, data: Mapping[str, object]) -> PolicyConfig:
         env=_env(p),
         max_statement_bytes=max_bytes,
         analysis_timeout=analysis_timeout,
+        analysis_workers=_workers(p),
     )
 
 
@@ -89,6 +93,15 @@ def _env(p: Table) -> tuple[str, ...]:
     if "REGOGATE_SIGNING_KEY" in env:
         raise p.fail("env", "the signing key is never handed to OPA")
     return tuple(env)
+
+
+def _workers(p: Table) -> int | None:
+    if "analysis_workers" not in p.data:
+        return None
+    workers = p.get("analysis_workers", int, 1)
+    if not 0 <= workers <= 64:
+        raise p.fail("analysis_workers", f"must be between 0 and 64, got {workers}")
+    return workers
 
 
 def _statement_budget(p: Table) -> tuple[int, float]:

@@ -54,6 +54,11 @@ class RecordingConfig:
     # log that does not extend it (recording.tail.check_anchor). Default: beside key_file
     # (<key_file>.checkpoint), else the first export directory's latest note, else none.
     checkpoint_anchor: Path | None = None
+    # The MAC root secret of literal commitments and result digests (recording.mac),
+    # separate from the signing key; else $REGOGATE_MAC_KEY, else <key_file>.mac if it is
+    # there (`regogate keys generate` writes it), else the old scheme, keyed from the
+    # signing key, with a warning.
+    mac_key_file: Path | None = None
     # An RFC 3161 time-stamping authority: the latest signed checkpoint is timestamped at
     # most once per tsa_interval seconds (and at a clean stop), the tokens appended to
     # <dir>/timestamps.log (recording.tsa; docs/recording-format.md §5).
@@ -106,6 +111,7 @@ def parse_recording(r: Reader, data: Mapping[str, object]) -> RecordingConfig:
         export_urls=export_urls,
         checkpoint_export_timeout=_seconds(p, "checkpoint_export_timeout", 5.0, 60),
         checkpoint_anchor=p.path("checkpoint_anchor"),
+        mac_key_file=p.path("mac_key_file"),
         tsa_url=_tsa_url(p),
         tsa_interval=_seconds(p, "tsa_interval", 60.0, None),
     )

@@ -22,6 +22,7 @@ from regogate.errors import ConfigError
 from regogate.identity import token_sha256
 from regogate.pgserver import PgServer, free_port
 from regogate.recording import keys
+from regogate.recording.mac import MacRoot
 from regogate.recording.records import format_ts
 
 DEMO_IDENTITIES = {
@@ -134,6 +135,8 @@ def prepare(state_dir: Path, *, fresh: bool = False, gateway_port: int | None = 
         for who, groups in DEMO_IDENTITIES.items()
     )
     key_file = state_dir / "recording.key"
+    if not keys.mac_file_for(key_file).exists():
+        keys.write_mac_root(keys.mac_file_for(key_file), MacRoot.generate())
     if not key_file.exists():
         signer = keys.generate(keys.deployment_name("regogate-demo"))
         keys.install_signer(key_file, signer)

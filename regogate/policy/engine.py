@@ -39,6 +39,7 @@ from regogate.policy.catalog_cache import CatalogCache
 from regogate.policy.decision import Decision
 from regogate.policy.facts import Analysis, analyze
 from regogate.policy.facts_shape import constants_inert, shape
+from regogate.policy.offload import BIG_ANALYSIS
 from regogate.policy.opa import DecisionSource, Metrics
 from regogate.wire.text import json_safe
 
@@ -139,8 +140,8 @@ class PolicyEngine:
         self._analyses: LruCache[AnalysisKey, Analysis] = LruCache(
             analysis_cache_size, clock, max_bytes=ANALYSIS_CACHE_BYTES, size=analysis_bytes
         )
-        # Large texts are analysed in a worker thread (proxy.analysis_budget): the analysis
-        # cache is shared with it.
+        # Large texts are analysed from a worker thread (proxy.analysis_budget, in a worker
+        # process): the analysis cache is shared with it.
         self._analyses_lock = threading.Lock()
         # Shapes (normalized texts) seen: _SEEN once, then _INERT or _READ once checked. A
         # text whose shape is new costs only its normalisation. Only the event loop uses it.
@@ -201,7 +202,9 @@ class PolicyEngine:
     ) -> Analysis:
         """The facts of ``sql`` (cached per text, generation, search_path, whether that
         path is known, and the session's SQL-level prepared statements). Safe to call
-        from a worker thread for a text over ``SHAPE_TEXT_MAX`` (it skips the shapes)."""
+        from a worker thread for a text over ``SHAPE_TEXT_MAX`` (it skips the shapes);
+        where the statement budget offers its worker processes (``BIG_ANALYSIS``), the
+        analysis runs there."""
         key: AnalysisKey = (
             generation,
             search_path,
@@ -209,10 +212,21 @@ class PolicyEngine:
             text_key(sql),
             tuple(sorted(prepared.items())) if prepared else (),
         )
+        offload = BIG_ANALYSIS.get()  # set around a large text's analysis (in a thread)
         with self._analyses_lock:
             hit = self._analyses.get(key)
         if hit is not None:
+            if offload is not None:
+                offload.cached(sql)
             return hit
+        if offload is not None:
+            # A large text, from the statement budget's thread: analysed in a worker
+            # process (pglast would hold the GIL here), never by shape.
+            self.stats.analyses += 1
+            result = offload.analyze(sql, catalog, search_path, prepared, path_known)
+            with self._analyses_lock:
+                self._analyses.put(key, result)
+            return result
         shaped = self._shaped(sql) if len(sql) <= SHAPE_TEXT_MAX else None
         shape_key: AnalysisKey | None = None
         if shaped is not None:

@@ -5,6 +5,7 @@ RecordSink. Kept apart from the gate so that deciding can be tested without a re
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 
 from regogate.errors import RegogateError
@@ -13,6 +14,27 @@ from regogate.proxy.hooks import RecordSink
 from regogate.recording.core import prepared as serialized
 
 Redactor = Callable[[str], Mapping[str, object]]
+
+
+# Recorded statement text beyond this many characters is cut (its digest and length
+# kept): a statement under [policy] max_statement_bytes can still redact to a text far
+# over the recorder's record limit (each one-digit literal becomes a "$123456").
+TEXT_MAX = 64 * 1024
+
+
+def capped(redacted: Mapping[str, object]) -> Mapping[str, object]:
+    """``redacted`` with a text over ``TEXT_MAX`` characters cut, and ``text_chars`` and
+    ``text_sha256`` (of the whole redacted text, UTF-8) beside it."""
+    text = redacted.get("text")
+    if not isinstance(text, str) or len(text) <= TEXT_MAX:
+        return redacted
+    whole = text.encode("utf-8", "surrogatepass")
+    return {
+        **redacted,
+        "text": text[:TEXT_MAX] + f" /* regogate: cut at {TEXT_MAX} of {len(text)} characters */",
+        "text_chars": len(text),
+        "text_sha256": hashlib.sha256(whole).hexdigest(),
+    }
 
 
 class StatementRecorder:
@@ -32,7 +54,7 @@ class StatementRecorder:
         if self.redact is None:
             return
         body: dict[str, object] = {
-            **self.redact(sql),
+            **capped(self.redact(sql)),
             "protocol": protocol,
             "fingerprint": fingerprint,
             "decisions": [],

@@ -13,14 +13,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from regogate.policy.cache import LruCache
-from regogate.policy.sqltext import redact
-from regogate.recording import jcs, native
+from regogate.recording import jcs
 from regogate.recording.note import Signer
 from regogate.wire.text import has_raw_bytes
 
@@ -63,54 +60,3 @@ def committed(literals: tuple[str, ...]) -> list[object]:
         else {"base64": base64.b64encode(lit.encode("utf-8", "surrogateescape")).decode()}
         for lit in literals
     ]
-
-
-class Redactor:
-    """sql -> {text, literals, literals_commitment}; cached per distinct text."""
-
-    def __init__(self, key: bytes, key_id: str = "", cache_size: int = 4096, engine: str = "auto"):
-        self._key = key
-        self._mac = hmac.new(key, digestmod=hashlib.sha256)  # keyed once, copied per use
-        # the native commitment and plain-text redaction when the hot path is native
-        # (recording.native); text the native scanner leaves alone goes to pglast's
-        self._native: Callable[[bytes, tuple[str, ...]], str] | None = None
-        self._plain: Callable[[str], tuple[str, tuple[str, ...], int] | None] | None = None
-        if native.use_native(engine):
-            from regogate import _native
-
-            self._native = _native.commitment
-            self._plain = _native.redact_plain
-        self.key_id = key_id  # which signing key the commitment key was derived from
-        self._cache: LruCache[str, Mapping[str, object]] = LruCache(cache_size)
-
-    def __repr__(self) -> str:
-        return "Redactor(<key>)"
-
-    def __call__(self, sql: str) -> Mapping[str, object]:
-        hit = self._cache.get(sql)
-        if hit is not None:
-            return hit
-        plain = self._plain(sql) if self._plain is not None else None
-        if plain is not None:
-            text, literals, _ = plain
-        else:
-            red = redact(sql)
-            text, literals = red.text, red.literals
-        body: Mapping[str, object] = {
-            "text": text,
-            "literals": len(literals),
-            "literals_commitment": self._commit(literals) if literals else None,
-        }
-        self._cache.put(sql, body)
-        return body
-
-    def _commit(self, literals: tuple[str, ...]) -> str:
-        """``commit(key, literals)``, from the keyed state (literals are strings: no floats)."""
-        if self._native is not None:
-            try:
-                return self._native(self._key, literals)
-            except UnicodeEncodeError:  # a lone surrogate (text decoded with surrogateescape)
-                pass
-        mac = self._mac.copy()
-        mac.update(jcs.dumps(committed(literals), floats_in=()))
-        return mac.hexdigest()

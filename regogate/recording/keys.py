@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+from regogate import childenv
 from regogate.errors import ConfigError
 from regogate.recording.key_history import (
     HistoryEntry,
@@ -24,6 +25,8 @@ from regogate.recording.key_history import (
     parse_trust,
     sign_entry,
 )
+from regogate.recording.mac import PREFIX as MAC_PREFIX
+from regogate.recording.mac import MacError, MacRoot
 from regogate.recording.note import NoteError, Signer, Verifier
 
 ENV_VAR = "REGOGATE_SIGNING_KEY"
@@ -98,25 +101,77 @@ def load_signer(path: Path, *, rotating: bool = False) -> Signer:
 
 
 def _load(path: Path) -> Signer:
+    return _parse(_read_private(path, "signing key file"), f"signing key file {path}")
+
+
+def _read_private(path: Path, what: str) -> bytes:
+    """A secret file's bytes: a regular file (no symlink) that group and others cannot
+    read or write."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:
-        raise ConfigError(f"signing key file {path}: {exc.strerror}") from None
+        raise ConfigError(f"{what} {path}: {exc.strerror}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(f"signing key file {path} is not a regular file")
+            raise ConfigError(f"{what} {path} is not a regular file")
         mode = stat.S_IMODE(st.st_mode)
         if mode & 0o077:
             raise ConfigError(
-                f"signing key file {path} has mode {mode:04o}: it must not be accessible"
-                f" to group or others",
+                f"{what} {path} has mode {mode:04o}: it must not be accessible to group or others",
                 hint=f"chmod 600 {path}",
             )
-        raw = os.read(fd, 4096)
+        return os.read(fd, 4096)
     finally:
         os.close(fd)
-    return _parse(raw, f"signing key file {path}")
+
+
+MAC_ENV_VAR = "REGOGATE_MAC_KEY"
+
+
+def mac_file_for(key_file: Path) -> Path:
+    """Where ``keys generate`` puts the MAC root secret: beside the signing key."""
+    return key_file.with_name(key_file.name + ".mac")
+
+
+def load_mac_root(path: Path) -> MacRoot:
+    """The MAC root secret of literal commitments and result digests (recording.mac)."""
+    raw = _read_private(path, "MAC key file")
+    try:
+        return MacRoot.parse(raw.decode("ascii"))
+    except (UnicodeDecodeError, MacError):
+        raise ConfigError(
+            f"MAC key file {path} does not hold a MAC root secret (want {MAC_PREFIX}<base64>)"
+        ) from None
+
+
+def load_mac_root_from_env(var: str = MAC_ENV_VAR) -> MacRoot | None:
+    """The MAC root secret from ``var`` (removed from the environment), or None."""
+    raw = os.environb.get(os.fsencode(var))
+    if raw is None:
+        return None
+    try:
+        root = MacRoot.parse(raw.decode("ascii"))
+    except (UnicodeDecodeError, MacError):
+        raise ConfigError(
+            f"environment variable {var} does not hold a MAC root secret "
+            f"(want {MAC_PREFIX}<base64>)"
+        ) from None
+    finally:
+        childenv.consume(var)
+    return root
+
+
+def write_mac_root(path: Path, root: MacRoot) -> None:
+    """Create ``path`` (which must not exist) holding the MAC root secret, mode 0600."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, root.text().encode() + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    sync_dir(path.parent)
 
 
 def load_signer_from_env(var: str = ENV_VAR, environ: Mapping[str, str] | None = None) -> Signer:

@@ -100,7 +100,8 @@ def test_generate_prints_the_deployment(tmp_path: Path) -> None:
 
 def test_rotate_destroys_the_retired_key(rotated: tuple[Recorded, Signer, Signer]) -> None:
     rec, old, new = rotated
-    assert sorted(p.name for p in rec.key.parent.iterdir()) == ["signing.key", "signing.vkeys"]
+    names = sorted(p.name for p in rec.key.parent.iterdir())
+    assert names == ["signing.key", "signing.key.mac", "signing.vkeys"]  # the MAC root stays
     assert old.skey() not in b"".join(p.read_bytes() for p in rec.key.parent.iterdir()).decode()
     history = keys.read_history(rec.history)
     assert [e.verifier for e in history] == [old.verifier, new.verifier]
@@ -130,7 +131,8 @@ def test_rotate_archives_the_retired_key_when_asked(tmp_path: Path) -> None:
     assert f"old key    archived to {kept} (mode 0600)" in result.stdout
     assert kept.stat().st_mode & 0o777 == 0o600 and archive.stat().st_mode & 0o777 == 0o700
     assert keys.load_signer(kept).verifier == old.verifier
-    assert sorted(p.name for p in rec.key.parent.iterdir()) == ["signing.key", "signing.vkeys"]
+    names = sorted(p.name for p in rec.key.parent.iterdir())
+    assert names == ["signing.key", "signing.key.mac", "signing.vkeys"]  # the MAC root stays
     assert old.skey() not in result.output
 
 

@@ -107,7 +107,11 @@ def test_keys_generate_writes_0600_and_refuses_to_overwrite(tmp_path: Path) -> N
     assert again.exit_code == 2
     assert f"signing key file {key} already exists: refusing to overwrite it" in again.stderr
     assert keys.load_signer(key).verifier == signer.verifier
-    assert sorted(p.name for p in key.parent.iterdir()) == ["signing.key", "signing.vkeys"]
+    names = sorted(p.name for p in key.parent.iterdir())
+    assert names == ["signing.key", "signing.key.mac", "signing.vkeys"]
+    mac = key.parent / "signing.key.mac"  # the MAC root secret, as private as the key
+    assert mac.stat().st_mode & 0o777 == 0o600
+    assert mac.read_text().strip() not in first.output
     bad = run("keys", "generate", "--key", tmp_path / "x.key", "--name", "has space")
     assert bad.exit_code == 2 and "signing key name" in bad.stderr
     assert run("keys", "generate", "--name", ORIGIN).exit_code == 2

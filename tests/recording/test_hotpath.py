@@ -339,7 +339,8 @@ def test_the_pending_limit_is_inclusive() -> None:
 
 def test_literal_commitments_match_the_reference() -> None:
     from regogate import _native
-    from regogate.recording.commit import Redactor, commit
+    from regogate.recording.commit import commit
+    from regogate.recording.redactor import Redactor
 
     rnd = random.Random(9)
     alphabet = ["a", "7", "'", '"', "\\", "\x00", "\x1f", "\x7f", "é", "\u2028", "\U0001f600", " "]

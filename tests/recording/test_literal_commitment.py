@@ -10,7 +10,8 @@ import pytest
 import rfc8785
 
 from regogate.recording import keys, native
-from regogate.recording.commit import Redactor, commit, commitment_key, committed
+from regogate.recording.commit import commit, commitment_key, committed
+from regogate.recording.redactor import Redactor
 
 
 def test_redactor_commitment_is_hmac_over_the_jcs_literals() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from regogate.policy.sqltext import redact
 from regogate.recording import native
-from regogate.recording.commit import Redactor
+from regogate.recording.redactor import Redactor
 from tests.policy.test_sqltext import CASES
 
 pytestmark = pytest.mark.skipif(
