@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GOBIN := $(shell go env GOPATH 2>/dev/null || echo $(HOME)/go)/bin
 export PATH := $(CURDIR)/.venv/bin:$(GOBIN):$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: setup demo test lint native-check policy-check pytest pg-suites bench
+.PHONY: setup demo test lint native-check policy-check pytest pg-suites pg-suites-run bench
 
 setup:
 	@scripts/setup.sh
@@ -31,13 +31,17 @@ policy-check:
 pytest:
 	pytest -q --ignore=tests/suites $(PYTEST_ARGS)
 
-test: setup lint native-check policy-check pytest
+test: setup lint native-check policy-check pytest pg-suites-run
 
-# PostgreSQL's own regression and isolation suites, directly and through regogate; times
-# and ratios in .cache/suites-timing.json (tests/suites/README.md). Not yet part of
-# `make test`: the regression suite runs at 3.3-5x its direct time (goal: 3x) and
-# `lock` fails in about 1 run of 6 (a catalog read racing a NOWAIT lock upgrade).
-pg-suites: setup
+# PostgreSQL's own regression and isolation suites (217 and 115 tests), directly and
+# through regogate; every test must pass through the gateway. Part of `make test` (5-9
+# minutes on 2 cores, by the machine's load); times and ratios gateway/direct (goal 3x:
+# not met reliably yet, 2.95-4.3x for the regression suite on a shared machine) go to
+# .cache/suites-timing.json, numbers and not assertions (tests/suites/README.md,
+# docs/benchmarks.md). scripts/setup.sh installs their sources and regress.so.
+pg-suites: setup pg-suites-run
+
+pg-suites-run:
 	scripts/suites/setup-pg-suites.sh
 	pytest -q tests/suites $(PYTEST_ARGS)
 

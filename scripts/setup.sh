@@ -8,6 +8,8 @@
 #   - node-postgres and the npm PostgreSQL MCP server for the client tests
 #   - helm and kubeconform, built with `go install` at pinned releases, for the deployment
 #     tests (tests/deploy; their Kubernetes and Compose schemas are vendored there)
+#   - PostgreSQL's regression and isolation suites of the installed server, with regress.so
+#     (scripts/suites/setup-pg-suites.sh; tests/suites)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,4 +82,7 @@ if [ -f tests/clients/package.json ]; then
     (cd tests/clients && npm ci --silent --no-audit --no-fund)
   fi
 fi
+# PostgreSQL's own regression and isolation suites for tests/suites (part of `make test`):
+# the installed server's sources and regress.so; one dpkg-query and a stamp check when done.
+scripts/suites/setup-pg-suites.sh
 echo "setup: ready (opa, helm, kubeconform: $GOBIN)"

@@ -53,6 +53,7 @@ class _State:
     fetched: float = -math.inf  # when the last read started
     used: float = -math.inf  # the last get, invalidate or refresh
     requested: bool = False  # a refresh was asked and has not started yet
+    changed: bool = False  # ... by DDL through the gateway: it reads without a check first
     running: bool = False
     released: bool = False  # idle: the source let go of the side session
     started: int = 0
@@ -143,13 +144,35 @@ class CatalogCache:
             return None
         return state.generation
 
-    def invalidate(self, conn: ConnectionConfig) -> None:
+    def invalidate(self, conn: ConnectionConfig, *, changed: bool = True) -> int:
         """DDL ran: refresh in the background (queued behind a running refresh; many
-        invalidations coalesce into one refresh), serving the snapshot meanwhile."""
+        invalidations coalesce into one refresh), serving the snapshot meanwhile. Returns
+        the number of the refresh that sees what was committed before the call (a
+        running one may have read before it): ``settled(conn, after=...)`` waits for it.
+        ``changed``: the catalog surely changed (the refresh reads without a version
+        check first); False when the DDL may have changed nothing a snapshot holds."""
         state = self._state(conn)
         state.used = self._clock()
         state.requested = True
+        state.changed = state.changed or changed
         state.wake.set()
+        return state.started + 1
+
+    async def settled(
+        self, conn: ConnectionConfig, *, after: int | None = None, timeout: float
+    ) -> bool:
+        """Wait until refresh number ``after`` has completed, or by default every refresh
+        running or asked for now (its side session then holds no lock: docs/catalog.md,
+        *Lock safety*). False when ``timeout`` passed first; a failed refresh counts as
+        completed. Without ``run``, the caller runs a refresh not yet running itself."""
+        state = self._state(conn)
+        need = state.started + (1 if state.requested else 0) if after is None else after
+        if state.completed >= need:
+            return True
+        with anyio.move_on_after(timeout):
+            await self._await_refresh(state, need)
+            return True
+        return False
 
     async def refresh(
         self, conn: ConnectionConfig, *, timeout: float
@@ -265,15 +288,16 @@ class CatalogCache:
         return state.verified + interval - now
 
     async def _refresh(self, state: _State) -> None:
-        """One refresh: a version check, then a read when the version changed."""
+        """One refresh: a version check, then a read when the version changed (only the
+        read when DDL through the gateway asked for it)."""
         state.started += 1
         number = state.started
-        state.requested = False
+        changed, state.requested, state.changed = state.changed, False, False
         state.released = False  # in use again: checks resume
         state.running = True
         error: RegogateError | None = None
         try:
-            await self._check_or_read(state)
+            await self._check_or_read(state, check=not changed)
             if state.failures:
                 log.info("catalog of %s readable again", state.conn.name)
             state.failures = 0
@@ -289,11 +313,15 @@ class CatalogCache:
             done, state.done = state.done, anyio.Event()
             done.set()
 
-    async def _check_or_read(self, state: _State) -> None:
+    async def _check_or_read(self, state: _State, *, check: bool = True) -> None:
+        """A version check, then a read when the version changed; only the read when
+        ``check`` is False (DDL committed through the gateway: a check would only cost
+        one more scan of the catalogs, as the read itself reads the version too)."""
         conn = state.conn
         started = self._clock()
         old = state.snapshot
-        if old is not None and not old.unread_views and started - state.fetched < self.max_age:
+        recent = started - state.fetched < self.max_age
+        if check and old is not None and not old.unread_views and recent:
             version = await self._source.version(conn)
             state.checks += 1
             took = self._clock() - started  # smoothed: one slow check spaces out little

@@ -33,6 +33,24 @@ _VOLATILITY: dict[str, Literal["immutable", "stable", "volatile"]] = {
 }
 _PROKINDS = {"f": "function", "p": "procedure", "a": "aggregate", "w": "window"}
 
+# Every read returns every user relation and function again, most of them unchanged since
+# the last read (a refresh after DDL rebuilds the snapshot from all rows): what a row's
+# text decodes to is kept, by that text, across reads (in the gateway process; bounded).
+_MEMO_MAX = 200_000
+_column_names: dict[str, tuple[str, ...]] = {}
+_FunctionRow = tuple[str, str | None, str | None, str | None, str | None]
+_function_details: dict[_FunctionRow, FunctionDetails] = {}
+
+
+def _columns(text: str) -> tuple[str, ...]:
+    """A relation row's column names (a JSON array, attnum order), decoded once per text."""
+    names = _column_names.get(text)
+    if names is None:
+        if len(_column_names) >= _MEMO_MAX:
+            _column_names.clear()
+        names = _column_names[text] = tuple(str(n) for n in orjson.loads(text))
+    return names
+
 
 def _closure(
     start: RelationKey, edges: Mapping[RelationKey, list[RelationKey]]
@@ -119,10 +137,13 @@ class _Rows:
     view_versions: dict[RelationKey, str] = field(default_factory=dict)
     defs_by_oid: dict[str, str] = field(default_factory=dict)
     cols: dict[RelationKey, list[tuple[int, str]]] = field(default_factory=dict)
+    columns_text: dict[RelationKey, str] = field(default_factory=dict)  # relation rows' JSON
     edges: dict[RelationKey, list[RelationKey]] = field(default_factory=dict)
     parents: dict[RelationKey, list[tuple[int, RelationKey]]] = field(default_factory=dict)
     functions: set[RelationKey] = field(default_factory=set)
     overloads: dict[str, _Overloads] = field(default_factory=dict)
+    # A function name's one row (the usual case: the statement groups overloads by name).
+    function_rows: dict[str, _FunctionRow] = field(default_factory=dict)
 
     def add(self, row: Row) -> None:
         kind, a, b, c, d, e, f, g = (*row, *(None,) * 8)[:8]
@@ -143,7 +164,11 @@ class _Rows:
             case "relation" if b is not None and c in RELKINDS:
                 self._relation((a, b), RELKINDS[c], d, e, f, g)
             case "column" if b is not None and c is not None:
-                self.cols.setdefault((a, b), []).append((int(d or 0), c))
+                key = (a, b)
+                text = self.columns_text.pop(key, None)
+                if text is not None:
+                    self.cols[key] = list(enumerate(_columns(text), start=1))
+                self.cols.setdefault(key, []).append((int(d or 0), c))
             case "depends" if b is not None and c is not None and d is not None:
                 self.edges.setdefault((a, b), []).append((c, d))
             case "inherits" if b is not None and c is not None and d is not None:
@@ -151,10 +176,33 @@ class _Rows:
             case "function" if b is not None:
                 self.functions.add((a, b))
                 if c is not None:
-                    key = f"{qident(a)}.{qident(b)}"
-                    self.overloads.setdefault(key, _Overloads()).add(c, d, e, f, g)
+                    self._function(f"{qident(a)}.{qident(b)}", (c, d, e, f, g))
             case "definition" if b is not None:
                 self.defs_by_oid[a] = b
+
+    def _function(self, key: str, row: _FunctionRow) -> None:
+        if key not in self.function_rows and key not in self.overloads:
+            self.function_rows[key] = row
+            return
+        first = self.function_rows.pop(key, None)
+        merged = self.overloads.setdefault(key, _Overloads())
+        if first is not None:
+            merged.add(*first)
+        merged.add(*row)
+
+    def function_details(self) -> dict[str, FunctionDetails]:
+        """Each function name's details, its overloads merged."""
+        details = {k: o.details() for k, o in self.overloads.items()}
+        for key, row in self.function_rows.items():
+            found = _function_details.get(row)
+            if found is None:
+                if len(_function_details) >= _MEMO_MAX:
+                    _function_details.clear()
+                one = _Overloads()
+                one.add(*row)
+                found = _function_details[row] = one.details()
+            details[key] = found
+        return details
 
     def _relation(
         self,
@@ -169,8 +217,8 @@ class _Rows:
         if definition:
             self.defs[key] = definition
         if columns is not None:
-            names = [str(n) for n in orjson.loads(columns)]
-            self.cols[key] = list(enumerate(names, start=1))
+            self.cols.pop(key, None)
+            self.columns_text[key] = columns
         if view_version is not None:
             self.view_versions[key] = view_version
         if oid is not None:
@@ -192,16 +240,39 @@ class _Rows:
 
     def relation(self, key: RelationKey, previous: CatalogSnapshot | None) -> Relation:
         kind = self.kinds[key]
+        text = self.columns_text.get(key)
+        if text is not None:
+            columns = _columns(text)
+        else:
+            columns = tuple(name for _, name in sorted(self.cols.get(key, ())))
+        parents = _ancestors(key, self.parents) if key in self.parents else ()
+        if kind not in VIEW_KINDS:
+            # Most relations did not change since the previous read: the same object is
+            # kept (no view lineage is ever derived for these; comparing snapshots then
+            # costs an identity test per relation).
+            old = previous.relations.get(key) if previous is not None else None
+            if (
+                old is not None
+                and old.kind == kind
+                and (old.columns is columns or old.columns == columns)
+                and old.parents == parents
+                and not old.base_tables
+                and not old.view_columns
+                and old.definition is None
+                and old.definition_version is None
+            ):
+                return old
+            return Relation(schema=key[0], name=key[1], kind=kind, columns=columns, parents=parents)
         definition, version = self.definition(key, previous)
         return Relation(
             schema=key[0],
             name=key[1],
             kind=kind,
-            columns=tuple(name for _, name in sorted(self.cols.get(key, ()))),
-            base_tables=_closure(key, self.edges) if kind in VIEW_KINDS else (),
+            columns=columns,
+            base_tables=_closure(key, self.edges),
             definition=definition,
             definition_version=version,
-            parents=_ancestors(key, self.parents),
+            parents=parents,
         )
 
 
@@ -222,7 +293,7 @@ def catalog_base(rows: Iterable[Row]) -> CatalogBase:
     return CatalogBase(
         relations={key: got.relation(key, None) for key in got.kinds},
         functions=frozenset(got.functions),
-        function_details={k: o.details() for k, o in got.overloads.items()},
+        function_details=got.function_details(),
     )
 
 
@@ -248,7 +319,7 @@ def snapshot_from_rows(
         got.add(row)
     relations = dict(base.relations) if base is not None else {}
     relations.update((key, got.relation(key, previous)) for key in got.kinds)
-    details = {k: o.details() for k, o in got.overloads.items()}
+    details = got.function_details()
     if base is not None:
         for key, found in base.function_details.items():
             mine = details.get(key)
@@ -263,9 +334,7 @@ def snapshot_from_rows(
         definitions_search_path=got.definitions_search_path,
         function_details=details,
         version=version,
-        unread_views=frozenset(
-            k for k, r in relations.items() if r.definition is None and k in got.view_versions
-        ),
+        unread_views=frozenset(k for k in got.view_versions if relations[k].definition is None),
     )
     if not got.path:
         path = snapshot.effective_path()

@@ -22,6 +22,7 @@ from regogate.policy.facts_input import (
     synthetic_statement,
     to_input,
 )
+from regogate.policy.facts_pglast import install as _install_fast_setattr
 from regogate.policy.facts_scope import OPEN, StatementState
 from regogate.policy.facts_settings import SearchPath
 from regogate.policy.facts_stmt import StatementAnalyser
@@ -98,6 +99,8 @@ __all__ = [
     "to_input",
     "view_outputs",
 ]
+
+_install_fast_setattr()
 
 _NEAR = re.compile(r' at or near ".*"(?=, at index)| at or near ".*"$', re.DOTALL)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pglast import ast
 from pglast.enums import GrantTargetType, ObjectType, VariableSetKind
-from pglast.visitors import Skip, Visitor
+from pglast.visitors import Continue, Skip, Visitor
 
 from regogate.policy.facts_dml import QueryWalker
 from regogate.policy.facts_scope import Output, Scope
@@ -219,6 +219,29 @@ class _DdlScan(Visitor):
     def __init__(self, analyser: DdlWalker) -> None:
         self.analyser = analyser
 
+    def __call__(self, node: Any) -> Any:
+        """pglast's ``Visitor.__call__``, but its ``visit_*`` methods are found once per
+        class (_SCAN_METHODS), not with ``inspect.getmembers`` at every call (measured:
+        most of a short DDL statement's analysis, docs/benchmarks.md)."""
+        self.root = node
+        by_ast_class = {cls: getattr(self, name) for cls, name in _SCAN_METHODS.items()}
+        default_method = self.visit
+        generator = self.iterate(node)
+        try:
+            ancestors, node = generator.send(None)
+        except StopIteration:
+            return None
+        result = None
+        while True:
+            method = by_ast_class.get(node.__class__, default_method)
+            if method is not None:
+                result = method(ancestors, node)
+            try:
+                ancestors, node = generator.send(Continue if result is None else result)
+            except StopIteration:
+                break
+        return self.root
+
     def visit_RangeVar(self, ancestors: Any, node: Any) -> None:  # noqa: N802
         a = self.analyser
         schema, rel = a.relation(node)
@@ -240,3 +263,11 @@ class _DdlScan(Visitor):
     visit_UpdateStmt = _query  # noqa: N815
     visit_DeleteStmt = _query  # noqa: N815
     visit_MergeStmt = _query  # noqa: N815
+
+
+# _DdlScan's visit_* methods by the pglast node class each visits.
+_SCAN_METHODS: dict[type, str] = {
+    cls: name
+    for name in dir(_DdlScan)
+    if name.startswith("visit_") and (cls := getattr(ast, name[6:], None)) is not None
+}

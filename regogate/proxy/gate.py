@@ -68,11 +68,24 @@ _FLUSH = Frame(b"H", b"")
 Drain = Callable[[bytes], Awaitable[None]]
 
 
+class CatalogWaits(Protocol):
+    """What the gate needs of the catalog cache (``policy.catalog_cache.CatalogCache``)."""
+
+    def invalidate(self, conn: ConnectionConfig, *, changed: bool = True) -> int: ...
+
+    async def settled(
+        self, conn: ConnectionConfig, *, after: int | None = None, timeout: float
+    ) -> bool: ...
+
+
 class Engine(Protocol):
     """What the gate needs of the policy engine (``policy.engine.PolicyEngine``)."""
 
     cache_size: int
     stats: EngineStats
+
+    @property
+    def catalogs(self) -> CatalogWaits: ...
 
     @property
     def revision(self) -> str: ...
@@ -82,8 +95,6 @@ class Engine(Protocol):
     async def catalog(self, conn: ConnectionConfig) -> tuple[CatalogSnapshot, int]: ...
 
     def catalog_generation(self, conn: ConnectionConfig) -> int | None: ...
-
-    def invalidate_catalog(self, conn: ConnectionConfig) -> None: ...
 
     async def refresh_catalog(
         self, conn: ConnectionConfig, *, timeout: float
@@ -112,6 +123,38 @@ def session_input(ctx: SessionContext) -> dict[str, object]:
 
 
 LOOK_AGAIN_TIMEOUT = 2.0  # seconds a statement naming an unknown relation waits for the catalog
+# Seconds a statement that fails rather than waits for a lock (NOWAIT, lock_timeout) waits
+# for the catalog reads in flight, whose side session may hold AccessShareLock on the
+# relations of a view it reads (pg_get_viewdef); docs/catalog.md, Lock safety.
+CATALOG_QUIET_TIMEOUT = 2.0
+# DDL that changes nothing a catalog snapshot holds (relations and their columns, views,
+# inheritance, functions, schemas, the role's search_path): no refresh is asked for. A
+# change it makes after all is seen by the periodic version check (docs/catalog.md).
+SNAPSHOT_UNCHANGED = frozenset(
+    {
+        "COMMENT",
+        "CREATE DOMAIN",
+        "CREATE INDEX",
+        "CREATE POLICY",
+        "ALTER POLICY",
+        "DROP POLICY",
+        "CREATE PUBLICATION",
+        "ALTER PUBLICATION",
+        "DROP PUBLICATION",
+        "CREATE ROLE",
+        "DROP ROLE",
+        "CREATE STATISTICS",
+        "ALTER STATISTICS",
+        "DROP STATISTICS",
+        "CREATE TRIGGER",
+        "DROP TRIGGER",
+        "DROP INDEX",
+        "GRANT",
+        "REVOKE",
+        "ALTER DEFAULT PRIVILEGES",
+        "SECURITY LABEL",
+    }
+)
 MEMO_SIZE = 256
 MEMO_BYTES = 4 * 1024 * 1024  # per session; a text over BIG_TEXT is never memoised
 MEMO_TTL = 60.0
@@ -214,6 +257,8 @@ class PolicyGate:
         self._last_path: tuple[tuple[str, ...], bool] = ((), True)
         self._decided_generation = 0
         self._ddl_pending = False
+        self._ddl_changes = False  # ... of more than temporary relations
+        self._catalog_ticket = 0  # the catalog refresh that sees this session's last DDL
         self._memo: LruCache[str | bytes, _Memo] = LruCache(
             MEMO_SIZE if engine is not None and engine.cache_size > 0 else 0,
             max_bytes=MEMO_BYTES,
@@ -276,8 +321,8 @@ class PolicyGate:
                 self._portals.clear()  # portals end with their transaction
             if self._ddl_pending and self.engine is not None:
                 # The catalog session sees DDL once its transaction has committed.
-                self._ddl_pending = False
-                self.engine.invalidate_catalog(self.conn)
+                changed, self._ddl_pending, self._ddl_changes = self._ddl_changes, False, False
+                self._catalog_ticket = self.engine.catalogs.invalidate(self.conn, changed=changed)
 
     # -- the StatementGate protocol -------------------------------------------------------
     async def admit(self, frame: Frame) -> Sequence[Frame]:
@@ -668,6 +713,15 @@ class PolicyGate:
         self._progress = None
         return None
 
+    def _fails_on_locks(self, sql: str) -> bool:
+        """Whether ``sql`` may fail at once on a lock instead of waiting for it: it says
+        NOWAIT, or the session has a lock_timeout. (Only when to wait for the catalog;
+        nothing is decided on it.)"""
+        timeout = self.model.value("lock_timeout")
+        if timeout is not None and timeout.strip("'\" ").lower() not in ("0", "0ms", "0s"):
+            return True
+        return "nowait" in sql.lower()
+
     def _search_path(self, catalog: CatalogSnapshot) -> tuple[tuple[str, ...], bool]:
         if self.model.lost:
             return catalog.search_path, False
@@ -712,6 +766,10 @@ class PolicyGate:
                 self.recorder.start(sql, protocol, "")
                 self.recorder.refusal(settle, self._revision(), (GATE_RULE,))
                 return self._refuse(_Verdict(None, settle))
+            if self._fails_on_locks(sql):
+                # Such a statement would see the side session's brief AccessShareLock
+                # (a catalog read after DDL): it runs once the reads in flight are done.
+                await engine.catalogs.settled(self.conn, timeout=CATALOG_QUIET_TIMEOUT)
             catalog, generation = await engine.catalog(self.conn)
         except RegogateError as exc:
             self.recorder.start(sql, protocol, "")
@@ -744,26 +802,23 @@ class PolicyGate:
             memo_key = None
         try:
             prepared = self.model.prepared if executes else {}
-            if big:
-                analysis = await self._analyze_big(sql, catalog, generation, path, prepared, known)
-            else:
-                analysis = engine.analyze(
-                    sql, catalog, generation, path, prepared, path_known=known
-                )
-            unknown = _unknown_relations(analysis) - self._looked_up.get(generation, set())
+            analysis = await self._analysis(sql, catalog, generation, path, prepared, known)
+            unknown = self._unknown(analysis, generation)
+            if unknown and self._catalog_ticket:
+                # Most often created by this session's own DDL, whose refresh may still
+                # be running: the snapshot that refresh makes is looked at first.
+                ticket, self._catalog_ticket = self._catalog_ticket, 0
+                waits = engine.catalogs.settled(self.conn, after=ticket, timeout=LOOK_AGAIN_TIMEOUT)
+                if await waits:
+                    catalog, generation = await engine.catalog(self.conn)
+                    analysis = await self._analysis(sql, catalog, generation, path, prepared, known)
+                    unknown = self._unknown(analysis, generation)
             if unknown:
                 # Created outside the gateway since the snapshot? Look again once.
                 catalog, generation = await self._look_again(generation)
                 seen = self._looked_up.get(generation, set())
                 self._looked_up = {generation: seen | unknown}
-                if big:
-                    analysis = await self._analyze_big(
-                        sql, catalog, generation, path, prepared, known
-                    )
-                else:
-                    analysis = engine.analyze(
-                        sql, catalog, generation, path, prepared, path_known=known
-                    )
+                analysis = await self._analysis(sql, catalog, generation, path, prepared, known)
             effects = statement_effects(sql, analysis, catalog)
         except RegogateError as exc:
             self.recorder.start(sql, protocol, "")
@@ -799,6 +854,34 @@ class PolicyGate:
             memo = _Memo(memo_key, analysis, tuple(decided), effects, len(sql))
             self._memo.put(sql_key, memo, min(ttl, MEMO_TTL))
         return _Verdict(analysis, None, effects)
+
+    def _unknown(self, analysis: Analysis, generation: int) -> set[tuple[str, str]]:
+        """The relations ``analysis`` names that the snapshot does not know and that a
+        fresh snapshot might: not looked up before in this generation, and not in
+        ``pg_temp`` (a snapshot never holds temporary relations). (An unqualified name of
+        a temporary relation is reported in the path's schema: it cannot be told from a
+        qualified name there, so it is looked up.)"""
+        looked_up = self._looked_up.get(generation, set())
+        return {
+            (schema, name)
+            for schema, name in _unknown_relations(analysis)
+            if (schema, name) not in looked_up and not schema.startswith("pg_temp")
+        }
+
+    async def _analysis(
+        self,
+        sql: str,
+        catalog: CatalogSnapshot,
+        generation: int,
+        path: tuple[str, ...],
+        prepared: Mapping[str, str],
+        known: bool,
+    ) -> Analysis:
+        """The facts of ``sql``: on the event loop, or in a worker when it is large."""
+        if len(sql) > BIG_TEXT:
+            return await self._analyze_big(sql, catalog, generation, path, prepared, known)
+        assert self.engine is not None
+        return self.engine.analyze(sql, catalog, generation, path, prepared, path_known=known)
 
     async def _analyze_big(
         self,
@@ -951,8 +1034,14 @@ class PolicyGate:
         return self.engine.revision if self.engine else "off"
 
     def note_ddl(self, analysis: Analysis | None) -> None:
-        if analysis is not None and any(f.ddl for f in analysis.statements):
-            self._ddl_pending = True
+        if analysis is None:
+            return
+        for facts in analysis.statements:
+            if facts.ddl and facts.verb not in SNAPSHOT_UNCHANGED:
+                self._ddl_pending = True
+                made = [t for t in facts.tables if "ddl" in t.access]
+                if not made or any(t.schema != "pg_temp" for t in made):
+                    self._ddl_changes = True  # else: no snapshot holds temporary relations
 
 
 def quote_ident(name: str) -> str:

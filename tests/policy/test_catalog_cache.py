@@ -173,6 +173,50 @@ def test_refresh_waits_for_a_refresh_started_after_the_call() -> None:
     run_with_cache(body, check_interval=60)
 
 
+def test_settled_waits_for_the_reads_in_flight_and_the_one_an_invalidation_asked_for() -> None:
+    async def body(cache: CatalogCache, src: FakeSource) -> None:
+        await cache.get(CONN)
+        assert await cache.settled(CONN, timeout=0.01)  # nothing in flight: at once
+        src.gate = anyio.Event()
+        src.version_now = "v2"
+        first = cache.invalidate(CONN)
+        await eventually(lambda: src.reading == 1)
+        src.version_now = "v3"  # committed while that read runs: seen by the next one
+        second = cache.invalidate(CONN)
+        assert second == first + 1
+        assert not await cache.settled(CONN, timeout=0.05)  # the read is held
+        done: list[bool] = []
+
+        async def wait(after: int | None) -> None:
+            done.append(await cache.settled(CONN, after=after, timeout=2))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait, second)
+            tg.start_soon(wait, None)
+            await anyio.sleep(0.02)
+            assert not done
+            src.gate.set()
+        assert done == [True, True]
+        assert src.reads == 3 and cache.status(CONN).version == "v3"  # type: ignore[union-attr]
+        assert await cache.settled(CONN, after=first, timeout=0.01)
+
+    run_with_cache(body, check_interval=60)
+
+
+def test_after_ddl_the_refresh_reads_without_a_version_check_first() -> None:
+    async def body(cache: CatalogCache, src: FakeSource) -> None:
+        await cache.get(CONN)
+        checks, reads = src.versions, src.reads
+        src.version_now = "v2"
+        await cache.settled(CONN, after=cache.invalidate(CONN), timeout=2)
+        assert (src.versions, src.reads) == (checks, reads + 1)
+        # DDL that may have changed nothing a snapshot holds: the cheap check first.
+        await cache.settled(CONN, after=cache.invalidate(CONN, changed=False), timeout=2)
+        assert (src.versions, src.reads) == (checks + 1, reads + 1)
+
+    run_with_cache(body, check_interval=60)
+
+
 def test_refresh_with_an_unchanged_version_reads_nothing() -> None:
     async def body(cache: CatalogCache, src: FakeSource) -> None:
         first, gen = await cache.get(CONN)

@@ -44,6 +44,8 @@ class FakeEngine:
     generation: int = 1
     inputs: list[Mapping[str, object]] = field(default_factory=list)
     refreshes: int = 0
+    settles: int = 0
+    invalidations: list[bool] = field(default_factory=list)
 
     @property
     def revision(self) -> str:
@@ -58,8 +60,20 @@ class FakeEngine:
     def catalog_generation(self, conn: ConnectionConfig) -> int | None:
         return self.generation
 
-    def invalidate_catalog(self, conn: ConnectionConfig) -> None:
+    @property
+    def catalogs(self) -> FakeEngine:
+        return self  # the catalog cache's part of the engine, too
+
+    def invalidate(self, conn: ConnectionConfig, *, changed: bool = True) -> int:
+        self.invalidations.append(changed)
         self.generation += 1
+        return self.generation
+
+    async def settled(
+        self, conn: ConnectionConfig, *, after: int | None = None, timeout: float
+    ) -> bool:
+        self.settles += 1
+        return True
 
     async def refresh_catalog(
         self, conn: ConnectionConfig, *, timeout: float
@@ -412,6 +426,106 @@ def test_unknown_relation_is_looked_up_again_once() -> None:
     assert tables[0]["kind"] == "unknown"  # still unknown: the policy decides on that
     admit(g, Query("select * from newly_created").encode())
     assert engine.refreshes == 1  # not looked up again for the same catalog
+
+
+def test_relations_in_pg_temp_are_never_looked_up_again() -> None:
+    # The catalog leaves temporary relations out: a fresh snapshot cannot know them.
+    g, engine = gate()
+    admit(g, Query("create temp table scratch (id int)").encode())
+    answer(g, (b"C", b"CREATE TABLE\x00"), (b"Z", b"I"))
+    assert engine.invalidations == [False]  # a version check will do, no read needed
+    for sql in ("insert into pg_temp.scratch values (1)", "select * from pg_temp.other"):
+        admit(g, Query(sql).encode())
+        engine.generation += 1  # the catalog changed meanwhile (other sessions' DDL)
+    assert engine.refreshes == 0
+    tables = engine.inputs[-2]["statement"]["tables"]  # type: ignore[index]
+    assert tables[0]["kind"] == "unknown"  # still decided on as unknown
+    # Unqualified, it cannot be told from public.scratch, which a look may find.
+    admit(g, Query("select * from scratch").encode())
+    assert engine.refreshes == 1
+
+
+@pytest.mark.parametrize(
+    ("sql", "refresh"),
+    [
+        ("create table t2 (id int)", True),
+        ("alter table customers add column note text", True),
+        ("create index on customers (id)", False),
+        ("grant select on customers to someone", False),
+        ("comment on table customers is 'x'", False),
+        ("create trigger tr before insert on customers for each row execute function f()", False),
+    ],
+)
+def test_only_ddl_that_may_change_a_snapshot_asks_for_a_refresh(sql: str, refresh: bool) -> None:
+    g, engine = gate()
+    admit(g, Query(sql).encode())
+    answer(g, (b"C", b"OK\x00"), (b"Z", b"I"))
+    assert engine.invalidations == ([True] if refresh else [])
+
+
+@dataclass
+class CreatingEngine(FakeEngine):
+    """A catalog that holds ``created`` once the refresh after the session's DDL is done."""
+
+    created: bool = False
+    waited_for: list[int | None] = field(default_factory=list)
+
+    async def catalog(self, conn: ConnectionConfig) -> tuple[CatalogSnapshot, int]:
+        if not self.created:
+            return CATALOG, self.generation
+        rel = Relation("public", "created", "table", ("id",))
+        return CatalogSnapshot(
+            relations={**CATALOG.relations, ("public", "created"): rel},
+            schemas=CATALOG.schemas,
+        ), self.generation
+
+    async def settled(
+        self, conn: ConnectionConfig, *, after: int | None = None, timeout: float
+    ) -> bool:
+        self.waited_for.append(after)
+        self.created = self.created or after is not None
+        return True
+
+
+def test_after_ddl_an_unknown_relation_is_looked_for_in_the_ddls_own_refresh() -> None:
+    g, engine = gate(CreatingEngine())
+    assert isinstance(engine, CreatingEngine)
+    admit(g, Query("create table created (id int)").encode())
+    answer(g, (b"C", b"CREATE TABLE\x00"), (b"Z", b"I"))  # committed: a refresh is asked
+    admit(g, Query("insert into created values (1)").encode())
+    assert engine.waited_for == [engine.generation]  # the refresh the DDL asked for
+    assert engine.refreshes == 0  # found there: no further refresh waited for
+    tables = engine.inputs[-1]["statement"]["tables"]  # type: ignore[index]
+    assert tables == [{"schema": "public", "name": "created", "access": ["write"], "kind": "table"}]
+    admit(g, Query("select * from not_created").encode())  # not the session's: look again
+    assert engine.waited_for == [engine.generation - 1] and engine.refreshes == 1
+
+
+@pytest.mark.parametrize(
+    ("sql", "waits"),
+    [
+        ("lock table customers in access exclusive mode nowait", True),
+        ("select * from customers for update NOWAIT", True),
+        ("lock table customers in access exclusive mode", False),
+        ("select id from customers", False),
+    ],
+)
+def test_a_statement_that_fails_on_locks_waits_for_the_catalog_reads(sql: str, waits: bool) -> None:
+    # The catalog's side session may hold AccessShareLock on a view's relations while it
+    # reads the view (after DDL): a NOWAIT lock would fail on it, a plain one waits.
+    g, engine = gate()
+    admit(g, Query(sql).encode())
+    assert engine.settles == (1 if waits else 0)
+
+
+def test_under_a_lock_timeout_every_statement_waits_for_the_catalog_reads() -> None:
+    g, engine = gate()
+    g.model.params.set("lock_timeout", "100ms", local=False)
+    admit(g, Query("lock table customers in access exclusive mode").encode())
+    assert engine.settles == 1
+    g.model.params.set("lock_timeout", "0", local=False)
+    admit(g, Query("lock table customers in access exclusive mode").encode())
+    assert engine.settles == 1
 
 
 def test_a_pipelined_denial_keeps_its_message_past_an_earlier_ready() -> None:
