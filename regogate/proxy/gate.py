@@ -892,8 +892,9 @@ class PolicyGate:
         prepared: Mapping[str, str],
         known: bool,
     ) -> Analysis:
-        """A large text's analysis in a worker thread, within the time budget (raises
-        ProgramLimitExceeded past it): the event loop serves other sessions meanwhile."""
+        """A large text's analysis off the event loop (the budget's analysis workers),
+        within the time budget (raises ProgramLimitExceeded past it): the event loop
+        serves other sessions meanwhile."""
         engine = self.engine
         assert engine is not None
         mine = dict(prepared)  # the session's own may change while the thread reads it

@@ -14,37 +14,22 @@ import base64
 import hashlib
 import hmac
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from regogate.recording import jcs
-from regogate.recording.note import Signer
+from regogate.recording.key_info import COMMIT_INFO, DIGEST_INFO, commitment_key, digest_key, key_id
 from regogate.wire.text import has_raw_bytes
 
-INFO = b"regogate literal commitments v1"
-DIGEST_INFO = b"regogate result digests v1"
-
-
-def key_id(signer: Signer) -> str:
-    """``name+hexid`` of the signing key (recorded in session.open, so that after a key
-    rotation it is known which retired key opens a session's commitments)."""
-    return f"{signer.name}+{signer.verifier.id:08x}"
-
-
-def commitment_key(signer: Signer) -> bytes:
-    """The HMAC key of literal commitments, derived from the signing key's seed."""
-    return _derive(signer, INFO)
-
-
-def digest_key(signer: Signer) -> bytes:
-    """The HMAC key of result digests (``result.digest``): a plain hash of a result with
-    one low-entropy value (a date of birth) would give the value away."""
-    return _derive(signer, DIGEST_INFO)
-
-
-def _derive(signer: Signer, info: bytes) -> bytes:
-    seed = base64.b64decode(signer.skey().split("+", 4)[4])[1:]
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(seed)
+# The keys of the old scheme, derived from the signing key, live in recording.key_info;
+# named here too for their readers.
+INFO = COMMIT_INFO
+__all__ = [
+    "DIGEST_INFO",
+    "INFO",
+    "commit",
+    "commitment_key",
+    "committed",
+    "digest_key",
+    "key_id",
+]
 
 
 def commit(key: bytes, literals: tuple[str, ...]) -> str:
