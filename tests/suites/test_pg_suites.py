@@ -15,6 +15,7 @@ run's summary names the failed tests and the diffs, copied to .cache/pg-suites-r
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pwd
 import shutil
@@ -222,6 +223,10 @@ def suites() -> Iterator[Suites]:
     base = Path(tempfile.mkdtemp(prefix="regogate-pg-suites-"))
     base.chmod(0o755)  # the server's user works in here (COPY to and from files)
     (base / "runs").mkdir()
+    # regress.so (and the refint/autoinc links) where the server's user can load them: the
+    # checkout may sit under a directory only its owner can enter (a 0700 mktemp -d).
+    shutil.copytree(manifest.dlpath, base / "lib", symlinks=True)
+    manifest = dataclasses.replace(manifest, dlpath=base / "lib")
     server = PgServer(base / "data", settings=SERVER_SETTINGS)
     if server.run_as:
         pw = pwd.getpwnam(server.run_as)
