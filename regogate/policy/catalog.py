@@ -6,7 +6,7 @@ from their rows (docs/catalog.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal
@@ -24,6 +24,35 @@ RELKINDS: dict[str, RelationKind] = {
     "S": "sequence",
 }
 VIEW_KINDS = frozenset({"view", "matview"})
+# DDL that changes nothing a catalog snapshot holds (relations and their columns, views,
+# inheritance, functions, schemas, the role's search_path): no refresh is asked for, and
+# later statements keep the relations' definitions. A
+# change it makes after all is seen by the periodic version check (docs/catalog.md).
+SNAPSHOT_UNCHANGED = frozenset(
+    {
+        "COMMENT",
+        "CREATE DOMAIN",
+        "CREATE INDEX",
+        "CREATE POLICY",
+        "ALTER POLICY",
+        "DROP POLICY",
+        "CREATE PUBLICATION",
+        "ALTER PUBLICATION",
+        "DROP PUBLICATION",
+        "CREATE ROLE",
+        "DROP ROLE",
+        "CREATE STATISTICS",
+        "ALTER STATISTICS",
+        "DROP STATISTICS",
+        "CREATE TRIGGER",
+        "DROP TRIGGER",
+        "DROP INDEX",
+        "GRANT",
+        "REVOKE",
+        "ALTER DEFAULT PRIVILEGES",
+        "SECURITY LABEL",
+    }
+)
 DEFAULT_SEARCH_PATH = ("$user", "public")
 SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
 
@@ -58,6 +87,9 @@ class Relation:
     # Every ancestor (inheritance parent or partitioned table), transitively, nearest first:
     # reading or writing this relation is reported on them too (their classification holds).
     parents: tuple[tuple[str, str], ...] = ()
+    # pg_class.oid (RowDescription names result columns by table OID and attribute
+    # number); None when the snapshot was not read from a server.
+    oid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +143,18 @@ class CatalogSnapshot:
         """The same catalog for a session whose search_path changed (SET search_path)."""
         default = self.default_search_path or self.search_path
         return replace(self, search_path=tuple(search_path), default_search_path=default)
+
+    def without(self, names: Collection[tuple[str, str]]) -> CatalogSnapshot:
+        """The same catalog with the relations ``names`` left out: what DDL not yet seen
+        (in the same text, or uncommitted in the session's transaction) may have changed
+        is then analysed as unknown (fail closed) rather than by its old definition."""
+        gone = [key for key in names if key in self.relations]
+        if not gone:
+            return self
+        relations = dict(self.relations)
+        for key in gone:
+            del relations[key]
+        return replace(self, relations=relations)
 
     @property
     def reset_search_path(self) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -17,7 +17,9 @@ import anyio.abc
 from regogate.config import ConnectionConfig
 from regogate.errors import RegogateError
 from regogate.policy.catalog import CatalogSnapshot, same_catalog
+from regogate.policy.catalog_rows import merge_lookup
 from regogate.policy.catalog_source import (
+    CatalogLookup,
     CatalogSource,
     Fetcher,
     FetcherSource,
@@ -65,6 +67,14 @@ class _State:
     reads: int = 0
     checks: int = 0
     wake: anyio.Event = field(default_factory=anyio.Event)
+    # Lookups (``CatalogCache.lookup``), batched: names asked while one runs go in the next.
+    lookup_queue: set[tuple[str, str]] = field(default_factory=set)
+    lookup_started: int = 0
+    lookup_completed: int = 0
+    lookup_running: bool = False
+    lookup_done: anyio.Event = field(default_factory=anyio.Event)
+    read_seconds: float = 0.0  # how long the last read took
+    urgent: bool = False  # someone waits for the refresh asked for: no pacing
     done: anyio.Event = field(default_factory=anyio.Event)
 
 
@@ -90,6 +100,7 @@ class CatalogCache:
         max_age: float = 300.0,
         idle_after: float = 60.0,
         backoff: tuple[float, float] = (0.5, 10.0),
+        pace: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ):
         self._polls = isinstance(source, CatalogSource)
@@ -99,11 +110,16 @@ class CatalogCache:
         self.max_age = max_age
         self.idle_after = idle_after
         self._backoff = backoff
+        self.pace = pace
         self._clock = clock
         self._states: dict[str, _State] = {}
         self._generation = 0
         self._tg: anyio.abc.TaskGroup | None = None
         self.fetches = 0
+        self.read_seconds = 0.0  # the reads' time, statistics
+        self.lookups = 0
+        self.lookup_seconds = 0.0  # statistics: the lookups' reads, and their merges
+        self.merge_seconds = 0.0
 
     # -- the API --------------------------------------------------------------------------
     async def run(
@@ -174,6 +190,12 @@ class CatalogCache:
             return True
         return False
 
+    def completed(self, conn: ConnectionConfig) -> int:
+        """How many refreshes of ``conn`` have completed (``invalidate`` returns the
+        number of the one that sees a change: it has completed once this reaches it)."""
+        state = self._states.get(conn.name)
+        return 0 if state is None else state.completed
+
     async def refresh(
         self, conn: ConnectionConfig, *, timeout: float
     ) -> tuple[CatalogSnapshot, int]:
@@ -195,6 +217,74 @@ class CatalogCache:
             raise state.error
         assert state.snapshot is not None
         return state.snapshot, state.generation
+
+    async def lookup(
+        self, conn: ConnectionConfig, names: Sequence[tuple[str, str]], *, timeout: float
+    ) -> tuple[CatalogSnapshot, int]:
+        """A statement names relations the snapshot does not know: read just those (and
+        what their rows are built from) and serve the snapshot with them put in, as a
+        new generation; the current snapshot when none of them exists. Milliseconds,
+        never behind a full read; lookups asked while one runs are batched into the
+        next. A source without lookups waits for a refresh (``refresh``). Failure or
+        ``timeout`` raises PolicyUnavailable."""
+        state = self._state(conn)
+        if state.snapshot is None or not isinstance(self._source, CatalogLookup):
+            return await self.refresh(conn, timeout=timeout)
+        state.used = self._clock()
+        state.lookup_queue.update(names)
+        mine = state.lookup_started + 1  # the batch that takes these names
+        try:
+            with anyio.fail_after(timeout):
+                while state.lookup_completed < mine:
+                    if state.lookup_running:
+                        await state.lookup_done.wait()
+                    else:
+                        await self._lookup_batch(state)
+        except TimeoutError:
+            raise catalog_unavailable(conn, f"no lookup within {timeout:g}s") from None
+        if state.error is not None and state.snapshot is None:
+            raise state.error
+        assert state.snapshot is not None
+        return state.snapshot, state.generation
+
+    async def _lookup_batch(self, state: _State) -> None:
+        """Look up every name queued, in one statement; put what it found in the
+        served snapshot (unless a refresh that began after it has completed meanwhile:
+        that snapshot is at least as fresh)."""
+        assert isinstance(self._source, CatalogLookup)
+        names = sorted(state.lookup_queue)
+        state.lookup_queue = set()
+        state.lookup_started += 1
+        number = state.lookup_started
+        state.lookup_running = True
+        started = state.started
+        try:
+            began = self._clock()
+            rows = await self._source.lookup(state.conn, names)
+            self.lookups += 1
+            self.lookup_seconds += self._clock() - began
+            # Merged into the snapshot served when the merge ends (a refresh that began
+            # before the lookup may complete meanwhile: its rows are older than these).
+            while rows is not None and state.completed <= started and state.snapshot:
+                base = state.snapshot
+                began = self._clock()
+                if any(r[0] == "relation" and r[3] in ("v", "m") for r in rows if len(r) > 3):
+                    # Views: their definitions are parsed, off the event loop.
+                    merged = await anyio.to_thread.run_sync(merge_lookup, base, rows)
+                else:
+                    merged = merge_lookup(base, rows)  # a fraction of a millisecond
+                self.merge_seconds += self._clock() - began
+                if merged is None:
+                    break
+                if state.snapshot is base and state.completed <= started:
+                    self._generation += 1
+                    state.snapshot, state.generation = merged, self._generation
+                    break
+        finally:
+            state.lookup_running = False
+            state.lookup_completed = number
+            done, state.lookup_done = state.lookup_done, anyio.Event()
+            done.set()
 
     def status(self, conn: ConnectionConfig) -> CatalogStatus | None:
         state = self._states.get(conn.name)
@@ -226,6 +316,7 @@ class CatalogCache:
         while state.completed < need:
             if state.started < need:
                 state.requested = True
+                state.urgent = True
             if self._tg is None and not state.running:
                 await self._refresh(state)
                 continue
@@ -275,7 +366,14 @@ class CatalogCache:
         """Seconds until the next refresh or check is due (inf: none until woken)."""
         now = self._clock()
         if state.requested:
-            return 0.0 if state.snapshot is None else max(0.0, state.retry_at - now)
+            if state.snapshot is None:
+                return 0.0
+            due = state.retry_at
+            if state.changed and not state.urgent:
+                # Asked for by DDL only (its statements look up what they name): paced,
+                # reading at most 1 / (1 + pace) of the time (docs/catalog.md).
+                due = max(due, state.fetched + (1.0 + self.pace) * state.read_seconds)
+            return max(0.0, due - now)
         if state.snapshot is None or state.released:
             return math.inf
         if self._idle(state):
@@ -292,6 +390,7 @@ class CatalogCache:
         read when DDL through the gateway asked for it)."""
         state.started += 1
         number = state.started
+        state.urgent = False
         changed, state.requested, state.changed = state.changed, False, False
         state.released = False  # in use again: checks resume
         state.running = True
@@ -335,6 +434,8 @@ class CatalogCache:
         snapshot = await self._source.read(conn, state.snapshot)
         state.reads += 1
         self.fetches += 1
+        state.read_seconds = self._clock() - started
+        self.read_seconds += state.read_seconds
         if old is None or not await anyio.to_thread.run_sync(same_catalog, old, snapshot):
             self._generation += 1
             state.generation = self._generation

@@ -28,6 +28,8 @@ from regogate.policy.catalog_sql import (
     catalog_query,
     definition_query,
     json_rows,
+    lookup_names,
+    lookup_statement,
     version_query,
 )
 from regogate.proxy import upstream as upstream_mod
@@ -67,6 +69,7 @@ class SideSession:
     def __init__(self, up: upstream_mod.Upstream, limits: CatalogLimits):
         self._up = up
         self._limits = limits
+        self.prepared: set[str] = set()  # statements PREPAREd on this session
         self.server_version = ""
         for frame in up.startup_frames:
             if frame.tag == b"S":
@@ -167,6 +170,10 @@ class UpstreamCatalogSource:
         self._sessions: dict[str, SideSession] = {}
         self._builtin = _BUILTINS
         self._checked: dict[str, tuple[str, str]] = {}  # (txid snapshot, fingerprint)
+        # Lookups of names a snapshot does not know run on a side session of their own,
+        # one at a time per connection: they never queue behind a read.
+        self._lookups: dict[str, SideSession] = {}
+        self._lookup_locks: dict[str, anyio.Lock] = {}
 
     async def version(self, conn: ConnectionConfig) -> str:
         (result,) = await self._run(conn, [self._version_query(conn)])
@@ -202,6 +209,53 @@ class UpstreamCatalogSource:
         else:
             rows = await anyio.to_thread.run_sync(decode_json_rows, user)
         return await anyio.to_thread.run_sync(_build, builtin, rows, previous, version)
+
+    async def lookup(
+        self, conn: ConnectionConfig, names: Sequence[tuple[str, str]]
+    ) -> list[Row] | None:
+        """The rows of the named relations read now, and of what their rows are built
+        from (catalog_sql.lookup_query); None when none of them exists (for the side
+        session: a client's uncommitted relation does not). Milliseconds: only those
+        relations' catalog rows are read, on a side session of its own."""
+        lock = self._lookup_locks.setdefault(conn.name, anyio.Lock())
+        argument = lookup_names(names)
+        async with lock:
+            result = await self._lookup(conn, argument, definitions=self.limits.guard_locks)
+            if isinstance(result, StatementError) and result.sqlstate != "26000":
+                why = result.message  # a lock taken meanwhile: without definitions
+                log.info("catalog of %s: lookup without definitions (%s)", conn.name, why)
+                result = await self._lookup(conn, argument, definitions=False)
+        rows = decode_json_rows(self._rows(conn, result))
+        if not any(row and row[0] == "relation" for row in rows):
+            return None
+        return rows
+
+    async def _lookup(self, conn: ConnectionConfig, argument: str, *, definitions: bool) -> Result:
+        """One lookup statement, PREPAREd once per side session (planning it costs more
+        than running it); prepared again on a session that lost it (26000)."""
+        name = "regogate_lookup" if definitions else "regogate_lookup_nodefs"
+        execute = f"EXECUTE {name}('{argument}')"
+        for _ in range(2):
+            session = await self._session(conn, self._lookups)
+            statements = [execute]
+            if name not in session.prepared:
+                statement = as_json(lookup_statement("$1", definitions=definitions))
+                # A generic plan from the start: a custom one is planned at each run.
+                statements[:0] = [
+                    "SET plan_cache_mode = force_generic_plan",
+                    f"PREPARE {name}(text) AS {statement}",
+                ]
+            results = await self._run(conn, statements, self._lookups)
+            result = results[-1]
+            current = self._lookups.get(conn.name)
+            if isinstance(result, StatementError) and result.sqlstate == "26000":
+                if current is not None:
+                    current.prepared.discard(name)
+                continue
+            if current is not None and not any(isinstance(r, StatementError) for r in results):
+                current.prepared.add(name)
+            return result
+        return result
 
     async def _read_apart(self, conn: ConnectionConfig, known: list[str]) -> list[Row]:
         """The user objects without definitions, then each missing definition in a
@@ -246,50 +300,70 @@ class UpstreamCatalogSource:
             raise catalog_unavailable(conn, f"{result.message} [{result.sqlstate}]")
         return result
 
-    async def _run(self, conn: ConnectionConfig, statements: list[str]) -> list[Result]:
-        """Run on the connection's side session; a kept session found dead (terminated,
-        server restarted) is replaced once."""
+    async def _run(
+        self,
+        conn: ConnectionConfig,
+        statements: list[str],
+        sessions: dict[str, SideSession] | None = None,
+    ) -> list[Result]:
+        """Run on the connection's side session (of ``sessions``: the reads' by default);
+        a kept session found dead (terminated, server restarted) is replaced once. A
+        session whose statements did not finish (cancelled, timed out) is closed: its
+        results would be read as the next statement's."""
+        pool = self._sessions if sessions is None else sessions
         while True:
-            kept = conn.name in self._sessions
-            session = await self._session(conn)
+            kept = conn.name in pool
+            session = await self._session(conn, pool)
+            finished = False
             try:
-                return await session.run(statements)
+                results = await session.run(statements)
+                finished = True
+                return results
             except RegogateError as exc:  # a protocol violation
-                await self.release(conn)
                 raise catalog_unavailable(conn, exc.message) from None
             except TimeoutError:
-                await self.release(conn)
                 limit = self.limits.statement_timeout
                 raise catalog_unavailable(
                     conn, f"the catalog query took longer than {limit:g}s"
                 ) from None
             except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
-                await self.release(conn)
+                await self._close(conn, pool)
                 if not kept:
                     raise catalog_unavailable(conn, "the upstream closed the connection") from None
                 log.info("catalog of %s: side session lost, reconnecting", conn.name)
+            finally:
+                if not finished:
+                    await self._close(conn, pool)
 
-    async def _session(self, conn: ConnectionConfig) -> SideSession:
-        session = self._sessions.get(conn.name)
+    async def _session(
+        self, conn: ConnectionConfig, pool: dict[str, SideSession] | None = None
+    ) -> SideSession:
+        pool = self._sessions if pool is None else pool
+        session = pool.get(conn.name)
         if session is None:
             try:
                 session = await SideSession.open(conn, self.limits)
             except RegogateError as exc:
                 raise catalog_unavailable(conn, exc.message) from None
-            self._sessions[conn.name] = session
+            pool[conn.name] = session
         return session
 
-    async def release(self, conn: ConnectionConfig) -> None:
-        session = self._sessions.pop(conn.name, None)
+    async def _close(self, conn: ConnectionConfig, pool: dict[str, SideSession]) -> None:
+        session = pool.pop(conn.name, None)
         if session is not None:
             with anyio.CancelScope(shield=True):
                 await session.aclose()
 
+    async def release(self, conn: ConnectionConfig) -> None:
+        await self._close(conn, self._sessions)
+        await self._close(conn, self._lookups)
+
     async def aclose(self) -> None:
-        for session in list(self._sessions.values()):
+        for session in [*self._sessions.values(), *self._lookups.values()]:
             with anyio.CancelScope(shield=True):
                 await session.aclose()
         self._sessions.clear()
+        self._lookups.clear()
 
 
 def _build(

@@ -4,16 +4,19 @@ views first, and kept from the previous snapshot when what it depends on did not
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 
 from regogate.policy.catalog import VIEW_KINDS, CatalogSnapshot, Relation, RelationKey
 
 
 def derive_view_lineage(
-    snapshot: CatalogSnapshot, previous: CatalogSnapshot | None = None
+    snapshot: CatalogSnapshot,
+    previous: CatalogSnapshot | None = None,
+    only: Collection[RelationKey] | None = None,
 ) -> CatalogSnapshot:
-    """Fill ``view_columns`` of every view that has a definition, inner views first.
+    """Fill ``view_columns`` of every view that has a definition, inner views first
+    (``only``: of these views only; the others keep what they have).
 
     A view whose definition and lineage inputs (see _lineage_inputs) are those it had in
     ``previous`` keeps the lineage derived then: only changed views are parsed again.
@@ -21,7 +24,11 @@ def derive_view_lineage(
     from regogate.policy.facts import view_outputs  # at call time: pglast loads only if needed
 
     relations = dict(snapshot.relations)
-    pending = {k for k, r in relations.items() if r.definition and r.kind in VIEW_KINDS}
+    pending = {
+        k
+        for k, r in relations.items()
+        if r.definition and r.kind in VIEW_KINDS and (only is None or k in only)
+    }
     path = _definitions_path(snapshot)
     reuse = _ReusableLineage(previous, snapshot)
     done: set[RelationKey] = set()

@@ -246,6 +246,8 @@ class _Rows:
         else:
             columns = tuple(name for _, name in sorted(self.cols.get(key, ())))
         parents = _ancestors(key, self.parents) if key in self.parents else ()
+        oid_text = self.oids.get(key)
+        oid = int(oid_text) if oid_text else None
         if kind not in VIEW_KINDS:
             # Most relations did not change since the previous read: the same object is
             # kept (no view lineage is ever derived for these; comparing snapshots then
@@ -256,13 +258,16 @@ class _Rows:
                 and old.kind == kind
                 and (old.columns is columns or old.columns == columns)
                 and old.parents == parents
+                and old.oid == oid
                 and not old.base_tables
                 and not old.view_columns
                 and old.definition is None
                 and old.definition_version is None
             ):
                 return old
-            return Relation(schema=key[0], name=key[1], kind=kind, columns=columns, parents=parents)
+            return Relation(
+                schema=key[0], name=key[1], kind=kind, columns=columns, parents=parents, oid=oid
+            )
         definition, version = self.definition(key, previous)
         return Relation(
             schema=key[0],
@@ -273,6 +278,7 @@ class _Rows:
             definition=definition,
             definition_version=version,
             parents=parents,
+            oid=oid,
         )
 
 
@@ -341,6 +347,30 @@ def snapshot_from_rows(
         exists = tuple(x for x in path if x == "pg_catalog" or x in snapshot.schemas)
         snapshot = replace(snapshot, connect_schemas=exists)
     return derive_view_lineage(snapshot, previous)
+
+
+def merge_lookup(snapshot: CatalogSnapshot, rows: Iterable[Row]) -> CatalogSnapshot | None:
+    """``snapshot`` with the relations of a lookup (catalog_sql.lookup_query rows: the
+    relations named, what their views read and what they inherit from, transitively)
+    read fresh and put in; None when the lookup found no relation. Everything else
+    (settings, functions, the other relations) stays as ``snapshot`` has it, and so does
+    its ``version``: the next version check still sees a change and reads everything."""
+    got = _Rows()
+    for row in rows:
+        got.add(row)
+    if not got.kinds:
+        return None
+    relations = dict(snapshot.relations)
+    fresh = {key: got.relation(key, snapshot) for key in got.kinds}
+    relations.update(fresh)
+    unread = {k for k in got.view_versions if fresh[k].definition is None}
+    merged = replace(
+        snapshot,
+        relations=relations,
+        schemas=snapshot.schemas | got.schemas if snapshot.schemas else snapshot.schemas,
+        unread_views=(snapshot.unread_views - fresh.keys()) | unread,
+    )
+    return derive_view_lineage(merged, snapshot, only=fresh.keys())
 
 
 def _merged(a: FunctionDetails, b: FunctionDetails) -> FunctionDetails:

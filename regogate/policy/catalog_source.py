@@ -5,12 +5,13 @@ both sides raise when a catalog cannot be read.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from regogate.config import ConnectionConfig
 from regogate.errors import PolicyUnavailable
 from regogate.policy.catalog import CatalogSnapshot
+from regogate.policy.catalog_sql import Row
 
 Fetcher = Callable[[ConnectionConfig], Awaitable[CatalogSnapshot]]
 
@@ -32,6 +33,17 @@ class CatalogSource(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class CatalogLookup(Protocol):
+    """A source that can read a few named relations on their own (a statement names
+    what the snapshot does not know): their rows (catalog_sql.lookup_query), or None
+    when none of them exists."""
+
+    async def lookup(
+        self, conn: ConnectionConfig, names: Sequence[tuple[str, str]]
+    ) -> list[Row] | None: ...
 
 
 def catalog_unavailable(conn: ConnectionConfig, why: str) -> PolicyUnavailable:

@@ -87,7 +87,7 @@ _NOT_SYSTEM = "n.nspname !~ '^pg_(toast|temp_)'"
 # A user view's version: what its pg_get_viewdef text depends on, without taking a lock:
 # its rule, and the row versions, names, columns and search_path visibility of the view
 # and of every relation and function its query reads. Same version, same text.
-VIEW_VERSIONS = f"""\
+VIEW_VERSIONS_OF = f"""\
 locked AS ({LOCKED}),
 views AS (
   SELECT c.oid AS view, r.oid AS rule, r.xmin::text AS rule_xmin
@@ -95,7 +95,7 @@ views AS (
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_catalog.pg_rewrite r ON r.ev_class = c.oid AND r.rulename = '_RETURN'
    WHERE c.relkind IN ('v', 'm') AND c.oid >= {FIRST_NORMAL_OID} AND {_NOT_SYSTEM}
-     AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+     AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND {{views}}
 ), view_reads AS (
   SELECT v.view, d.refclassid AS cls, d.refobjid AS obj
     FROM views v JOIN pg_catalog.pg_depend d ON d.classid = {_PG_REWRITE} AND d.objid = v.rule
@@ -122,6 +122,7 @@ views AS (
     FROM views v JOIN view_reads x ON x.view = v.view
    GROUP BY v.view, v.rule_xmin
 )"""
+VIEW_VERSIONS = VIEW_VERSIONS_OF.format(views="TRUE")
 
 _FIRST = """\
 SELECT 'setting'::text AS kind, 'search_path'::text AS a, s.reset_val AS b,
@@ -236,6 +237,84 @@ def json_rows(text: str | None) -> list[Row]:
     """The rows of an as_json() statement."""
     rows: list[Row] = orjson.loads(text) if text else []
     return rows
+
+
+def lookup_names(names: Iterable[tuple[str, str]]) -> str:
+    """The names of a lookup as its parameter: JSON as hex (no quoting, whatever the
+    session's string settings)."""
+    return orjson.dumps([{"s": s, "n": n} for s, n in names]).hex()
+
+
+def lookup_query(names: Iterable[tuple[str, str]], *, definitions: bool = True) -> str:
+    """lookup_statement with its parameter filled in."""
+    return lookup_statement(f"'{lookup_names(names)}'", definitions=definitions)
+
+
+def lookup_statement(wanted: str, *, definitions: bool = True) -> str:
+    """The user relations named (schema, name) in ``wanted`` (lookup_names: a literal or
+    a parameter, ``$1`` to PREPARE it), as catalog_query("user") rows ('relation',
+    'depends', 'inherits', 'schema'), together with everything their rows are built
+    from: the relations their views read and the ancestors they inherit from,
+    transitively (so that base tables and ancestors are complete). Relations that do not
+    exist (or not yet, for this session: uncommitted) give no row."""
+    closure = f"""\
+wanted(oid) AS (
+  SELECT c.oid
+    FROM pg_catalog.json_to_recordset(pg_catalog.convert_from(
+           pg_catalog.decode({wanted}, 'hex'), 'UTF8')::pg_catalog.json) AS w(s text, n text)
+    JOIN pg_catalog.pg_namespace n ON n.nspname::text = w.s
+    CROSS JOIN LATERAL (
+      SELECT c.oid, c.relkind FROM pg_catalog.pg_class c
+       WHERE c.relname = w.n::pg_catalog.name AND c.relnamespace = n.oid) c
+   WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f', 'S') AND {_NOT_SYSTEM}
+  UNION
+  SELECT e.ref FROM wanted x CROSS JOIN LATERAL (
+    SELECT d.refobjid AS ref FROM pg_catalog.pg_rewrite r
+      JOIN pg_catalog.pg_depend d ON d.classid = {_PG_REWRITE} AND d.objid = r.oid
+           AND d.refclassid = {_PG_CLASS} AND d.refobjid <> r.ev_class
+     WHERE r.ev_class = x.oid
+    UNION ALL
+    SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = x.oid
+  ) e
+)"""
+    # = ANY(ARRAY(...)): index scans by oid (the plan is generic: PREPAREd once).
+    in_wanted = "= ANY (ARRAY(SELECT w.oid FROM wanted w))"
+    definition = "NULL::text"
+    if definitions:
+        definition = (
+            "CASE WHEN t.view IS NULL OR t.locked THEN NULL"
+            " ELSE pg_catalog.pg_get_viewdef(c.oid) END"
+        )
+    objects = _OBJECTS.format(
+        definition=definition,
+        version="t.version",
+        join="\n  LEFT JOIN view_versions t ON t.view = c.oid",
+        not_system=_NOT_SYSTEM,
+        c_oid=f"c.oid >= {FIRST_NORMAL_OID} AND c.oid {in_wanted}",
+        v_oid=f"v.oid {in_wanted}",
+        p_oid="FALSE",
+        rewrite=_PG_REWRITE,
+        pg_class=_PG_CLASS,
+        first=FIRST_NORMAL_OID,
+    )
+    versions = VIEW_VERSIONS_OF.format(views=f"c.oid {in_wanted}")
+    return f"""WITH RECURSIVE {closure},
+{versions}
+SELECT 'schema'::text AS kind, n.nspname::text AS a, NULL::text AS b, NULL::text AS c,
+       NULL::text AS d, NULL::text AS e, NULL::text AS f, NULL::text AS g
+  FROM pg_catalog.pg_namespace n
+ WHERE n.oid IN (SELECT c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid {in_wanted})
+UNION ALL
+SELECT 'inherits', cn.nspname::text, c.relname::text, pn.nspname::text, p.relname::text,
+       i.inhseqno::text, NULL, NULL
+  FROM pg_catalog.pg_inherits i
+  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+  JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
+  JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
+  JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'f') AND i.inhrelid {in_wanted}
+UNION ALL
+{objects}"""
 
 
 def definition_query(oid: int, *, guard_locks: bool = True) -> str:

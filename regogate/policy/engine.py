@@ -24,7 +24,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -88,6 +88,9 @@ class EngineStats:
     unavailable: int = 0
     analyses: int = 0
     shape_hits: int = 0  # analyses served from another text of the same shape
+    # Statements that looked up names the snapshot did not know ("look again").
+    look_agains: int = 0
+    look_again_seconds: float = 0.0
     # Round-trip times (seconds) of the latest decision requests, for the benchmark.
     latencies: list[float] = field(default_factory=list)
 
@@ -182,6 +185,14 @@ class PolicyEngine:
         """A DDL statement ran: refresh in the background (coalesced), serving the
         current snapshot meanwhile."""
         self.catalogs.invalidate(conn)
+
+    async def lookup_catalog(
+        self, conn: ConnectionConfig, names: Sequence[tuple[str, str]], *, timeout: float
+    ) -> tuple[CatalogSnapshot, int]:
+        """The snapshot with the named relations read now (a statement names relations
+        it does not know): CatalogCache.lookup. Failure or timeout raises
+        PolicyUnavailable."""
+        return await self.catalogs.lookup(conn, names, timeout=timeout)
 
     async def refresh_catalog(
         self, conn: ConnectionConfig, *, timeout: float

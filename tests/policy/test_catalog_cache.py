@@ -4,6 +4,7 @@ inline mode used when no worker runs."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -419,3 +420,41 @@ def test_a_plain_fetch_function_still_works() -> None:
         assert reads == ["bank", "bank"]
 
     anyio.run(main)
+
+
+@dataclass
+class SlowSource(FakeSource):
+    """Reads take ``took`` seconds."""
+
+    took: float = 0.1
+
+    async def read(
+        self, conn: ConnectionConfig, previous: CatalogSnapshot | None
+    ) -> CatalogSnapshot:
+        snapshot = await super().read(conn, previous)  # notes when it started
+        await anyio.sleep(self.took)
+        return snapshot
+
+
+def test_reads_asked_for_by_ddl_are_paced_and_waited_for_ones_are_not() -> None:
+    """A DDL storm: reads start at most every (1 + pace) x the last read's duration;
+    a refresh someone waits for starts at once."""
+
+    async def body(cache: CatalogCache, src: FakeSource) -> None:
+        await cache.get(CONN)
+        began = anyio.current_time()
+        while anyio.current_time() - began < 1.2:
+            src.version_now = f"v{src.reads}"
+            cache.invalidate(CONN)
+            await anyio.sleep(0.01)
+        starts = src.started_reads[1:]  # after the first read
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
+        assert len(starts) >= 3 and min(gaps) >= 0.27, gaps  # (1 + 2) x 0.1 s, less jitter
+        await eventually(lambda: src.reading == 0)
+        last = src.started_reads[-1]
+        cache.invalidate(CONN)  # paced: would start ~0.3 s after the last read
+        asked = anyio.current_time()
+        await cache.refresh(CONN, timeout=2.0)  # but this caller waits: at once
+        assert src.started_reads[-1] - asked < 0.1 and src.started_reads[-1] > last
+
+    run_with_cache(body, SlowSource(), check_interval=60)
