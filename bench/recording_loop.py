@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from regogate.proxy.recording_sink import SessionRecording  # noqa: E402
-from regogate.recording import keys  # noqa: E402
-from regogate.recording.core import prepared  # noqa: E402
-from regogate.recording.records import GatewayInfo  # noqa: E402
-from regogate.recording.store import FsyncPolicy  # noqa: E402
-from regogate.recording.writer import Recorder, WriterProcess  # noqa: E402
+from regogate.recording.format.records import GatewayInfo  # noqa: E402
+from regogate.recording.write import keys  # noqa: E402
+from regogate.recording.write.core import prepared  # noqa: E402
+from regogate.recording.write.store import FsyncPolicy  # noqa: E402
+from regogate.recording.write.writer import Recorder, WriterProcess  # noqa: E402
 
 # BindComplete, RowDescription, DataRow, CommandComplete, ReadyForQuery
 RESPONSE = (

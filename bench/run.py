@@ -152,7 +152,7 @@ def role(proc: psutil.Process, root: int) -> str:
         cmd = " ".join(proc.cmdline())
     except psutil.Error:
         return "other"
-    if "regogate.recording.worker" in cmd or "regogate-writer" in cmd:
+    if "regogate.recording.write.worker" in cmd or "regogate-writer" in cmd:
         return "writer"
     return "opa" if "opa" in Path(cmd.split(" ")[0]).name else "other"
 
@@ -224,7 +224,7 @@ _STATS = re.compile(r"OPA round trip p50 ([\d.]+) ms p99 ([\d.]+) ms over (\d+) 
 
 
 def signing_key(base: Path) -> None:
-    from regogate.recording import keys
+    from regogate.recording.write import keys
 
     path = base / "bench.key"
     if not path.exists():

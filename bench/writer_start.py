@@ -24,12 +24,12 @@ import anyio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from regogate.recording import keys  # noqa: E402
-from regogate.recording.layout import FRONTIER  # noqa: E402
-from regogate.recording.records import GatewayInfo  # noqa: E402
-from regogate.recording.store import FsyncPolicy, SegmentStore  # noqa: E402
-from regogate.recording.tail import check_tail  # noqa: E402
-from regogate.recording.writer import Recorder, WriterProcess  # noqa: E402
+from regogate.recording.format.layout import FRONTIER  # noqa: E402
+from regogate.recording.format.records import GatewayInfo  # noqa: E402
+from regogate.recording.write import keys  # noqa: E402
+from regogate.recording.write.store import FsyncPolicy, SegmentStore  # noqa: E402
+from regogate.recording.write.tail import check_tail  # noqa: E402
+from regogate.recording.write.writer import Recorder, WriterProcess  # noqa: E402
 
 BODY = {"bundle": {"sha256": "ab" * 32}, "note": "a gateway-scoped record of a typical size"}
 

@@ -9,6 +9,7 @@
     ├── TooManyConnections (53300)       max_sessions reached
     ├── UpstreamError (08006)            upstream unreachable / lost / auth failed
     ├── AdminShutdown (57P01)            the gateway is shutting down
+    ├── QueryCanceled (57014)            a held statement the client cancelled
     ├── PolicyDenied (42501)             the policy said no
     │   ├── PolicyUnavailable (42501)    OPA unreachable/undefined: fail closed
     │   ├── SessionStateLost (42501)     FATAL: PostgreSQL reported a lexing setting changed
@@ -80,6 +81,13 @@ class AdminShutdown(RegogateError):
 
     sqlstate = "57P01"
     severity = "FATAL"
+
+
+class QueryCanceled(RegogateError):
+    """A statement held for approval that the client cancelled (CancelRequest): it ends
+    as PostgreSQL ends a cancelled statement."""
+
+    sqlstate = "57014"
 
 
 class PolicyDenied(RegogateError):

@@ -15,7 +15,9 @@ import anyio
 
 import regogate
 from regogate import __version__, childenv
+from regogate.approvals.running import RunningApprovals, start_approvals
 from regogate.config import Config, RecordingConfig, Secret
+from regogate.config.masking import load_mask_key
 from regogate.errors import ConfigError, InvalidAuthorization, RecordingUnavailable, RegogateError
 from regogate.metrics import Metrics, serve_metrics
 from regogate.policy.catalog_cache import CatalogCache
@@ -26,6 +28,7 @@ from regogate.policy.facts import synthetic_statement
 from regogate.policy.opa import OpaClient
 from regogate.policy.sidecar import OpaSidecar, PolicyLoader, find_opa
 from regogate.proxy.analysis_budget import ANALYSIS_WORKERS, StatementBudget
+from regogate.proxy.approval_hold import ApprovalHold
 from regogate.proxy.deny import Denials
 from regogate.proxy.gate import GateResults, PolicyGate, quote_ident, session_input
 from regogate.proxy.hooks import (
@@ -40,15 +43,16 @@ from regogate.proxy.hooks import (
 from regogate.proxy.recording_sink import SessionRecording, open_body
 from regogate.proxy.startup import settings_sql
 from regogate.proxy.statement_record import Redactor as StatementRedactor
-from regogate.recording import keys, provenance, timestamps
-from regogate.recording.export import CheckpointExporter
-from regogate.recording.mac import MacRoot
-from regogate.recording.records import GatewayInfo
-from regogate.recording.redactor import Redactor
-from regogate.recording.session_commit import SessionRedactor, session_scheme
-from regogate.recording.store import FsyncPolicy
-from regogate.recording.tsa import CheckpointTimestamper
-from regogate.recording.writer import Recorder, WriterProcess
+from regogate.recording.format.mac import MacRoot
+from regogate.recording.format.records import GatewayInfo
+from regogate.recording.read import timestamps
+from regogate.recording.write import keys, provenance
+from regogate.recording.write.export import CheckpointExporter
+from regogate.recording.write.redactor import Redactor
+from regogate.recording.write.session_commit import SessionRedactor, session_scheme
+from regogate.recording.write.store import FsyncPolicy
+from regogate.recording.write.tsa import CheckpointTimestamper
+from regogate.recording.write.writer import Recorder, WriterProcess
 
 log = logging.getLogger("regogate")
 
@@ -64,12 +68,18 @@ class Runtime:
     exporter: CheckpointExporter | None = None
     digest_key: bytes = field(default=b"", repr=False)  # of result digests (recording)
     metrics: Metrics = field(default_factory=Metrics)
+    approvals: RunningApprovals | None = None  # [approvals]: the service held statements use
     sessions_opened: int = 0
     # [policy] max_statement_bytes and analysis_timeout, shared by every session's gate
     budget: StatementBudget = field(init=False)
+    mask_key: bytes = field(init=False, repr=False)  # [masking]: the hash method's key
 
     def __post_init__(self) -> None:
         pol = self.config.policy
+        # Whenever a policy decides (the engine is made after this): never an empty key,
+        # which would make the hash method an unkeyed, reversible hash.
+        policy_on = self.config.policy.mode != "off"
+        self.mask_key = load_mask_key(self.config.masking) if policy_on else b""
         self.budget = StatementBudget(
             pol.max_statement_bytes,
             pol.analysis_timeout,
@@ -157,8 +167,13 @@ class Runtime:
             healthy=self._blocked if self.recorder is not None else None,
             upstream_role=role,
             budget=self.budget,
+            mask_key=self.mask_key,
         )
         gate_box.append(gate)
+        if self.approvals is not None and self.engine is not None:
+            gate.approval_hold = ApprovalHold(
+                self.approvals, ctx, record, async_mode=self._async_approvals(ctx)
+            )
         results: ResultHook = GateResults(gate, denials) if self.engine is not None else denials
         startup: tuple[str, ...] = (f"SET ROLE {quote_ident(role)}",) if role else ()
         if session is not None:
@@ -167,6 +182,11 @@ class Runtime:
             record.event("upstream.role", {"role": role})
         limit = session.session_limit if session is not None else None
         return PassThroughHooks(gate, results, record, startup, limit)
+
+    def _async_approvals(self, ctx: SessionContext) -> bool:
+        """Whether this session's statements needing approval fail at once (agents):
+        its connection is in [approvals] async_connections (docs/approvals.md)."""
+        return ctx.connection.name in self.config.approvals.async_connections
 
     def _redactor(self, ctx: SessionContext) -> StatementRedactor | None:
         """The session's redactor: per-literal commitments with the session's own key, or
@@ -421,6 +441,12 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
             )
         # whether recording is on or not, the gateway never keeps the signing key
         childenv.consume(keys.ENV_VAR)
+        if config.approvals.enabled:
+            if rt.engine is None:
+                log.warning('[approvals] is set but [policy] mode = "off": nothing is held')
+            rt.approvals = await stack.enter_async_context(
+                start_approvals(config, mac_root=rt.mac_root)
+            )
         stack.callback(log_stats, rt)
         _register_metrics(rt)
         if config.server.metrics_listen is not None:
@@ -473,4 +499,16 @@ def log_stats(rt: Runtime) -> None:
         pct(0.5),
         pct(0.99),
         len(lat),
+    )
+    catalogs = rt.engine.catalogs
+    log.info(
+        "catalog stats: %d reads (%.1f s), %d lookups (%.1f s, merging %.1f s); statements "
+        "looked up names the snapshot did not know %d times (%.1f s)",
+        catalogs.fetches,
+        catalogs.read_seconds,
+        catalogs.lookups,
+        catalogs.lookup_seconds,
+        catalogs.merge_seconds,
+        st.look_agains,
+        st.look_again_seconds,
     )

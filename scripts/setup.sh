@@ -8,6 +8,8 @@
 #   - node-postgres and the npm PostgreSQL MCP server for the client tests
 #   - helm and kubeconform, built with `go install` at pinned releases, for the deployment
 #     tests (tests/deploy; their Kubernetes and Compose schemas are vendored there)
+#   - chromium, poppler-utils (pdftoppm), pango and fonts for the evidence report's tests
+#     (tests/report: Playwright drives the system chromium; WeasyPrint renders the PDF)
 #   - PostgreSQL's regression and isolation suites of the installed server, with regress.so
 #     (scripts/suites/setup-pg-suites.sh; tests/suites)
 set -euo pipefail
@@ -29,6 +31,18 @@ fi
 # rustup's toolchain when there is one (a non-login shell may not have it on PATH)
 if [ -x "$HOME/.cargo/bin/cargo" ]; then export PATH="$HOME/.cargo/bin:$PATH"; fi
 command -v cargo >/dev/null || need_apt+=(cargo)
+# The evidence report's tests (tests/report): the HTML report in Debian's chromium, driven
+# by Playwright through executable_path (no `playwright install`: no browser download);
+# the PDF (WeasyPrint, the pdf extra) needs pango and harfbuzz-subset, and fonts to draw
+# with; pdftoppm turns its pages into images.
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v pdftoppm >/dev/null || need_apt+=(poppler-utils)
+shared_libs="$(PATH="$PATH:/sbin:/usr/sbin" ldconfig -p 2>/dev/null || true)"
+for lib in libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
+  libharfbuzz-subset.so.0:libharfbuzz-subset0 libfontconfig.so.1:fontconfig; do
+  [[ "$shared_libs" == *"${lib%%:*} "* ]] || need_apt+=("${lib#*:}")
+done
+[ -d /usr/share/fonts/truetype/dejavu ] || need_apt+=(fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   $SUDO apt-get update -qq

@@ -13,8 +13,10 @@ import anyio
 import typer
 
 from regogate import __version__
+from regogate.cli import approvals as approvals_cli
 from regogate.cli import policy as policy_cli
 from regogate.cli import recording as recording_cli
+from regogate.cli import report as report_cli
 from regogate.config import Config, load_config
 from regogate.errors import RegogateError
 from regogate.identity import token_sha256
@@ -29,6 +31,8 @@ token_app = typer.Typer(help="Static service tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 policy_cli.register(app)
 recording_cli.register(app)
+report_cli.register(app)
+approvals_cli.register(app)
 
 ConfigOpt = Annotated[Path, typer.Option("-c", "--config", help="regogate.toml")]
 
@@ -136,8 +140,13 @@ def demo(
     typer.echo(f"\nregogate is listening on 127.0.0.1:{setup.gateway_port}. Connect as:")
     for who, groups in DEMO_IDENTITIES.items():
         typer.echo(f"  {who:8} ({', '.join(groups)}):  {setup.psql_command(who)}")
+    typer.echo(f"\nPII masked in flight (docs/masking.md): {setup.masked_example('analyst')}")
     typer.echo(f"\nThe same details, as shell variables: {setup.env_path}")
     typer.echo(f'Direct admin access to the demo database: psql "{setup.upstream_dsn()}"')
+    typer.echo(  # dba writes to accounts and DDL wait for approval (docs/approvals.md)
+        f"Approvals page: {setup.approvals_url}  (sign in as approver with the token "
+        f"{setup.tokens['approver']})"
+    )
     typer.echo(
         "Press Ctrl-C to stop. State is kept for the next run (--fresh wipes it).\n",
     )

@@ -18,6 +18,7 @@ from regogate.childenv import opa_env
 from regogate.config import Config, ConnectionConfig, load_config
 from regogate.errors import ConfigError, RegogateError
 from regogate.identity import ClientInfo, Identity
+from regogate.masking.explain import output_masks
 from regogate.policy.bundle import load_bundle
 from regogate.policy.catalog import EMPTY_CATALOG, CatalogSnapshot
 from regogate.policy.catalog_fetch import fetch_catalog
@@ -216,10 +217,13 @@ def explain(
             "statement": to_input(facts, catalog),
         }
         raw = _decide(d, policy_input, cfg.policy.env)
+        columns: list[dict[str, str]] = []
         try:
             decision = parse_decision(raw)
             refusal = decision.refusal()
             outcome = decision.outcome
+            if refusal is None:
+                columns, refusal = output_masks(facts, decision, catalog.function_details)
         except RegogateError as exc:
             refusal, outcome = exc.message, "deny"
         if refusal is not None:
@@ -232,6 +236,7 @@ def explain(
                 "outcome": outcome,
                 "refusal": refusal,
                 "opaque_reasons": list(facts.opaque_reasons),
+                "masks": columns,
             }
         )
     if as_json:
@@ -250,6 +255,12 @@ def explain(
         typer.echo("decision:")
         typer.echo(_indent(json.dumps(item["decision"], indent=2)))
         typer.echo(f"outcome: {item['outcome']}")
+        shown = item["masks"]
+        assert isinstance(shown, list)
+        if shown:
+            typer.echo("masks per output column (the column itself / derived from it):")
+            for col in shown:
+                typer.echo(f"  {col['column']}: {col['mask']} / {col['derived']}")
         if item["refusal"]:
             typer.echo(f"refused: {item['refusal']}")
     if not out:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
-from regogate.recording.records import Record, RecordError
-from regogate.recording.store import read_segments
+from regogate.recording.format.directory import read_segments
+from regogate.recording.format.records import Record, RecordError
 
 
 class ExitStatus(IntEnum):

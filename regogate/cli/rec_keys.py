@@ -16,12 +16,12 @@ import anyio
 from regogate import __version__
 from regogate.cli.rec_io import CommandError, RecordReader
 from regogate.errors import RecordingUnavailable
-from regogate.recording import keys
-from regogate.recording.key_history import HistoryEntry, entry_line
-from regogate.recording.note import Signer, Verifier
-from regogate.recording.records import GatewayInfo, format_ts
-from regogate.recording.store import FsyncPolicy, SegmentStore
-from regogate.recording.writer import Recorder
+from regogate.recording.format.key_history import HistoryEntry, entry_line
+from regogate.recording.format.note import Signer, Verifier
+from regogate.recording.format.records import GatewayInfo, format_ts
+from regogate.recording.write import keys
+from regogate.recording.write.store import FsyncPolicy, SegmentStore
+from regogate.recording.write.writer import Recorder
 
 
 def default_history(key_file: Path) -> Path:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from regogate.cli.rec_io import CommandError, RecordReader, line_at
-from regogate.recording import mac
-from regogate.recording.records import Record, RecordError
+from regogate.recording.format import mac
+from regogate.recording.format.records import Record, RecordError
 
 
 @dataclass(frozen=True)

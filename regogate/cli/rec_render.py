@@ -9,12 +9,13 @@ override or newline a client sent reaches the terminal, and long fields are cut 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping
 
-from regogate.recording.display import FIELD_LIMIT, TEXT_LIMIT, escape
-from regogate.recording.jcs import JSONValue
-from regogate.recording.records import format_ts
-from regogate.recording.sessions import (
+from regogate.recording.format.jcs import JSONValue
+from regogate.recording.format.records import format_ts
+from regogate.recording.read.display import FIELD_LIMIT, TEXT_LIMIT, escape
+from regogate.recording.read.sessions import (
     JSONObject,
     Replay,
     ReplayEvent,
@@ -196,12 +197,48 @@ def _close(body: JSONObject) -> tuple[str, set[str]]:
     return line, {"reason", "counts", "chain_head"}
 
 
+def _approval(body: JSONObject) -> tuple[str, set[str]]:
+    """An approval record (recording-format.md, "Approval records"): the request, its
+    status, who decided it and when, and the statement as the approvers saw it."""
+    parts = [f"request {shown(text(body.get('request')))}", shown(text(body.get("status")))]
+    votes = body.get("votes")
+    for vote in votes if isinstance(votes, list) else []:
+        v = obj(vote)
+        at = _number(v.get("at"))
+        word = f"{shown(text(v.get('verdict')))} by {shown(text(v.get('approver')))}"
+        if at is not None:
+            word += f" at {when_unix(float(at))}"
+        comment = text(v.get("comment"))
+        parts.append(word + (f" ({shown(comment)})" if comment else ""))
+    note = text(body.get("note"))
+    if note:
+        parts.append(f"note: {shown(note)}")
+    statement = text(body.get("statement"))
+    if statement:
+        parts.append(f"statement: {shown(statement)}")
+    reason = text(body.get("reason"))
+    if reason:
+        parts.append(f"reason: {shown(reason)}")
+    known = {"request", "status", "votes", "note", "statement", "reason", "created_at"}
+    known |= {"decided_at", "expires_at"}
+    return "  ".join(p for p in parts if p), known
+
+
+def when_unix(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
 _SUMMARIES: Mapping[str, Callable[[JSONObject], tuple[str, set[str]]]] = {
     "stmt": _stmt,
     "decision": _decision,
     "result": _result,
     "error": _error,
     "session.close": _close,
+    "approval": _approval,
+    "approval.request": _approval,
+    "approval.denied": _approval,
+    "approval.expired": _approval,
+    "approval.withdrawn": _approval,
 }
 
 

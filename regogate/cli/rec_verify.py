@@ -18,15 +18,15 @@ from pathlib import Path
 import typer
 
 from regogate.cli.rec_io import CommandError, ExitStatus, Located, RecordReader, line_at
-from regogate.recording.display import TEXT_LIMIT, escape, json_text
-from regogate.recording.findings import Finding, Severity
-from regogate.recording.jcs import JSONValue
-from regogate.recording.note import Verifier
-from regogate.recording.proof import ProofError, check_record
-from regogate.recording.records import Record, RecordError
-from regogate.recording.sessions import SessionFilter, match_sessions
-from regogate.recording.timestamps import TsaTrust
-from regogate.recording.verify import (
+from regogate.recording.format.jcs import JSONValue
+from regogate.recording.format.note import Verifier
+from regogate.recording.format.proof import ProofError, check_record
+from regogate.recording.format.records import Record, RecordError
+from regogate.recording.read.display import TEXT_LIMIT, escape, json_text
+from regogate.recording.read.findings import Finding, Severity
+from regogate.recording.read.sessions import SessionFilter, match_sessions
+from regogate.recording.read.timestamps import TsaTrust
+from regogate.recording.read.verify import (
     TAIL_CODES,
     ChangedDuringVerify,
     TrustHistory,

@@ -21,20 +21,20 @@ from regogate.cli import rec_keys, rec_literal, rec_render, rec_verify
 from regogate.cli.rec_io import CommandError, ExitStatus, RecordReader
 from regogate.config import load_config
 from regogate.errors import RegogateError
-from regogate.recording import archive, keys
-from regogate.recording.display import escape, json_text
-from regogate.recording.key_history import HistoryEntry, HistoryError, parse_trust
-from regogate.recording.mac import MacRoot
-from regogate.recording.note import NoteError, Signer, Verifier
-from regogate.recording.sessions import (
+from regogate.recording.format.key_history import HistoryEntry, HistoryError, parse_trust
+from regogate.recording.format.mac import MacRoot
+from regogate.recording.format.note import NoteError, Signer, Verifier
+from regogate.recording.read.display import escape, json_text
+from regogate.recording.read.sessions import (
     SessionFilter,
     TimeError,
     build_replay,
     index_sessions,
     parse_time,
 )
-from regogate.recording.timestamps import TsaTrust
-from regogate.recording.verify import TrustHistory
+from regogate.recording.read.timestamps import TsaTrust
+from regogate.recording.read.verify import TrustHistory
+from regogate.recording.write import archive, keys
 
 keys_app = typer.Typer(help="Log-signing keys: generate, rotate, export.", no_args_is_help=True)
 sessions_app = typer.Typer(help="Sessions in a recording.", no_args_is_help=True)

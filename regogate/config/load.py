@@ -9,8 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from regogate.config.approvals import ApprovalsConfig, parse_approvals
 from regogate.config.connections import ConnectionConfig, parse_connections
 from regogate.config.keys import toml
+from regogate.config.masking import MaskingConfig, parse_masking
 from regogate.config.oidc import parse_oidc
 from regogate.config.policy import PolicyConfig, parse_policy
 from regogate.config.reader import Reader
@@ -30,6 +32,8 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     recording: RecordingConfig = field(default_factory=RecordingConfig)
     oidc: tuple[OidcIssuerConfig, ...] = ()
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    approvals: ApprovalsConfig = field(default_factory=ApprovalsConfig)
 
 
 def parse_config(
@@ -57,6 +61,8 @@ def parse_config(
         policy=parse_policy(r, data),
         recording=parse_recording(r, data),
         oidc=parse_oidc(r, data),
+        masking=parse_masking(r, data),
+        approvals=parse_approvals(r, data),
     )
 
 

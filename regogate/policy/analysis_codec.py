@@ -46,6 +46,8 @@ def _facts(obj: object) -> StatementFacts:
     d = _object(obj)
     sleep = d.get("sleep_seconds")
     parse_error = d.get("parse_error")
+    cursor = d.get("cursor")
+    copy = d.get("copy_options")
     return StatementFacts(
         verb=_str(d.get("verb")),
         verbs=_tuple(d.get("verbs"), _str),
@@ -67,7 +69,18 @@ def _facts(obj: object) -> StatementFacts:
         search_path_uncertain=_bool(d.get("search_path_uncertain")),
         sleeps=_bool(d.get("sleeps")),
         sleep_seconds=None if sleep is None else _number(sleep),
+        cursor=None if cursor is None else _str(cursor),
+        copy_options=None if copy is None else _tuple(copy, _pair),
+        stored=_tuple(d.get("stored", []), _str),
+        filtered_equality=_tuple(d.get("filtered_equality", []), _str),
     )
+
+
+def _pair(obj: object) -> tuple[str, str]:
+    items = _tuple(obj, _str)
+    if len(items) != 2:
+        raise ValueError("expected a pair of strings")
+    return items[0], items[1]
 
 
 def _table(obj: object) -> TableAccess:

@@ -1,7 +1,8 @@
 """The policy decision (``data.regogate.decision``), validated; malformed means deny.
 
 Pure code: parses what OPA returned into a Decision and says how the gateway enforces
-it today (masking and approvals are enforced as denials until those layers land).
+it (approvals are enforced as denials until that layer lands; masks are applied by
+regogate/masking).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Approval:
     required: bool = False
     approvers: tuple[str, ...] = ()
     reason: str | None = None
+    min_approvals: int = 1  # distinct people who must approve (docs/approvals.md)
 
 
 @dataclass(frozen=True)
@@ -93,15 +95,10 @@ class Decision:
             why = f" ({self.approval.reason})" if self.approval.reason else ""
             return (
                 f"this statement requires approval by {who}{why}; approvals are not "
-                f"enabled in this regogate version, so it is denied"
+                f"enabled on this gateway ([approvals]), so it is denied"
             )
-        if self.mask:
-            cols = ", ".join(sorted(self.mask))
-            return (
-                f"the policy requires masking of {cols}; inline masking is not enabled in "
-                f"this regogate version, so the statement is denied rather than shown "
-                f"unmasked"
-            )
+        # Masks do not refuse: the gateway masks the result cells (regogate/masking), and
+        # denies what it cannot mask (masking.support).
         return None
 
 
@@ -170,10 +167,16 @@ def parse_decision(result: object, revision: str = "") -> Decision:
     if not isinstance(ap, dict) or not isinstance(ap.get("required", False), bool):
         raise _bad("'approval' must be an object with a boolean 'required'")
     reason = ap.get("reason")
+    least = ap.get("min_approvals", 1)
+    if least is None:
+        least = 1
+    if not isinstance(least, int) or isinstance(least, bool) or not 1 <= least <= 100:
+        raise _bad("'approval.min_approvals' must be an integer from 1 to 100")
     approval = Approval(
         bool(ap.get("required", False)),
         _strings(ap.get("approvers"), "approvers"),
         reason if isinstance(reason, str) else None,
+        least,
     )
     ttl = result.get("ttl", 0)
     if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl < 0:

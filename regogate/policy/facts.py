@@ -13,7 +13,7 @@ from pglast import ast
 from pglast.enums import TransactionStmtKind
 from pglast.parser import fingerprint, parse_sql, split
 
-from regogate.policy.catalog import CatalogSnapshot, column_key
+from regogate.policy.catalog import SNAPSHOT_UNCHANGED, CatalogSnapshot, column_key
 from regogate.policy.facts_dml import QueryWalker
 from regogate.policy.facts_inherit import add_ancestors
 from regogate.policy.facts_input import (
@@ -143,6 +143,22 @@ class StatementFacts:
     # sleep in seconds: None when some call's duration is not a readable constant.
     sleeps: bool = False
     sleep_seconds: float | None = None
+    # DECLARE, FETCH, MOVE, CLOSE: the cursor (portal) named; "" for CLOSE ALL. The
+    # masking layer follows a cursor's masks from its DECLARE to each FETCH.
+    cursor: str | None = None
+    # A FETCH or MOVE of a cursor the gate did not see opened (set by the gate, never by
+    # the analysis; flags.unknown_cursor, with ``opaque``).
+    unknown_cursor: bool = False
+    # COPY ... TO STDOUT: its options as written (name, value; "" for one without a
+    # value), for the masking layer's COPY data rewriter; None for any other statement.
+    copy_options: tuple[tuple[str, str], ...] | None = None
+    # Columns whose values are stored into written columns (not part of the policy
+    # input): the masking layer lets RETURNING of masked columns through only when none
+    # of them is stored.
+    stored: tuple[str, ...] = ()
+    # The filtered columns compared only with = or IN to constants or parameters, as a
+    # plain column of a table (columns.filtered_equality, present when not empty).
+    filtered_equality: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,6 +204,9 @@ def analyze(
         catalog.search_path, catalog.reset_search_path, search_path_known, catalog.current_user
     )
     current = catalog
+    # Relations DDL earlier in this text changes: later statements must not be decided on
+    # their definitions from before it (catalog.without: analysed as unknown).
+    changed: set[tuple[str, str]] = set()
     cursors: dict[str, tuple[SettingChange, ...]] = {}  # declared in this text
     multi = len(raws) > 1
     out: list[StatementFacts] = []
@@ -195,12 +214,17 @@ def analyze(
         start = raw.stmt_location or 0
         text = sql[start : start + raw.stmt_len] if raw.stmt_len else sql[start:]
         if current.current_user != session.user:
-            current = replace(catalog, current_user=session.user)
+            current = replace(catalog.without(changed), current_user=session.user)
         analyser = StatementAnalyser(
             current, session.path, _Lookup(defs, known), text, path_known=session.names_known
         )
         facts = _cursor_changes(_run(analyser, raw.stmt, text, multi), raw.stmt, cursors)
         out.append(facts)
+        if facts.ddl and multi and facts.verb not in SNAPSHOT_UNCHANGED:
+            made = {(t.schema, t.name) for t in facts.tables if "ddl" in t.access}
+            if made - changed:
+                changed |= made
+                current = current.without(changed)
         session.apply(facts.setting_changes)
         if analyser.state.user_code or _user_functions(facts.functions, catalog):
             session.unknown()
@@ -213,8 +237,8 @@ def analyze(
             defs.pop(name, None)
             deallocated.append(name)
         defs.update(analyser.prepared_defs)
-    changed = session.path if session.changed and session.known else None
-    return Analysis(tuple(out), changed, defs, tuple(deallocated), dealloc_all, session.known)
+    path = session.path if session.changed and session.known else None
+    return Analysis(tuple(out), path, defs, tuple(deallocated), dealloc_all, session.known)
 
 
 def _cursor_changes(
@@ -294,7 +318,43 @@ def _run(analyser: StatementAnalyser, node: Any, text: str, multi: bool) -> Stat
             search_path_uncertain=not analyser.path_known,
         )
     add_ancestors(analyser.state, analyser.catalog)
-    return _facts(analyser.state, command_tag(node), ddl, analyser.top_where, text, multi)
+    facts = _facts(analyser.state, command_tag(node), ddl, analyser.top_where, text, multi)
+    cursor = _cursor_name(node)
+    if cursor is not None:
+        return replace(facts, cursor=cursor)
+    copy_to = isinstance(node, ast.CopyStmt) and not node.is_from and not node.is_program
+    if copy_to and node.filename is None:  # TO STDOUT
+        return replace(facts, copy_options=_copy_options(node))
+    return facts
+
+
+def _copy_options(node: Any) -> tuple[tuple[str, str], ...]:
+    """A COPY's options as (name, value): a string's value, a boolean or number as
+    PostgreSQL spells it, "" for none, "*" for a column list or ``*`` (FORCE_QUOTE)."""
+    out: list[tuple[str, str]] = []
+    for opt in node.options or ():
+        arg = opt.arg
+        if arg is None:
+            value = ""
+        elif isinstance(arg, ast.String):
+            value = str(arg.sval)
+        elif isinstance(arg, ast.Boolean):
+            value = "true" if arg.boolval else "false"
+        elif isinstance(arg, ast.Integer):
+            value = str(arg.ival)
+        else:
+            value = "*"
+        out.append((str(opt.defname), value))
+    return tuple(out)
+
+
+_CURSOR_NODES = (ast.DeclareCursorStmt, ast.FetchStmt, ast.ClosePortalStmt)
+
+
+def _cursor_name(node: Any) -> str | None:
+    if isinstance(node, _CURSOR_NODES):
+        return str(node.portalname or "")
+    return None
 
 
 def _safe_tag(node: Any) -> str:
@@ -314,7 +374,8 @@ def _fingerprint(text: str) -> str:
 def _facts(
     state: StatementState, verb: str, ddl: bool, top_where: bool, text: str, multi: bool
 ) -> StatementFacts:
-    seen = state.read | state.filtered
+    filtered = state.filtered | state.equality
+    seen = state.read | filtered
     tables: list[TableAccess] = []
     for (schema, name), (access, kind) in sorted(state.tables.items()):
         prefix = column_key(schema, name, "")
@@ -329,7 +390,9 @@ def _facts(
         tables=tuple(tables),
         read=tuple(sorted(state.read)),
         written=tuple(sorted(state.written)),
-        filtered=tuple(sorted(state.filtered)),
+        filtered=tuple(sorted(filtered)),
+        filtered_equality=tuple(sorted(state.equality - state.filtered)),
+        stored=tuple(sorted(state.stored)),
         functions=tuple(sorted(state.functions)),
         settings=tuple(sorted(state.settings)),
         has_where=has_where,

@@ -68,6 +68,7 @@ class QueryWalker(SelectWalker):
             acc: set[str] = set()
             self.expr(target.val, scope, acc)
             self.state.read |= acc
+            self.state.stored |= acc
             self.write_columns(entry, [target.name])
             assigned[target.name] = assigned.get(target.name, EMPTY) | acc
         return assigned
@@ -97,7 +98,10 @@ class QueryWalker(SelectWalker):
             Entry(names["old"], entry.cols, entry.open, exact=entry.exact),
             Entry(names["new"], cols, opened, exact=entry.exact),
         ]
-        return self.targets(clause.exprs, Scope(scope, [new, *extra]))
+        # ``*`` is the target's columns and the FROM / USING / source items' (as
+        # PostgreSQL expands it), never ``old`` and ``new``, which only qualify names.
+        own = [new, *(e for e in scope.entries if e is not entry)]
+        return self.targets(clause.exprs, Scope(Scope(scope, extra), own))
 
     def insert(self, node: Any, parent: Scope | None) -> list[Output]:
         scope = Scope(parent)
@@ -110,6 +114,7 @@ class QueryWalker(SelectWalker):
             source = self.query(node.selectStmt, Scope(scope))
             for out in source:
                 self.state.read |= out.lineage
+                self.state.stored |= out.lineage
         names = [t.name for t in node.cols or ()]
         if not names and node.selectStmt is not None:
             known = list(entry.cols)
@@ -210,6 +215,7 @@ class QueryWalker(SelectWalker):
                     acc: set[str] = set()
                     self.expr(value, scope, acc)
                     self.state.read |= acc
+                    self.state.stored |= acc
                     if i < len(names):
                         assigned[names[i]] = assigned.get(names[i], EMPTY) | acc
         return self.returning(node.returningClause, scope, entry, assigned)

@@ -85,6 +85,8 @@ def add_ancestors(state: StatementState, catalog: CatalogSnapshot) -> None:
     state.read = set(with_ancestors(state.read, catalog))
     state.written = set(with_ancestors(state.written, catalog))
     state.filtered = set(with_ancestors(state.filtered, catalog))
+    state.equality = set(with_ancestors(state.equality, catalog))
+    state.stored = set(with_ancestors(state.stored, catalog))
     state.outputs = [
         Output(o.name, with_ancestors(o.lineage, catalog), o.exact) for o in state.outputs
     ]

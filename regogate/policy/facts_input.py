@@ -48,6 +48,14 @@ def _function_info(details: FunctionDetails | None) -> dict[str, object]:
 def to_input(facts: StatementFacts, catalog: CatalogSnapshot) -> dict[str, object]:
     """The ``statement`` object of the policy input (JSON-ready, deterministic)."""
     statement = _statement(facts, catalog)
+    if facts.filtered_equality:
+        columns = statement["columns"]
+        assert isinstance(columns, dict)
+        columns["filtered_equality"] = list(facts.filtered_equality)
+    if facts.unknown_cursor:
+        flags = statement["flags"]
+        assert isinstance(flags, dict)
+        flags["unknown_cursor"] = True
     if facts.sleeps:
         seconds = facts.sleep_seconds
         statement["sleep_seconds"] = (

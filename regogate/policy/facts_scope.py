@@ -225,6 +225,12 @@ class StatementState:
         self.read: set[str] = set()
         self.written: set[str] = set()
         self.filtered: set[str] = set()
+        # Columns whose values go into a written column (SET, INSERT values or query,
+        # MERGE actions): a masked one there would be stored unmasked.
+        self.stored: set[str] = set()
+        # Plain columns compared only with = or IN to constants or parameters (filter());
+        # a column also filtered any other way is in ``filtered`` as well.
+        self.equality: set[str] = set()
         self.functions: set[str] = set()
         self.settings: set[str] = set()
         self.setting_changes: list[SettingChange] = []

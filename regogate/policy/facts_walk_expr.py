@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pglast import ast
+from pglast.enums import A_Expr_Kind, BoolExprType
 
 from regogate.policy.catalog import CatalogSnapshot, Lineage, Relation, qident
 from regogate.policy.facts_scope import EMPTY, Entry, Output, Scope, StatementState
@@ -91,10 +92,62 @@ class ExpressionWalker(ABC):
         """The outputs of a (sub)query node."""
 
     def filter(self, node: Any, scope: Scope) -> None:
-        """An expression whose columns decide which rows (or which order) come back."""
+        """An expression whose columns decide which rows (or which order) come back.
+        AND and OR are looked through: a plain column compared with ``=`` or ``IN`` to
+        constants or parameters only goes to ``state.equality`` (columns.filtered_equality
+        unless the column is also filtered any other way)."""
+        if isinstance(node, ast.BoolExpr) and node.boolop in _AND_OR:
+            for arg in node.args or ():
+                self.filter(arg, scope)
+            return
+        key = self._equality(node, scope)
         acc: set[str] = set()
-        self.expr(node, scope, acc)
-        self.state.filtered |= acc
+        self.expr(node, scope, acc)  # functions and casts are recorded either way
+        if key is not None and acc == {key}:
+            self.state.equality.add(key)
+        else:
+            self.state.filtered |= acc
+
+    def _equality(self, node: Any, scope: Scope) -> str | None:
+        """The column of ``col = const``, ``const = col`` or ``col IN (consts)``, where
+        col is a plain column of a table (not a view, subquery or CTE column, whose value
+        may be derived); None for anything else."""
+        if not isinstance(node, ast.A_Expr) or not node.name or len(node.name) != 1:
+            return None
+        if getattr(node.name[0], "sval", None) != "=":
+            return None
+        left, right = node.lexpr, node.rexpr
+        if node.kind == A_Expr_Kind.AEXPR_OP:
+            if _constant(right):
+                return self._plain_column(left, scope)
+            if _constant(left):
+                return self._plain_column(right, scope)
+            return None
+        in_list = node.kind == A_Expr_Kind.AEXPR_IN and isinstance(right, tuple)
+        if in_list and right and all(_constant(v) for v in right):
+            return self._plain_column(left, scope)
+        return None
+
+    def _plain_column(self, node: Any, scope: Scope) -> str | None:
+        if not isinstance(node, ast.ColumnRef) or not node.fields:
+            return None
+        if not all(isinstance(f, ast.String) for f in node.fields):
+            return None
+        names = [str(f.sval) for f in node.fields]
+        if len(names) == 1:
+            entry = _only_entry(scope, names[0])
+        elif len(names) <= 3:
+            entry = scope.find_entry(names[:-1])
+        else:
+            return None
+        if entry is None or entry.relprefix is None or not entry.definite(names[-1]):
+            return None
+        lineage = entry.column(names[-1])
+        key = entry.relprefix + qident(names[-1])
+        if lineage != frozenset((key,)):
+            return None
+        found = self.resolve(node.fields, scope)  # what the walk would attribute
+        return key if found == lineage else None
 
     def expr(self, node: Any, scope: Scope, acc: set[str]) -> None:
         """Add the lineage of ``node``'s value to ``acc``; record functions on the way.
@@ -304,3 +357,27 @@ class ExpressionWalker(ABC):
         if self.runs and id(node) not in state.changed_by:
             state.changed_by.add(id(node))
             state.setting_changes.append(call.change(certain=id(node) in self.once))
+
+
+_AND_OR = (BoolExprType.AND_EXPR, BoolExprType.OR_EXPR)
+
+
+def _constant(node: Any) -> bool:
+    """A literal or a parameter, possibly cast (``'x'::text``, ``$1::text``)."""
+    while isinstance(node, ast.TypeCast):
+        node = node.arg
+    return isinstance(node, ast.A_Const | ast.ParamRef)
+
+
+def _only_entry(scope: Scope, name: str) -> Entry | None:
+    """The one FROM item an unqualified column name resolves to (the nearest level that
+    has it); None when several could, or an item whose columns cannot be listed might."""
+    level: Scope | None = scope
+    while level is not None:
+        known = [e for e in level.entries if e.definite(name)]
+        if any(e.open is not None for e in level.entries):
+            return None
+        if known:
+            return known[0] if len(known) == 1 else None
+        level = level.parent
+    return None

@@ -197,3 +197,13 @@ async def tcp_server(
         server.close()
         send.close()
         receive.close()
+
+
+def client_closed(stream: anyio.abc.ByteStream) -> bool:
+    """Whether the peer of ``stream`` (a ProtocolStream, maybe under TLS) has closed its
+    side, without reading what it sent (a statement held for approval watches this)."""
+    inner = getattr(stream, "transport_stream", stream)
+    if isinstance(inner, ProtocolStream):
+        p = inner._p
+        return p.eof or p.lost
+    return False

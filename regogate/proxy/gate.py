@@ -24,13 +24,17 @@ cannot record, a session state the gate lost: the statement is denied with a rea
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import anyio
 
+from regogate.approvals.binding import BoundStatement, statement_params
 from regogate.config import ConnectionConfig
 from regogate.errors import (
     PolicyDenied,
@@ -39,21 +43,31 @@ from regogate.errors import (
     RegogateError,
     SessionStateLost,
 )
+from regogate.masking.plan import StatementMasks
 from regogate.policy.cache import LruCache
-from regogate.policy.catalog import CatalogSnapshot, parse_search_path
-from regogate.policy.decision import Decision
+from regogate.policy.catalog import SNAPSHOT_UNCHANGED, CatalogSnapshot, parse_search_path
+from regogate.policy.decision import Approval, Decision
 from regogate.policy.engine import Decided, EngineStats, text_key
 from regogate.policy.facts import Analysis, StatementFacts, synthetic_statement, to_input
 from regogate.proxy.analysis_budget import BIG_TEXT, StatementBudget
+from regogate.proxy.approval_hold import ApprovalHold, StreamEdge, merge
 from regogate.proxy.deny import Denials
 from regogate.proxy.effects import bound_text, lexically_invariant, statement_effects
+from regogate.proxy.gate_masks import (
+    CURSOR_READS,
+    Cursors,
+    Masks,
+    decided_masks,
+    opaque_cursor,
+)
 from regogate.proxy.hooks import RecordSink, SessionContext
+from regogate.proxy.masker import QueryMasks, ResultMasker
 from regogate.proxy.pinned import PINNED, acceptable, expected_value, refused_change
 from regogate.proxy.responses import ANSWERED, ResponseTracker
 from regogate.proxy.session_state import NO_EFFECT, SessionModel, StatementEffect
 from regogate.proxy.statement_record import Redactor, StatementRecorder
 from regogate.wire.framing import Frame
-from regogate.wire.frontend import Bind, Close, Execute, Parse, Query
+from regogate.wire.frontend import Bind, Close, Describe, Execute, Parse, Query
 
 log = logging.getLogger("regogate.gate")
 
@@ -76,6 +90,8 @@ class CatalogWaits(Protocol):
     async def settled(
         self, conn: ConnectionConfig, *, after: int | None = None, timeout: float
     ) -> bool: ...
+
+    def completed(self, conn: ConnectionConfig) -> int: ...
 
 
 class Engine(Protocol):
@@ -100,6 +116,10 @@ class Engine(Protocol):
         self, conn: ConnectionConfig, *, timeout: float
     ) -> tuple[CatalogSnapshot, int]: ...
 
+    async def lookup_catalog(
+        self, conn: ConnectionConfig, names: Sequence[tuple[str, str]], *, timeout: float
+    ) -> tuple[CatalogSnapshot, int]: ...
+
     def analyze(
         self,
         sql: str,
@@ -122,39 +142,18 @@ def session_input(ctx: SessionContext) -> dict[str, object]:
     }
 
 
+# Generations of session-local catalogs (catalog.without): negative, never a snapshot's.
+_OVERLAYS = itertools.count(-1, -1)
+MAX_STALE_NAMES = 256
+# A name looked up and not found is not looked up again for this long (seconds) by the
+# same session: a relation created outside the gateway is seen within it (docs/catalog.md).
+LOOKED_UP_TTL = 1.0
+MAX_LOOKED_UP = 1024  # relations a session's DDL changed, looked up until read again
 LOOK_AGAIN_TIMEOUT = 2.0  # seconds a statement naming an unknown relation waits for the catalog
 # Seconds a statement that fails rather than waits for a lock (NOWAIT, lock_timeout) waits
 # for the catalog reads in flight, whose side session may hold AccessShareLock on the
 # relations of a view it reads (pg_get_viewdef); docs/catalog.md, Lock safety.
 CATALOG_QUIET_TIMEOUT = 2.0
-# DDL that changes nothing a catalog snapshot holds (relations and their columns, views,
-# inheritance, functions, schemas, the role's search_path): no refresh is asked for. A
-# change it makes after all is seen by the periodic version check (docs/catalog.md).
-SNAPSHOT_UNCHANGED = frozenset(
-    {
-        "COMMENT",
-        "CREATE DOMAIN",
-        "CREATE INDEX",
-        "CREATE POLICY",
-        "ALTER POLICY",
-        "DROP POLICY",
-        "CREATE PUBLICATION",
-        "ALTER PUBLICATION",
-        "DROP PUBLICATION",
-        "CREATE ROLE",
-        "DROP ROLE",
-        "CREATE STATISTICS",
-        "ALTER STATISTICS",
-        "DROP STATISTICS",
-        "CREATE TRIGGER",
-        "DROP TRIGGER",
-        "DROP INDEX",
-        "GRANT",
-        "REVOKE",
-        "ALTER DEFAULT PRIVILEGES",
-        "SECURITY LABEL",
-    }
-)
 MEMO_SIZE = 256
 MEMO_BYTES = 4 * 1024 * 1024  # per session; a text over BIG_TEXT is never memoised
 MEMO_TTL = 60.0
@@ -176,6 +175,10 @@ class _Memo:
     effects: tuple[StatementEffect, ...]
     text_chars: int  # its records hold (about) the text, once per protocol
     bodies: dict[str, bytes] = field(default_factory=dict)  # stmt records by protocol
+    masks: Masks = ()  # per statement (masking.plan), as decided
+    # The FETCH/MOVE statements decided as reading an unknown cursor (Cursors.unknown):
+    # replayed only while the same ones are unknown.
+    cursors: tuple[int, ...] = ()
 
     def nbytes(self) -> int:
         return 1024 + 3 * self.text_chars
@@ -188,6 +191,7 @@ class _Verdict:
     effects: tuple[StatementEffect, ...] = ()
     # A setting change that depends on parameter values: decided again at each Bind.
     deferred: bool = False
+    masks: Masks = ()  # per statement; () when nothing is masked
 
 
 @dataclass
@@ -205,6 +209,12 @@ class _Prepared:
     fresh: bool = True  # its first Bind is covered by the Parse's own record
     sql_prepared: bool = False  # ``text`` is a SQL PREPARE, not a protocol Parse
     deferred: bool = False  # its setting changes depend on the values bound
+    masks: StatementMasks | None = None  # its result columns' masks (docs/masking.md)
+    # A FETCH or MOVE: the cursor it reads (its masks are the cursor's at each Bind), and
+    # whether it was decided as reading an unknown cursor.
+    cursor: str | None = None
+    cursor_unknown: bool = False
+    approval: Approval | None = None  # its decision requires approval: held at each Bind
 
 
 class PolicyGate:
@@ -222,6 +232,7 @@ class PolicyGate:
         upstream_role: str | None = None,
         model: SessionModel | None = None,
         budget: StatementBudget = DEFAULT_BUDGET,
+        mask_key: bytes = b"",
     ):
         self.engine = engine
         self.budget = budget
@@ -241,10 +252,13 @@ class PolicyGate:
             self.model, on_parse_failed=self._parse_failed, on_close=self._closed
         )
         denials.follow(self.tracker)
+        self.masker = ResultMasker(self.tracker, mask_key)
+        self.cursors = Cursors()
         self._statements: dict[str, _Prepared] = {}  # protocol statements, "" unnamed
-        # Relations looked up again and still unknown, by the catalog generation that
-        # did not have them (temporary tables, uncommitted DDL): not looked up again.
-        self._looked_up: dict[int, set[tuple[str, str]]] = {}
+        # Relations looked up and not found (mistyped, temporary, another session's
+        # uncommitted DDL), with when: not looked up again for LOOKED_UP_TTL seconds,
+        # unless this session's DDL committed since.
+        self._looked_up: dict[tuple[str, str], float] = {}
         self._portals: dict[str, _Prepared | None] = {}
         self._closing: dict[int, tuple[_Prepared | None, str | None]] = {}  # by tracker seq
         self._closing_names: dict[str, int] = {}  # statement Closes in flight, by name
@@ -259,6 +273,15 @@ class PolicyGate:
         self._ddl_pending = False
         self._ddl_changes = False  # ... of more than temporary relations
         self._catalog_ticket = 0  # the catalog refresh that sees this session's last DDL
+        # Relations this session's DDL changed (in the transaction, then committed): until
+        # the refresh that sees the commit completes, each statement naming one reads it
+        # again first (a lookup), so none is decided on its definition from before.
+        self._ddl_names: set[tuple[str, str]] = set()
+        self._stale_names: set[tuple[str, str]] = set()
+        self._stale_ticket = 0
+        self._stale_read = 0  # the generation a lookup of them returned (read after commit)
+        self._overlay: tuple[tuple[int, frozenset[tuple[str, str]]], CatalogSnapshot, int] | None
+        self._overlay = None
         self._memo: LruCache[str | bytes, _Memo] = LruCache(
             MEMO_SIZE if engine is not None and engine.cache_size > 0 else 0,
             max_bytes=MEMO_BYTES,
@@ -266,11 +289,42 @@ class PolicyGate:
         )
         self.statements = 0
         self.denied = 0
+        # Approvals ([approvals]): the hold (set by the runtime), and what the statement
+        # being decided needs (proxy/approval_hold.py).
+        self.approval_hold: ApprovalHold | None = None
+        self._approval: Approval | None = None
 
     def policy_input(self, statement: Mapping[str, object]) -> dict[str, object]:
         return {**self._session_input, "statement": statement}
 
     # -- wiring ---------------------------------------------------------------------------
+    def attach_client(
+        self, send: Callable[[bytes], Awaitable[None]], closed: Callable[[], bool]
+    ) -> None:
+        """The client's side, for a held statement's NOTICE and to see its client go."""
+        if self.approval_hold is not None:
+            self.approval_hold.attach(StreamEdge(send, closed))
+
+    def cancel_hold(self) -> None:
+        """A CancelRequest for this session: withdraw the statement held now, if any."""
+        if self.approval_hold is not None:
+            self.approval_hold.cancel()
+
+    def _needs_approval(self) -> Approval | None:
+        """What the statement just decided needs approved (None: nothing)."""
+        return self._approval
+
+    async def _hold(self, bound: BoundStatement, approval: Approval) -> RegogateError | None:
+        """Hold a statement until approved (None: forward it now) or refused."""
+        assert self.approval_hold is not None
+        self._approval = None
+        if self._drain is not None:  # what came before it runs meanwhile
+            await self._drain(b"")
+        refusal = await self.approval_hold.hold(bound, approval)
+        if refusal is not None:
+            self.denied += 1
+        return refusal
+
     def attach(self, drain: Drain) -> None:
         """``drain(extra)`` sends what the session holds for the upstream, then ``extra``."""
         self._drain = drain
@@ -323,6 +377,10 @@ class PolicyGate:
                 # The catalog session sees DDL once its transaction has committed.
                 changed, self._ddl_pending, self._ddl_changes = self._ddl_changes, False, False
                 self._catalog_ticket = self.engine.catalogs.invalidate(self.conn, changed=changed)
+                self._stale_names |= self._ddl_names
+                self._stale_ticket = self._catalog_ticket
+                self._stale_read = 0  # not read since this commit
+                self._ddl_names = set()
 
     # -- the StatementGate protocol -------------------------------------------------------
     async def admit(self, frame: Frame) -> Sequence[Frame]:
@@ -368,12 +426,22 @@ class PolicyGate:
 
     async def _admit(self, frame: Frame) -> Sequence[Frame]:
         tag = frame.tag
+        self._approval = None
         if tag == b"Q":
             sql = Query.decode(frame.body).query
             verdict = await self._verdict(sql, "simple")
+            if verdict.refusal is None:
+                verdict = self._follow_cursors(verdict)
             if verdict.refusal is not None:
                 return self._denied(frame, verdict.refusal)
-            self.tracker.sent("query", verdict.effects)
+            need = self._needs_approval()
+            if need is not None:
+                held = await self._hold(BoundStatement(sql), need)
+                if held is not None:
+                    return self._denied(frame, held)
+            seq = self.tracker.sent("query", verdict.effects)
+            if any(m is not None for m in verdict.masks):
+                self.masker.query(seq, QueryMasks(verdict.masks))
             self.note_ddl(verdict.analysis)
             return (frame,)
         if tag == b"P":
@@ -410,7 +478,10 @@ class PolicyGate:
         end = frame.body.find(b"\x00")
         if end < 0:
             Execute.decode(frame.body)  # raises the protocol error
-        info = self._portals.get(frame.body[:end].decode("utf-8", "replace"))
+        portal = frame.body[:end].decode("utf-8", "replace")
+        info = self._portals.get(portal)
+        if info is not None and info.masks is not None:
+            return self._execute_masked(portal, info, frame)
         effect = info.effect if info is not None else NO_EFFECT
         if effect is NO_EFFECT:
             self.tracker.sent_plain("execute")
@@ -421,10 +492,37 @@ class PolicyGate:
         # for it then (_settle), so no Flush is added here.
         return (frame,)
 
+    def _execute_masked(self, portal: str, info: _Prepared, frame: Frame) -> Sequence[Frame]:
+        """An Execute of a masked portal: a Describe of the portal goes first, so that its
+        DataRows' types and formats are known even when the client never described it
+        (its answer is the masker's, not the client's)."""
+        assert info.masks is not None
+        describe = Describe(b"P", portal).encode()
+        self.tracker.sent_plain("describe")
+        self.masker.describe(self.tracker.seq, info.masks)
+        if info.effect is NO_EFFECT:
+            self.tracker.sent_plain("execute")
+        else:
+            self.tracker.sent("execute", (info.effect,))
+        return (Frame(describe[:1], describe[5:]), frame)
+
+    def _follow_cursors(self, verdict: _Verdict) -> _Verdict:
+        """FETCH takes the masks of the cursor it reads; DECLARE and CLOSE say which."""
+        analysis = verdict.analysis
+        if analysis is None or not any(f.cursor is not None for f in analysis.statements):
+            return verdict
+        masks, refusal = self.cursors.resolve(analysis.statements, verdict.masks)
+        if refusal is not None:
+            self.denied += 1
+            return _Verdict(analysis, refusal)
+        return replace(verdict, masks=masks)
+
     async def _parse(self, frame: Frame) -> Sequence[Frame]:
         parse = Parse.decode(frame.body)
         name = parse.name
         verdict = await self._verdict(parse.query, "extended")
+        if verdict.refusal is None:
+            verdict = self._follow_cursors(verdict)
         if verdict.refusal is not None:
             return self._denied(frame, verdict.refusal)
         effect = verdict.effects[0] if len(verdict.effects) == 1 else NO_EFFECT
@@ -435,6 +533,9 @@ class PolicyGate:
         if not exists:  # else PostgreSQL refuses it: the old statement stays
             info = self._statements[name] = self._prepared_info(parse.query, effect)
             info.deferred = verdict.deferred
+            info.masks = verdict.masks[0] if len(verdict.masks) == 1 else None
+            self._note_cursor(info, verdict)
+            info.approval = self._approval
             if name:
                 self.model.prepared[name] = parse.query
         seq = self.tracker.sent("parse", name=name, added=not exists)
@@ -485,7 +586,24 @@ class PolicyGate:
             refusal, info = await self._bind_values(info, frame, statement)
             if refusal is not None:
                 return self._deny_bind(portal, refusal)
+        if info is not None and info.cursor is not None and self.engine is not None:
+            refusal, info = await self._bind_cursor(info, statement)
+            if refusal is not None:
+                return self._deny_bind(portal, refusal)
+        approval = info.approval if info is not None else None
+        if info is not None and self.approval_hold is not None and (approval or self._approval):
+            bind = Bind.decode(frame.body)
+            bound = BoundStatement(
+                info.text, bind.param_formats, statement_params(bind.params), bind.result_formats
+            )
+            need = approval if self._approval is None else merge(approval, self._approval)
+            assert need is not None
+            held = await self._hold(bound, need)
+            if held is not None:
+                return self._deny_bind(portal, held)
         self._portals[portal] = info
+        if portal:
+            self.cursors.portal(portal, info.masks if info is not None else None)
         self.tracker.sent("bind")
         self._record_bind(info, statement)
         return (frame,)
@@ -504,7 +622,7 @@ class PolicyGate:
             return None
         statement = body[end + 1 : stop].decode("utf-8", "replace")
         info = self._statements.get(statement)
-        if info is None or info.deferred:
+        if info is None or info.deferred or info.cursor is not None or info.approval is not None:
             return None
         if statement:
             text = self.model.prepared.get(statement)
@@ -531,7 +649,10 @@ class PolicyGate:
                 self.recorder.drop()
                 self.denied += 1
                 return self._denied(frame, exc)
-        self._portals[body[:end].decode("utf-8", "replace")] = info
+        portal = body[:end].decode("utf-8", "replace")
+        self._portals[portal] = info
+        if portal:
+            self.cursors.portal(portal, info.masks)
         tracker.sent_plain("bind")
         return (frame,)
 
@@ -565,7 +686,7 @@ class PolicyGate:
         blocked = await self._settle(None)
         if blocked is not None:
             return blocked, info
-        catalog, generation = await engine.catalog(self.conn)
+        catalog, generation = await self._catalog()
         path, known = self._search_path(catalog)
         self.statements += 1
         verdict = await self._decide_text(sql, "bind", catalog, generation, path, known, name)
@@ -574,7 +695,47 @@ class PolicyGate:
         effect = (
             verdict.effects[0] if len(verdict.effects) == 1 else StatementEffect(user_code=True)
         )
-        return None, replace(info, effect=effect)
+        masks = verdict.masks[0] if len(verdict.masks) == 1 else None
+        return None, replace(info, effect=effect, masks=masks)
+
+    def _note_cursor(self, info: _Prepared, verdict: _Verdict) -> None:
+        """A prepared FETCH or MOVE: which cursor, and whether it was decided unknown."""
+        analysis = verdict.analysis
+        if analysis is None or len(analysis.statements) != 1:
+            return
+        facts = analysis.statements[0]
+        if facts.cursor is not None and facts.verb in CURSOR_READS:
+            info.cursor = facts.cursor
+            info.cursor_unknown = facts.cursor not in self.cursors.known
+
+    async def _bind_cursor(
+        self, info: _Prepared, name: str
+    ) -> tuple[RegogateError | None, _Prepared]:
+        """A prepared FETCH reads the cursor of that name as it is now: its masks are the
+        cursor's now (it may have been closed and declared again since the Parse), and if
+        the cursor became known or unknown since, the FETCH is decided again."""
+        engine = self.engine
+        cursor = info.cursor
+        assert engine is not None
+        assert cursor is not None
+        unknown = cursor not in self.cursors.known
+        if unknown != info.cursor_unknown:
+            blocked = await self._settle(None)
+            if blocked is not None:
+                return blocked, info
+            catalog, generation = await self._catalog()
+            path, known = self._search_path(catalog)
+            self.statements += 1
+            verdict = await self._decide_text(
+                info.text, "bind", catalog, generation, path, known, name
+            )
+            if verdict.refusal is None:
+                verdict = self._follow_cursors(verdict)
+            if verdict.refusal is not None:
+                return verdict.refusal, info
+            info.cursor_unknown = unknown
+        masks, refusal = self.cursors.resolve_one(cursor, info.masks)
+        return refusal, replace(info, masks=masks)
 
     async def _recheck(self, info: _Prepared, name: str) -> RegogateError | None:
         """Decide a prepared statement again when the policy, the catalog or the
@@ -586,7 +747,7 @@ class PolicyGate:
         blocked = await self._settle(None)
         if blocked is not None:
             return blocked
-        catalog, generation = await engine.catalog(self.conn)
+        catalog, generation = await self._catalog()
         path, known = self._search_path(catalog)
         if (engine.revision, generation, path, known) == (
             info.revision,
@@ -599,6 +760,9 @@ class PolicyGate:
         text = f"EXECUTE {quote_ident(name)}" if info.sql_prepared else info.text
         verdict = await self._decide_text(text, "bind", catalog, generation, path, known, name)
         if verdict.refusal is None:
+            verdict = self._follow_cursors(verdict)
+        if verdict.refusal is None:
+            info.masks = verdict.masks[0] if len(verdict.masks) == 1 else None
             if info.sql_prepared and len(verdict.effects) == 1:
                 info.effect = verdict.effects[0]
             info.revision, info.generation = engine.revision, generation
@@ -770,7 +934,7 @@ class PolicyGate:
                 # Such a statement would see the side session's brief AccessShareLock
                 # (a catalog read after DDL): it runs once the reads in flight are done.
                 await engine.catalogs.settled(self.conn, timeout=CATALOG_QUIET_TIMEOUT)
-            catalog, generation = await engine.catalog(self.conn)
+            catalog, generation = await self._catalog()
         except RegogateError as exc:
             self.recorder.start(sql, protocol, "")
             self.recorder.refusal(exc, self._revision())
@@ -795,7 +959,12 @@ class PolicyGate:
         big = len(sql) > BIG_TEXT  # analysed in a worker thread, never memoised
         sql_key = text_key(sql) if not big else b""
         memo = self._memo.get(sql_key) if not big else None  # texts without EXECUTE only
-        if memo is not None and memo.key == memo_key and engine.ready():
+        if (
+            memo is not None
+            and memo.key == memo_key
+            and engine.ready()
+            and memo.cursors == self.cursors.unknown(memo.analysis.statements)
+        ):
             return self._replay(sql, protocol, memo)
         executes = "execute" in sql.lower()
         if executes or big:
@@ -804,21 +973,16 @@ class PolicyGate:
             prepared = self.model.prepared if executes else {}
             analysis = await self._analysis(sql, catalog, generation, path, prepared, known)
             unknown = self._unknown(analysis, generation)
-            if unknown and self._catalog_ticket:
-                # Most often created by this session's own DDL, whose refresh may still
-                # be running: the snapshot that refresh makes is looked at first.
-                ticket, self._catalog_ticket = self._catalog_ticket, 0
-                waits = engine.catalogs.settled(self.conn, after=ticket, timeout=LOOK_AGAIN_TIMEOUT)
-                if await waits:
-                    catalog, generation = await engine.catalog(self.conn)
-                    analysis = await self._analysis(sql, catalog, generation, path, prepared, known)
-                    unknown = self._unknown(analysis, generation)
             if unknown:
-                # Created outside the gateway since the snapshot? Look again once.
-                catalog, generation = await self._look_again(generation)
-                seen = self._looked_up.get(generation, set())
-                self._looked_up = {generation: seen | unknown}
+                # Created since the snapshot was read (most often by this session's own
+                # DDL, just committed; or outside the gateway)? Those names are read now.
+                catalog, generation = await self._look_again(unknown)
                 analysis = await self._analysis(sql, catalog, generation, path, prepared, known)
+                if len(self._looked_up) > MAX_LOOKED_UP:
+                    self._looked_up.clear()
+                now = time.monotonic()
+                for name in _unknown_relations(analysis) & unknown:
+                    self._looked_up[name] = now
             effects = statement_effects(sql, analysis, catalog)
         except RegogateError as exc:
             self.recorder.start(sql, protocol, "")
@@ -843,30 +1007,89 @@ class PolicyGate:
             self.recorder.refusal(gate_refusal, engine.revision, (GATE_RULE,))
             return self._refuse(_Verdict(analysis, gate_refusal))
         decided: list[Decided] = []
+        unknown_cursors = self.cursors.unknown(statements)
+        if unknown_cursors:  # decided as opaque: the policy says whether they may run
+            statements = tuple(
+                opaque_cursor(f) if i in unknown_cursors else f for i, f in enumerate(statements)
+            )
         for index, facts in enumerate(statements):
             one, refusal = await self._decide(facts, catalog, index, len(statements))
             if refusal is not None:
                 return self._refuse(_Verdict(analysis, refusal))
             if one is not None:
                 decided.append(one)
+        masks, refusal = decided_masks(statements, [d.decision for d in decided], catalog)
+        if refusal is not None:
+            self.recorder.refusal(refusal, engine.revision, (GATE_RULE,))
+            return self._refuse(_Verdict(analysis, refusal))
+        if not any(m is not None for m in masks):
+            masks = ()
         ttl = min((d.decision.ttl for d in decided), default=0.0)
-        if memo_key is not None and ttl > 0 and len(decided) == len(statements):
-            memo = _Memo(memo_key, analysis, tuple(decided), effects, len(sql))
+        if (
+            memo_key is not None
+            and ttl > 0
+            and len(decided) == len(statements)
+            and self._approval is None  # held each time: never replayed
+        ):
+            memo = _Memo(
+                memo_key,
+                analysis,
+                tuple(decided),
+                effects,
+                len(sql),
+                masks=masks,
+                cursors=unknown_cursors,
+            )
             self._memo.put(sql_key, memo, min(ttl, MEMO_TTL))
-        return _Verdict(analysis, None, effects)
+        return _Verdict(analysis, None, effects, masks=masks)
 
     def _unknown(self, analysis: Analysis, generation: int) -> set[tuple[str, str]]:
         """The relations ``analysis`` names that the snapshot does not know and that a
-        fresh snapshot might: not looked up before in this generation, and not in
-        ``pg_temp`` (a snapshot never holds temporary relations). (An unqualified name of
-        a temporary relation is reported in the path's schema: it cannot be told from a
-        qualified name there, so it is looked up.)"""
-        looked_up = self._looked_up.get(generation, set())
-        return {
+        lookup might find: not looked up (and not found) in the last LOOKED_UP_TTL
+        seconds, and not in ``pg_temp`` (a snapshot never holds temporary relations).
+        (An unqualified name of a temporary relation is reported in the path's schema: it
+        cannot be told from a qualified name there, so it is looked up.) And the
+        relations the session's committed DDL changed, until they are read again."""
+        if self._catalog_ticket:  # this session's DDL committed since: they may exist now
+            self._looked_up.clear()
+        recent = time.monotonic() - LOOKED_UP_TTL
+        unknown = {
             (schema, name)
             for schema, name in _unknown_relations(analysis)
-            if (schema, name) not in looked_up and not schema.startswith("pg_temp")
+            if self._looked_up.get((schema, name), -math.inf) < recent
+            and not schema.startswith("pg_temp")
         }
+        stale = self._stale()
+        if stale and generation != self._stale_read:
+            unknown |= {(t.schema, t.name) for f in analysis.statements for t in f.tables} & stale
+        # What this session's open transaction changed cannot be read by a lookup.
+        return unknown - self._ddl_names
+
+    async def _catalog(self) -> tuple[CatalogSnapshot, int]:
+        """The catalog statements are decided on: the connection's snapshot, without the
+        relations DDL in this session's open transaction changed (the side session
+        cannot see uncommitted DDL: they are analysed as unknown, fail closed), as a
+        generation of this session's own."""
+        engine = self.engine
+        assert engine is not None
+        catalog, generation = await engine.catalog(self.conn)
+        if not self._ddl_names:
+            return catalog, generation
+        key = (generation, frozenset(self._ddl_names))
+        overlay = self._overlay
+        if overlay is None or overlay[0] != key:
+            overlay = self._overlay = (key, catalog.without(self._ddl_names), next(_OVERLAYS))
+        return overlay[1], overlay[2]
+
+    def _stale(self) -> set[tuple[str, str]]:
+        """The relations this session's committed DDL changed that the background
+        refresh may not have read yet (cleared once the refresh that sees the commit has
+        completed: docs/catalog.md, *After a session's own DDL*)."""
+        engine = self.engine
+        seen = engine is not None and engine.catalogs.completed(self.conn) >= self._stale_ticket
+        if self._stale_names and seen:
+            self._stale_names = set()
+        return self._stale_names
 
     async def _analysis(
         self,
@@ -910,16 +1133,28 @@ class PolicyGate:
         self.recorder.refusal(exc, self._revision(), (GATE_RULE,))
         return _Verdict(None, exc)
 
-    async def _look_again(self, generation: int) -> tuple[CatalogSnapshot, int]:
-        """A fresh snapshot (bounded wait); the current one if none can be had: the
-        names stay unknown and the policy decides on that."""
+    async def _look_again(self, names: set[tuple[str, str]]) -> tuple[CatalogSnapshot, int]:
+        """The snapshot with ``names`` read now (bounded wait); the current one if the
+        lookup fails: the names stay unknown and the policy decides on that."""
         engine = self.engine
         assert engine is not None
+        self._catalog_ticket = 0
+        began = time.perf_counter()
         try:
-            return await engine.refresh_catalog(self.conn, timeout=LOOK_AGAIN_TIMEOUT)
+            catalog, generation = await engine.lookup_catalog(
+                self.conn, sorted(names), timeout=LOOK_AGAIN_TIMEOUT
+            )
         except RegogateError as exc:
             log.info("catalog lookup of unknown relations failed: %s", exc.message)
-            return await engine.catalog(self.conn)
+            return await self._catalog()
+        finally:
+            engine.stats.look_agains += 1
+            engine.stats.look_again_seconds += time.perf_counter() - began
+        if self._ddl_names:  # uncommitted DDL changed these: unknown still (_catalog)
+            return catalog.without(self._ddl_names), next(_OVERLAYS)
+        if self._stale_names & names:
+            self._stale_read = generation
+        return catalog, generation
 
     def _gate_refusal(self, analysis: Analysis) -> tuple[RegogateError | None, bool]:
         """What the gate refuses whatever the policy says: changes of the lexing settings,
@@ -965,7 +1200,7 @@ class PolicyGate:
                     rec.decision(Decided(decided.decision, decided.input_sha256, True))
                 body = memo.bodies[protocol] = rec.serialized()
             rec.reuse(body)
-        return _Verdict(memo.analysis, None, memo.effects)
+        return _Verdict(memo.analysis, None, memo.effects, masks=memo.masks)
 
     async def _decide(
         self, facts: StatementFacts, catalog: CatalogSnapshot, index: int, total: int
@@ -991,9 +1226,12 @@ class PolicyGate:
         detail = f"{_where(facts, index, total)}; policy revision {decision.revision}"
         if decision.rules:
             detail += f"; rules: {', '.join(decision.rules)}"
-        why = decision.refusal()
-        if why is not None:
-            return PolicyDenied(why, detail=detail)
+        if self.approval_hold is not None and decision.outcome == "needs_approval":
+            self._approval = merge(self._approval, decision.approval)  # held, not refused
+        else:
+            why = decision.refusal()
+            if why is not None:
+                return PolicyDenied(why, detail=detail)
         if decision.upstream_role is not None and decision.upstream_role != self.upstream_role:
             return PolicyDenied(
                 f"the policy requires role {decision.upstream_role!r} for this statement, but "
@@ -1043,6 +1281,10 @@ class PolicyGate:
                 made = [t for t in facts.tables if "ddl" in t.access]
                 if not made or any(t.schema != "pg_temp" for t in made):
                     self._ddl_changes = True  # else: no snapshot holds temporary relations
+                if len(self._ddl_names) < MAX_STALE_NAMES:
+                    self._ddl_names.update(
+                        (t.schema, t.name) for t in made if not t.schema.startswith("pg_temp")
+                    )
 
 
 def quote_ident(name: str) -> str:
@@ -1078,7 +1320,15 @@ class GateResults:
         self.denials = denials
 
     def on_backend(self, frame: Frame) -> Sequence[Frame]:
-        if frame.tag == b"D":  # rows answer nothing and are never rewritten here
-            return (frame,)
+        masker = self.gate.masker
+        if frame.tag == b"D":  # rows answer nothing; rewritten while masks apply
+            return (masker.row(frame),) if masker.rows is not None else (frame,)
+        if masker.idle:
+            self.gate.on_backend(frame)
+            return self.denials.on_backend(frame)
+        head = masker.head()
         self.gate.on_backend(frame)
-        return self.denials.on_backend(frame)
+        out = self.denials.on_backend(frame)
+        if len(out) != 1 or out[0] is not frame:
+            return out  # the policy's own error, in place of the upstream's
+        return masker.answer(frame, head)

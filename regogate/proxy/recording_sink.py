@@ -35,8 +35,8 @@ from cryptography import x509
 from regogate.errors import RecordingUnavailable, UpstreamError
 from regogate.proxy import upstream as upstream_mod
 from regogate.proxy.hooks import ClientCertificate, RecordBody, SessionContext, UpstreamFacts
-from regogate.recording.core import serialize
-from regogate.recording.writer import SessionLog
+from regogate.recording.write.core import serialize
+from regogate.recording.write.writer import SessionLog
 from regogate.wire.startup_params import check_startup
 
 log = logging.getLogger("regogate.recording")

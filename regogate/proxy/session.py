@@ -29,6 +29,7 @@ from regogate.errors import (
 )
 from regogate.proxy import upstream as upstream_mod
 from regogate.proxy.admission import Ticket
+from regogate.proxy.fastio import client_closed
 from regogate.proxy.hooks import ResultHook, SessionContext, SessionHooks
 from regogate.proxy.recording_sink import describe
 from regogate.proxy.startup import (
@@ -43,7 +44,7 @@ from regogate.proxy.startup import (
     run_startup_sql,
     session_settings,
 )
-from regogate.recording.records import new_session_id
+from regogate.recording.format.records import new_session_id
 from regogate.wire.backend import AuthenticationOk, BackendKeyData, ErrorResponse
 from regogate.wire.framing import Frame, MessageReader
 from regogate.wire.frontend import Terminate
@@ -192,6 +193,9 @@ class Session:
         def cancelled(source: str) -> None:
             with contextlib.suppress(RegogateError):
                 record.event("cancel", {"from": source})
+            cancel_hold = getattr(hooks.gate, "cancel_hold", None)  # a statement held
+            if cancel_hold is not None:  # for approval ends (proxy/approval_hold.py)
+                cancel_hold()
 
         self.gw.cancel_listeners[(ctx.connection.name, up.pid)] = cancelled
         if hooks.session_limit is not None:
@@ -302,6 +306,9 @@ class Session:
                         await up.stream.send(data)
 
                 gate.attach(drain)
+                attach_client = getattr(gate, "attach_client", None)
+                if attach_client is not None:  # approvals: a held statement's NOTICE
+                    attach_client(self.link.send, lambda: client_closed(self.client))
                 async for data in self._client_chunks():
                     reader.feed(data)
                     while (frame := reader.next_frame()) is not None:

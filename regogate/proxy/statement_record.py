@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from regogate.errors import RegogateError
 from regogate.policy.engine import Decided
 from regogate.proxy.hooks import RecordSink
-from regogate.recording.core import prepared as serialized
+from regogate.recording.write.core import prepared as serialized
 
 Redactor = Callable[[str], Mapping[str, object]]
 

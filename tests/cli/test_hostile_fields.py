@@ -11,9 +11,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from regogate.recording import keys
-from regogate.recording.records import Record
-from regogate.recording.store import read_segments
+from regogate.recording.format.directory import read_segments
+from regogate.recording.format.records import Record
+from regogate.recording.write import keys
 from tests.cli.test_recording_cli import run
 from tests.fix_gateway import GatewayFixture
 from tests.policy.test_enforce_e2e import policy_dir, policy_section
@@ -114,8 +114,8 @@ def test_sessions_list_and_verify_show_them_escaped(hostile: tuple[Path, Path]) 
 def test_every_part_of_a_record_is_escaped_and_capped(tmp_path: Path) -> None:
     """Record types, field names and values the gateway does not summarize, written by
     the writer API: shown escaped, and a long statement is cut with a marker."""
-    from regogate.recording.note import Signer
-    from regogate.recording.writer import Recorder
+    from regogate.recording.format.note import Signer
+    from regogate.recording.write.writer import Recorder
     from tests.recording.conftest import ORIGIN, write_log
 
     async def script(rec: Recorder) -> None:

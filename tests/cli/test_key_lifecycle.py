@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from regogate.cli.rec_keys import now_ts
-from regogate.recording import keys
-from regogate.recording.checkpoint import Checkpoint
-from regogate.recording.key_history import entry_line, sign_entry
-from regogate.recording.merkle import MerkleTree, leaf_hash
-from regogate.recording.note import Signer
-from regogate.recording.records import Record
-from regogate.recording.store import read_segments
+from regogate.recording.format.checkpoint import Checkpoint
+from regogate.recording.format.directory import read_segments
+from regogate.recording.format.key_history import entry_line, sign_entry
+from regogate.recording.format.merkle import MerkleTree, leaf_hash
+from regogate.recording.format.note import Signer
+from regogate.recording.format.records import Record
+from regogate.recording.write import keys
 from tests.cli.test_recording_cli import Recorded, recording, run
 from tests.recording.conftest import ORIGIN, everything, write_log
 

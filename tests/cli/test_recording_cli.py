@@ -16,12 +16,13 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from regogate.cli.recording import register, resolve_paths
-from regogate.recording import keys
-from regogate.recording.note import Signer
-from regogate.recording.proof import RecordProof, check_record
-from regogate.recording.records import Record
-from regogate.recording.store import SegmentStore, read_segments
-from regogate.recording.writer import Recorder
+from regogate.recording.format.directory import read_segments
+from regogate.recording.format.note import Signer
+from regogate.recording.format.proof import RecordProof, check_record
+from regogate.recording.format.records import Record
+from regogate.recording.write import keys
+from regogate.recording.write.store import SegmentStore
+from regogate.recording.write.writer import Recorder
 from tests.recording.conftest import ORIGIN, everything, write_log
 from tests.recording.test_sessions import Clock, gateway_script
 
@@ -344,7 +345,7 @@ def test_verify_prints_an_inclusion_proof(rec: Recorded, tmp_path: Path) -> None
     record = rec.lines()[seq].rstrip(b"\n")
     out = result.stdout
     assert f"inclusion proof for record seq {seq} (seg-000001.jsonl:{seq + 1}, stmt" in out
-    from regogate.recording.merkle import leaf_hash
+    from regogate.recording.format.merkle import leaf_hash
 
     assert f"leaf hash   {leaf_hash(record).hex()}" in out
     assert "tree size   27" in out and "root        " in out and "path        5 hashes" in out
@@ -511,7 +512,7 @@ def test_replay(rec: Recorded) -> None:
     ]
     bob = run("replay", "sb", "-d", rec.dir).stdout
     for want in (
-        'approval      approver={"sub":"carol"}  outcome=granted  ticket=CHG-1',
+        "approval      request ar-1  consumed  approve by carol (CHG-1)",
         "result        UPDATE 3  3 rows  in 4 ms",
         "+0.112s  cancel\n",
         "masking.sample cells=3",  # a type replay does not know: shown as it is

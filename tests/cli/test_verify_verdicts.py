@@ -81,7 +81,7 @@ def test_no_valid_checkpoint_at_all_is_1(rec: Recorded, how: str) -> None:
         log.write_bytes(b"")
     trust = rec.dir.parent / "stranger.vkeys"
     if how == "untrusted":
-        from regogate.recording.note import Signer
+        from regogate.recording.format.note import Signer
 
         trust.write_text(Signer.generate("x").verifier.vkey() + "\n")
     extra = ("--trust", trust) if how == "untrusted" else ()
@@ -110,7 +110,7 @@ def test_info_findings_are_in_the_json(rec: Recorded) -> None:
     """--json lists every finding; the text report shows info ones with -v."""
     with (rec.dir / "seg-000001.jsonl").open("ab") as f:
         f.write(b"{")  # torn; then a live gateway acknowledges it by starting
-    from regogate.recording import keys
+    from regogate.recording.write import keys
     from tests.recording.conftest import everything, write_log
 
     write_log(rec.dir, keys.load_signer(rec.key), everything())

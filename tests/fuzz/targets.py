@@ -35,8 +35,8 @@ from regogate.proxy.startup import (
     ClientLink,
     Handshake,
 )
-from regogate.recording import hotpath, native
-from regogate.recording.core import serialize
+from regogate.recording.write import hotpath, native
+from regogate.recording.write.core import serialize
 from regogate.wire import frontend as fe
 from regogate.wire.backend import ErrorResponse, decode_backend
 from regogate.wire.framing import DEFAULT_MAX_MESSAGE_SIZE, MAX_STARTUP_SIZE, Frame, MessageReader

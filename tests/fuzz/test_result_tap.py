@@ -1,4 +1,4 @@
-"""Fuzzing the recording's result tap (regogate/recording/hotpath.py and, when built, its
+"""Fuzzing the recording's result tap (regogate/recording/write/hotpath.py and, when built, its
 native twin): arbitrary server byte streams split anywhere, with statements and a chain
 that closes in between."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import example, given
 
-from regogate.recording import hotpath
+from regogate.recording.write import hotpath
 from regogate.wire import backend as be
 from tests.fuzz.case import Case
 from tests.fuzz.targets import TARGETS, check_result_tap

@@ -138,6 +138,21 @@ def test_edge_statements_match_the_schema(sql: str) -> None:
         assert _errors(_input(to_input(facts, CATALOG))) == []
 
 
+def test_fetch_of_an_unknown_cursor_matches_the_schema() -> None:
+    """The gate marks a FETCH of a cursor it did not see opened: opaque, unknown_cursor."""
+    from regogate.proxy.gate_masks import opaque_cursor
+
+    (facts,) = analyze('FETCH 10 FROM "<unnamed portal 1>"', CATALOG).statements
+    statement = to_input(opaque_cursor(facts), CATALOG)
+    assert statement["flags"] == {**FLAGS, "opaque": True, "unknown_cursor": True}
+    assert _errors(_input(statement)) == []
+    assert "unknown_cursor" not in to_input(facts, CATALOG)["flags"]  # type: ignore[operator]
+    for wrong in (False, "yes"):
+        doc = _input(statement)
+        doc["statement"]["flags"]["unknown_cursor"] = wrong
+        assert _errors(doc) != []
+
+
 def test_function_call_matches_the_schema() -> None:
     assert _errors(_input(FUNCTION_CALL, identity=1)) == []
     lo_open = {**LOWER, "volatility": "volatile"}

@@ -57,6 +57,9 @@ def test_corpus_is_large_and_ids_unique() -> None:
 def test_corpus(case: Case) -> None:
     facts = _facts(case)
     got = to_input(facts, CATALOG)
+    # checked on its own (test_filtered_equality): a subset of filtered, never read-only
+    equality = got["columns"].pop("filtered_equality", [])
+    assert set(equality) <= set(case.filtered)
     expected = {
         "verb": case.verb,
         "verbs": sorted(case.verbs or (case.verb,)),
@@ -388,3 +391,55 @@ def test_pgbench_select_is_fast() -> None:
         analyze(sql, CATALOG)
     per_call = (time.perf_counter() - start) / runs
     assert per_call < 0.001, f"{per_call * 1e6:.0f} us per analyze"
+
+
+@pytest.mark.parametrize(
+    ("sql", "equality"),
+    [
+        ("SELECT id FROM customers WHERE ssn = $1", ["public.customers.ssn"]),
+        ("SELECT id FROM customers WHERE $1 = ssn", ["public.customers.ssn"]),
+        ("SELECT id FROM customers WHERE ssn = '1'::text", ["public.customers.ssn"]),
+        (
+            "SELECT id FROM customers c WHERE c.ssn IN ('a', 'b') AND (email = 'x' OR email = $2)",
+            ["public.customers.email", "public.customers.ssn"],
+        ),
+        (
+            "SELECT id FROM public.customers WHERE public.customers.ssn = 'a'",
+            ["public.customers.ssn"],
+        ),
+        (
+            "SELECT 1 WHERE EXISTS (SELECT 1 FROM customers WHERE ssn = 'a')",
+            ["public.customers.ssn"],
+        ),
+        # anything else is not equality
+        ("SELECT id FROM customers WHERE ssn LIKE '1%'", []),
+        ("SELECT id FROM customers WHERE ssn < '5'", []),
+        ("SELECT id FROM customers WHERE ssn <> 'x'", []),
+        ("SELECT id FROM customers WHERE NOT ssn = 'x'", []),
+        ("SELECT id FROM customers WHERE lower(ssn) = 'x'", []),
+        ("SELECT id FROM customers WHERE ssn::int = 1", []),
+        ("SELECT id FROM customers WHERE ssn = email", []),
+        ("SELECT id FROM customers WHERE ssn IN (SELECT ssn FROM customers)", []),
+        ("SELECT id FROM customers WHERE ssn = 'a' OR substr(ssn, 1, 1) = '1'", []),
+        ("SELECT id FROM customers WHERE ssn = 'x' ORDER BY ssn", []),
+        ("SELECT id FROM customers WHERE ssn = 'x' GROUP BY id, ssn", []),
+        ("SELECT c.id FROM customers c JOIN accounts a ON a.account_number = c.ssn", []),
+        (
+            "WITH t AS (SELECT substr(ssn, 1, 3) AS ssn FROM customers) "
+            "SELECT 1 FROM t WHERE ssn = '123'",
+            [],
+        ),
+        ("SELECT 1 FROM (SELECT reverse(ssn) AS ssn FROM customers) s WHERE ssn = 'x'", []),
+        ("SELECT 1 FROM customers AS c(ssn, x) WHERE ssn = 'x'", []),
+    ],
+)
+def test_filtered_equality(sql: str, equality: list[str]) -> None:
+    """columns.filtered_equality: a plain table column compared only with = or IN to
+    constants or parameters; present only when not empty."""
+    (facts,) = analyze(sql, CATALOG).statements
+    got = to_input(facts, CATALOG)["columns"]
+    assert isinstance(got, dict)
+    assert got.get("filtered_equality", []) == equality
+    assert set(equality) <= set(got["filtered"])
+    if not equality:
+        assert "filtered_equality" not in got

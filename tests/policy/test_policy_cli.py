@@ -65,7 +65,10 @@ def test_explain_uses_the_live_catalog(pg: PgFixture, tmp_path: Path) -> None:
     assert "public.customers.ssn" in stmt["input"]["statement"]["columns"]["read"]
     assert stmt["input"]["identity"]["sub"] == "analyst"
     assert "public.customers.ssn" in stmt["decision"]["mask"]
-    assert doc["verdict"] == "DENY"  # masking is enforced as a denial until it lands
+    assert doc["verdict"] == "ALLOW"  # masked in flight
+    masks = {c["column"]: c["mask"] for c in stmt["masks"]}
+    assert masks["ssn"] == "partial (keep 4)" and masks["id"] == "-"
+    assert masks["email"] == "email" and masks["date_of_birth"] == "null"
     human = regogate(*args, "--sql", "delete from accounts", cwd=tmp_path, env=env)
     assert human.returncode == 0, human.stderr
     assert "regogate would DENY this message" in human.stdout

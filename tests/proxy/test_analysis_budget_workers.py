@@ -16,7 +16,7 @@ from regogate.policy.catalog_cache import CatalogCache
 from regogate.policy.engine import PolicyEngine
 from regogate.policy.facts import Analysis, analyze
 from regogate.proxy.analysis_budget import BIG_TEXT, StatementBudget
-from regogate.recording.redactor import Redactor
+from regogate.recording.write.redactor import Redactor
 from tests.policy.test_engine_decisions import Clock, FakeSource, NoCatalog
 from tests.policy.test_facts import CATALOG
 from tests.proxy.test_analysis_pool import in_list

@@ -20,7 +20,7 @@ from regogate.policy.catalog import CatalogSnapshot
 from regogate.policy.facts import analyze
 from regogate.policy.sqltext import redact
 from regogate.proxy.analysis_pool import AnalysisPool, Redacted
-from regogate.recording import native
+from regogate.recording.write import native
 from tests.policy.corpus import CASES
 from tests.policy.test_facts import CATALOG
 

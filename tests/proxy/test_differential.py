@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from regogate.recording import keys
+from regogate.recording.write import keys
 from tests.differential.check import Differential, Report, signature
 from tests.differential.pglog import ServerLog
 from tests.differential.recordings import POLICY, Recording

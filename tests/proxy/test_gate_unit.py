@@ -4,7 +4,7 @@ reports it. No sockets, no OPA, no PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -44,7 +44,9 @@ class FakeEngine:
     generation: int = 1
     inputs: list[Mapping[str, object]] = field(default_factory=list)
     refreshes: int = 0
+    looked_up: list[tuple[tuple[str, str], ...]] = field(default_factory=list)
     settles: int = 0
+    refreshes_completed: int = 0
     invalidations: list[bool] = field(default_factory=list)
 
     @property
@@ -75,12 +77,22 @@ class FakeEngine:
         self.settles += 1
         return True
 
+    def completed(self, conn: ConnectionConfig) -> int:
+        return self.refreshes_completed
+
     async def refresh_catalog(
         self, conn: ConnectionConfig, *, timeout: float
     ) -> tuple[CatalogSnapshot, int]:
         self.refreshes += 1
         self.generation += 1
         return CATALOG, self.generation
+
+    async def lookup_catalog(
+        self, conn: ConnectionConfig, names: Sequence[tuple[str, str]], *, timeout: float
+    ) -> tuple[CatalogSnapshot, int]:
+        self.refreshes += 1  # counted with refreshes: a look at the catalog again
+        self.looked_up.append(tuple(names))
+        return await self.catalog(conn)
 
     def analyze(
         self,
@@ -467,11 +479,11 @@ def test_only_ddl_that_may_change_a_snapshot_asks_for_a_refresh(sql: str, refres
 class CreatingEngine(FakeEngine):
     """A catalog that holds ``created`` once the refresh after the session's DDL is done."""
 
-    created: bool = False
-    waited_for: list[int | None] = field(default_factory=list)
+    created: bool = False  # committed
+    found: bool = False  # read by a lookup (the background refresh has not run)
 
     async def catalog(self, conn: ConnectionConfig) -> tuple[CatalogSnapshot, int]:
-        if not self.created:
+        if not self.found:
             return CATALOG, self.generation
         rel = Relation("public", "created", "table", ("id",))
         return CatalogSnapshot(
@@ -479,26 +491,72 @@ class CreatingEngine(FakeEngine):
             schemas=CATALOG.schemas,
         ), self.generation
 
-    async def settled(
-        self, conn: ConnectionConfig, *, after: int | None = None, timeout: float
-    ) -> bool:
-        self.waited_for.append(after)
-        self.created = self.created or after is not None
-        return True
+    def invalidate(self, conn: ConnectionConfig, *, changed: bool = True) -> int:
+        self.created = True  # the DDL committed: a lookup finds the table now
+        return super().invalidate(conn, changed=changed)
+
+    async def lookup_catalog(
+        self, conn: ConnectionConfig, names: Sequence[tuple[str, str]], *, timeout: float
+    ) -> tuple[CatalogSnapshot, int]:
+        if self.created and ("public", "created") in names:
+            self.generation += 1  # found: a new generation with it
+            self.found = True
+        return await super().lookup_catalog(conn, names, timeout=timeout)
 
 
-def test_after_ddl_an_unknown_relation_is_looked_for_in_the_ddls_own_refresh() -> None:
+def test_after_ddl_an_unknown_relation_is_looked_up_at_once() -> None:
     g, engine = gate(CreatingEngine())
     assert isinstance(engine, CreatingEngine)
     admit(g, Query("create table created (id int)").encode())
-    answer(g, (b"C", b"CREATE TABLE\x00"), (b"Z", b"I"))  # committed: a refresh is asked
+    # Not committed yet: no lookup can see it (decided on as unknown).
     admit(g, Query("insert into created values (1)").encode())
-    assert engine.waited_for == [engine.generation]  # the refresh the DDL asked for
-    assert engine.refreshes == 0  # found there: no further refresh waited for
+    assert engine.looked_up == []
+    tables = engine.inputs[-1]["statement"]["tables"]  # type: ignore[index]
+    assert tables[0]["kind"] == "unknown"
+    answer(g, (b"C", b"CREATE TABLE\x00"), (b"C", b"INSERT 0 1\x00"))
+    answer(g, (b"Z", b"I"))  # committed: the session's DDL may have made it
+    admit(g, Query("insert into created values (3)").encode())
+    assert engine.looked_up == [(("public", "created"),)]
+    assert engine.settles == 0  # no waiting for a full read
     tables = engine.inputs[-1]["statement"]["tables"]  # type: ignore[index]
     assert tables == [{"schema": "public", "name": "created", "access": ["write"], "kind": "table"}]
-    admit(g, Query("select * from not_created").encode())  # not the session's: look again
-    assert engine.waited_for == [engine.generation - 1] and engine.refreshes == 1
+    admit(g, Query("select * from not_created").encode())  # looked up, not found
+    admit(g, Query("select * from not_created").encode())  # ... once per generation
+    assert engine.looked_up[1:] == [(("public", "not_created"),)]
+
+
+def test_a_relation_changed_by_uncommitted_ddl_is_unknown_until_read_again() -> None:
+    """BEGIN; CREATE OR REPLACE VIEW v ...; SELECT FROM v: the side session cannot see
+    the new definition; the old one must not decide the SELECT."""
+    g, engine = gate()
+    admit(g, Query("begin").encode())
+    answer(g, (b"C", b"BEGIN\x00"), (b"Z", b"T"))
+    admit(g, Query("alter table customers add column note text").encode())
+    answer(g, (b"C", b"ALTER TABLE\x00"), (b"Z", b"T"))
+    admit(g, Query("select id from customers").encode())
+    tables = engine.inputs[-1]["statement"]["tables"]  # type: ignore[index]
+    assert tables[0]["kind"] == "unknown" and engine.looked_up == []
+    answer(g, (b"T", b"\x00\x00"), (b"C", b"SELECT 0\x00"), (b"Z", b"T"))
+    admit(g, Query("commit").encode())
+    answer(g, (b"C", b"COMMIT\x00"), (b"Z", b"I"))
+    # Committed: read again before deciding, until the refresh that sees it completes.
+    admit(g, Query("select id from customers").encode())
+    assert engine.looked_up == [(("public", "customers"),)]
+    assert engine.inputs[-1]["statement"]["tables"][0]["kind"] == "table"  # type: ignore[index]
+    engine.refreshes_completed = engine.generation  # that refresh completed
+    admit(g, Query("select id, full_name from customers").encode())
+    assert len(engine.looked_up) == 1
+
+
+def test_ddl_earlier_in_the_same_text_makes_the_relation_unknown() -> None:
+    g, engine = gate()
+    admit(g, Query("alter table customers add column note text; select id from customers").encode())
+    tables = engine.inputs[-1]["statement"]["tables"]  # type: ignore[index]
+    assert tables[0]["kind"] == "unknown"
+    g2, engine = gate()
+    admit(g2, Query("grant select on customers to someone; select id from customers").encode())
+    tables = engine.inputs[-1]["statement"]["tables"]  # type: ignore[index]
+    assert tables[0]["kind"] == "table"  # GRANT changes nothing a snapshot holds
 
 
 @pytest.mark.parametrize(

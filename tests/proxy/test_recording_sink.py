@@ -17,13 +17,13 @@ import pytest
 
 from regogate.errors import RecordingUnavailable
 from regogate.proxy.recording_sink import SessionRecording
-from regogate.recording import native
-from regogate.recording.core import prepared
-from regogate.recording.note import Signer
-from regogate.recording.records import GatewayInfo
-from regogate.recording.store import SegmentStore
-from regogate.recording.verify import verify_directory
-from regogate.recording.writer import Recorder
+from regogate.recording.format.note import Signer
+from regogate.recording.format.records import GatewayInfo
+from regogate.recording.read.verify import verify_directory
+from regogate.recording.write import native
+from regogate.recording.write.core import prepared
+from regogate.recording.write.store import SegmentStore
+from regogate.recording.write.writer import Recorder
 
 C, D, E, EMPTY, S, Z = 0x43, 0x44, 0x45, 0x49, 0x73, 0x5A
 KEY = bytes(range(32))  # the result digest key

@@ -8,13 +8,14 @@ from pathlib import Path
 import anyio
 import pytest
 
-from regogate.recording.layout import SegmentFile
-from regogate.recording.note import Signer, Verifier
-from regogate.recording.records import GatewayInfo
-from regogate.recording.store import FsyncPolicy, SegmentStore, read_checkpoints, read_segments
-from regogate.recording.verify import Verdict, verify_log
-from regogate.recording.worker import native_writer
-from regogate.recording.writer import Recorder, SessionLog, WriterProcess
+from regogate.recording.format.directory import read_checkpoints, read_segments
+from regogate.recording.format.layout import SegmentFile
+from regogate.recording.format.note import Signer, Verifier
+from regogate.recording.format.records import GatewayInfo
+from regogate.recording.read.verify import Verdict, verify_log
+from regogate.recording.write.store import FsyncPolicy, SegmentStore
+from regogate.recording.write.worker import native_writer
+from regogate.recording.write.writer import Recorder, SessionLog, WriterProcess
 
 ORIGIN = "bank.example/regogate/test"
 Script = Callable[[Recorder], Awaitable[None]]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from regogate.recording import keys
-from regogate.recording.layout import FRONTIER
-from regogate.recording.store import list_segments
+from regogate.recording.format.directory import list_segments
+from regogate.recording.format.layout import FRONTIER
+from regogate.recording.write import keys
 from tests.cli.test_recording_cli import run
 from tests.recording.conftest import everything, write_log
 

@@ -14,11 +14,11 @@ import anyio
 import psycopg
 import pytest
 
-from regogate.recording import keys
-from regogate.recording.checkpoint import Checkpoint
-from regogate.recording.export import CheckpointExporter, export_to_directory
-from regogate.recording.layout import CHECKPOINTS, file_stem, split_checkpoints
-from regogate.recording.note import Signer, open_note
+from regogate.recording.format.checkpoint import Checkpoint
+from regogate.recording.format.layout import CHECKPOINTS, file_stem, split_checkpoints
+from regogate.recording.format.note import Signer, open_note
+from regogate.recording.write import keys
+from regogate.recording.write.export import CheckpointExporter, export_to_directory
 from tests.cli.test_recording_cli import run
 from tests.fix_gateway import GatewayFixture
 from tests.policy.test_enforce_e2e import policy_dir, policy_section

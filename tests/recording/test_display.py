@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from regogate.recording.display import FIELD_LIMIT, escape, hidden, json_text
+from regogate.recording.read.display import FIELD_LIMIT, escape, hidden, json_text
 
 ESCAPES = [
     # (what was recorded, what is shown)

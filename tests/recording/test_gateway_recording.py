@@ -21,12 +21,12 @@ import psutil
 import psycopg
 import pytest
 
-from regogate.recording import keys
-from regogate.recording.commit import commit, commitment_key, digest_key
-from regogate.recording.note import Signer
-from regogate.recording.records import Record
-from regogate.recording.store import read_segments
-from regogate.recording.verify import verify_directory
+from regogate.recording.format.directory import read_segments
+from regogate.recording.format.note import Signer
+from regogate.recording.format.records import Record
+from regogate.recording.read.verify import verify_directory
+from regogate.recording.write import keys
+from regogate.recording.write.commit import commit, commitment_key, digest_key
 from tests.fix_gateway import TOKENS, GatewayFixture
 from tests.fix_pg import PgFixture
 from tests.policy.test_enforce_e2e import policy_dir, policy_section
@@ -252,7 +252,7 @@ def test_serve_refuses_a_recording_directory_in_use(pg: PgFixture, tmp_path: Pat
     import sys
 
     from regogate.pgserver import free_port
-    from regogate.recording.store import SegmentStore
+    from regogate.recording.write.store import SegmentStore
     from tests.fix_gateway import gateway_config_text
 
     section, signer, rec_dir = recording_setup(tmp_path)
@@ -437,8 +437,13 @@ def test_no_classified_value_reaches_the_recording_and_result_digests_are_keyed(
     for who in ("analyst", "agent"):
         with psycopg.connect(gw.dsn(who), autocommit=True) as c:
             for table, columns in by_table.items():
-                with pytest.raises(psycopg.errors.InsufficientPrivilege):  # no masking yet
-                    c.execute(f"select {', '.join(columns)} from {table}")
+                # masked in flight (docs/masking.md): rows come back, no raw value in them
+                rows = c.execute(f"select {', '.join(columns)} from {table}").fetchall()
+                assert rows
+                assert not any(str(v) in values for row in rows for v in row if v is not None)
+    masked = raw_query(gw.port, gw.token("analyst"), "select ssn, email from customers limit 3")
+    assert b"*******" in masked and b"***@" in masked
+    assert not any(v.encode() in masked for v in values if len(v) >= 6)
     sent = raw_query(
         gw.port,
         gw.token("dba"),
@@ -454,8 +459,11 @@ def test_no_classified_value_reaches_the_recording_and_result_digests_are_keyed(
     assert last["bytes"] == len(sent)
     assert last["digest"] == hmac.new(digest_key(signer), sent, hashlib.sha256).hexdigest()
     assert last["digest"] != hashlib.sha256(sent).hexdigest()
+    # the masked read's result record: a keyed digest over the masked bytes the client got
+    masked_digest = hmac.new(digest_key(signer), masked, hashlib.sha256).hexdigest()
+    assert any(r["digest"] == masked_digest and r["bytes"] == len(masked) for r in results)
 
-    blob = b"".join(p.read_bytes() for p in rec_dir.iterdir() if p.is_file())
+    blob = b"".join(p.read_bytes() for p in rec_dir.rglob("*") if p.is_file())
     assert len(values) > 50
     leaked = sorted(v for v in values if len(v) >= 6 and v.encode() in blob)
     assert not leaked, leaked[:5]
@@ -469,7 +477,9 @@ def writer_process(gw: GatewayFixture) -> psutil.Process:
     return next(
         c
         for c in psutil.Process(gw.process.proc.pid).children(recursive=True)
-        if any("regogate-writer" in a or "regogate.recording.worker" in a for a in c.cmdline())
+        if any(
+            "regogate-writer" in a or "regogate.recording.write.worker" in a for a in c.cmdline()
+        )
     )
 
 

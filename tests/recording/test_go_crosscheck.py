@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from regogate.recording import merkle
-from regogate.recording.checkpoint import Checkpoint
-from regogate.recording.merkle import leaf_hash
-from regogate.recording.note import Signer
-from regogate.recording.proof import RecordProof
-from regogate.recording.verify import verify_directory
+from regogate.recording.format import merkle
+from regogate.recording.format.checkpoint import Checkpoint
+from regogate.recording.format.merkle import leaf_hash
+from regogate.recording.format.note import Signer
+from regogate.recording.format.proof import RecordProof
+from regogate.recording.read.verify import verify_directory
 from tests.recording.conftest import ORIGIN, everything, load, write_log
 
 SRC = Path(__file__).parent / "gocheck"

@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from regogate.errors import RecordingUnavailable
-from regogate.recording import hotpath, native
-from regogate.recording.core import frame, serialize
-from regogate.recording.records import RecordError, format_ts
+from regogate.recording.format.records import RecordError, format_ts
+from regogate.recording.write import hotpath, native
+from regogate.recording.write.core import frame, serialize
 
 pytestmark = pytest.mark.skipif(
     not native.BUILT, reason="regogate._native is not built (scripts/setup.sh builds it)"
@@ -339,8 +339,8 @@ def test_the_pending_limit_is_inclusive() -> None:
 
 def test_literal_commitments_match_the_reference() -> None:
     from regogate import _native
-    from regogate.recording.commit import commit
-    from regogate.recording.redactor import Redactor
+    from regogate.recording.write.commit import commit
+    from regogate.recording.write.redactor import Redactor
 
     rnd = random.Random(9)
     alphabet = ["a", "7", "'", '"', "\\", "\x00", "\x1f", "\x7f", "é", "\u2028", "\U0001f600", " "]

@@ -7,7 +7,7 @@ import random
 import pytest
 import rfc8785
 
-from regogate.recording import jcs
+from regogate.recording.format import jcs
 
 VALUES: list[object] = [
     {},

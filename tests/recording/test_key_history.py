@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from regogate.recording.key_history import (
+from regogate.recording.format.key_history import (
     HistoryEntry,
     HistoryError,
     check_chain,
@@ -14,7 +14,7 @@ from regogate.recording.key_history import (
     parse_trust,
     sign_entry,
 )
-from regogate.recording.note import Signer
+from regogate.recording.format.note import Signer
 
 NAME = "bank.example/regogate/test/dep-0123456789abcdef"
 TIMES = [f"2026-0{m}-01T00:00:00.000000Z" for m in range(1, 5)]

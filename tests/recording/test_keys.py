@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from regogate.errors import ConfigError
-from regogate.recording import keys
-from regogate.recording.note import Signer, parse_verifier_list
+from regogate.recording.format.note import Signer, parse_verifier_list
+from regogate.recording.write import keys
 
 NAME = "bank.example/regogate/test"
 

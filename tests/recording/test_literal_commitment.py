@@ -9,9 +9,9 @@ import hmac
 import pytest
 import rfc8785
 
-from regogate.recording import keys, native
-from regogate.recording.commit import commit, commitment_key, committed
-from regogate.recording.redactor import Redactor
+from regogate.recording.write import keys, native
+from regogate.recording.write.commit import commit, commitment_key, committed
+from regogate.recording.write.redactor import Redactor
 
 
 def test_redactor_commitment_is_hmac_over_the_jcs_literals() -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from regogate.errors import ConfigError
-from regogate.recording import keys
-from regogate.recording.mac import MacError, MacRoot, literal_mac, literal_macs
+from regogate.recording.format.mac import MacError, MacRoot, literal_mac, literal_macs
+from regogate.recording.write import keys
 
 
 def test_sessions_get_keys_of_their_own_that_open_nothing_else() -> None:

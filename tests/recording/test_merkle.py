@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from regogate.recording import merkle
+from regogate.recording.format import merkle
 
 LEAVES = [
     bytes.fromhex(h)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from regogate.recording import hotpath, native
+from regogate.recording.write import hotpath, native
 
 
 def test_choices(monkeypatch: pytest.MonkeyPatch) -> None:

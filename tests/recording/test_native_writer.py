@@ -1,6 +1,6 @@
 """The native writer writes the bytes the Python writer writes, and refuses what it refuses.
 
-Both run behind ``python -m regogate.recording.worker`` (``writer`` "python" or
+Both run behind ``python -m regogate.recording.write.worker`` (``writer`` "python" or
 "native") on the same frames: segment files, checkpoints.log (Ed25519 signatures are
 deterministic) and every reply must be byte for byte the same.
 """
@@ -18,11 +18,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from regogate.recording.core import frame
-from regogate.recording.note import Signer
-from regogate.recording.records import GatewayInfo
-from regogate.recording.verify import verify_directory
-from regogate.recording.worker import NATIVE_ENV, native_writer
+from regogate.recording.format.note import Signer
+from regogate.recording.format.records import GatewayInfo
+from regogate.recording.read.verify import verify_directory
+from regogate.recording.write.core import frame
+from regogate.recording.write.worker import NATIVE_ENV, native_writer
 
 
 @pytest.fixture(autouse=True)
@@ -131,7 +131,7 @@ def run(
         "writer": writer,
     }
     done = subprocess.run(
-        [sys.executable, "-m", "regogate.recording.worker"],
+        [sys.executable, "-m", "regogate.recording.write.worker"],
         input=orjson.dumps(init) + b"\n" + requests,
         capture_output=True,
         timeout=60,
@@ -241,7 +241,7 @@ def _worker(
     }
     good = frame(0, 1_000_000, "policy.load", None, None, {"ok": 1})
     done = subprocess.run(
-        [sys.executable, "-m", "regogate.recording.worker"],
+        [sys.executable, "-m", "regogate.recording.write.worker"],
         input=orjson.dumps(init) + b"\n[1, true, null]\n" + good + b"\n",
         capture_output=True,
         timeout=60,

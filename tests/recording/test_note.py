@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from regogate.recording import merkle
-from regogate.recording.checkpoint import Checkpoint
-from regogate.recording.note import NoteError, Signer, Verifier, open_note, parse_verifier_list
+from regogate.recording.format import merkle
+from regogate.recording.format.checkpoint import Checkpoint
+from regogate.recording.format.note import (
+    NoteError,
+    Signer,
+    Verifier,
+    open_note,
+    parse_verifier_list,
+)
 
 ORIGIN = "bank.example/regogate/test"
 

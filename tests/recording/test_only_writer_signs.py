@@ -13,9 +13,9 @@ import psutil
 import psycopg
 import pytest
 
-from regogate.recording import keys
-from regogate.recording.note import Signer
-from regogate.recording.verify import verify_directory
+from regogate.recording.format.note import Signer
+from regogate.recording.read.verify import verify_directory
+from regogate.recording.write import keys
 from tests.fix_gateway import GatewayFixture
 from tests.policy.test_enforce_e2e import policy_dir, policy_section
 

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from regogate.recording.merkle import leaf_hash
-from regogate.recording.records import (
+from regogate.recording.format.merkle import leaf_hash
+from regogate.recording.format.records import (
     SCHEMA,
     GatewayInfo,
     Record,

@@ -10,8 +10,8 @@ import random
 import pytest
 
 from regogate.policy.sqltext import redact
-from regogate.recording import native
-from regogate.recording.redactor import Redactor
+from regogate.recording.write import native
+from regogate.recording.write.redactor import Redactor
 from tests.policy.test_sqltext import CASES
 
 pytestmark = pytest.mark.skipif(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from regogate.recording.note import Signer
-from regogate.recording.sessions import index_sessions, refused
-from regogate.recording.writer import Recorder
+from regogate.recording.format.note import Signer
+from regogate.recording.read.sessions import index_sessions, refused
+from regogate.recording.write.writer import Recorder
 from tests.recording.conftest import write_log
 from tests.recording.test_sessions import records
 

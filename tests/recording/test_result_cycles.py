@@ -20,10 +20,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from regogate.recording import hotpath, native
-from regogate.recording.core import serialize
-from regogate.recording.note import Signer
-from regogate.recording.verify import verify_directory
+from regogate.recording.format.note import Signer
+from regogate.recording.read.verify import verify_directory
+from regogate.recording.write import hotpath, native
+from regogate.recording.write.core import serialize
 from regogate.wire.backend import (
     CommandComplete,
     DataRow,

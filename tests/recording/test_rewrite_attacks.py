@@ -14,13 +14,13 @@ import orjson
 import pytest
 
 from regogate.errors import RecordingUnavailable
-from regogate.recording.layout import CHECKPOINTS, FRONTIER, split_checkpoints
-from regogate.recording.merkle import leaf_hash
-from regogate.recording.note import Signer
-from regogate.recording.records import ENVELOPE, GatewayInfo, Record, encode
-from regogate.recording.store import read_checkpoints, read_segments
-from regogate.recording.verify import verify_directory
-from regogate.recording.writer import Recorder, WriterProcess
+from regogate.recording.format.directory import read_checkpoints, read_segments
+from regogate.recording.format.layout import CHECKPOINTS, FRONTIER, split_checkpoints
+from regogate.recording.format.merkle import leaf_hash
+from regogate.recording.format.note import Signer
+from regogate.recording.format.records import ENVELOPE, GatewayInfo, Record, encode
+from regogate.recording.read.verify import verify_directory
+from regogate.recording.write.writer import Recorder, WriterProcess
 from tests.recording.conftest import everything, write_log
 
 

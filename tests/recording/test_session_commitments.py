@@ -13,8 +13,8 @@ from pathlib import Path
 
 import psycopg
 
-from regogate.recording import keys
-from regogate.recording.mac import MacRoot
+from regogate.recording.format.mac import MacRoot
+from regogate.recording.write import keys
 from tests.cli.test_recording_cli import run
 from tests.fix_gateway import GatewayFixture
 from tests.policy.test_enforce_e2e import policy_dir, policy_section

@@ -13,8 +13,8 @@ import psycopg
 
 import regogate
 from regogate.config import Secret, load_config
-from regogate.recording import provenance
-from regogate.recording.verify import verify_directory
+from regogate.recording.read.verify import verify_directory
+from regogate.recording.write import provenance
 from tests.fix_gateway import GatewayFixture
 from tests.fix_pg import PgFixture
 from tests.policy.test_enforce_e2e import policy_dir, policy_section

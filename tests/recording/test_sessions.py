@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from regogate.recording.note import Signer
-from regogate.recording.records import Record
-from regogate.recording.sessions import (
+from regogate.recording.format.directory import read_segments
+from regogate.recording.format.note import Signer
+from regogate.recording.format.records import Record
+from regogate.recording.read.sessions import (
     SessionFilter,
     TimeError,
     build_replay,
@@ -20,8 +21,7 @@ from regogate.recording.sessions import (
     parse_time,
     ts_micros,
 )
-from regogate.recording.store import read_segments
-from regogate.recording.writer import Recorder, SessionLog
+from regogate.recording.write.writer import Recorder, SessionLog
 from tests.recording.conftest import Script, everything, write_log
 from tests.recording.test_layering import IO, closure
 
@@ -128,7 +128,12 @@ def gateway_script(clock: Clock) -> Script:
         b = rec.open_session(opening("bob", ["dba"], "ledger", "10.0.0.6", tls=False), sid="sb-2")
         statement(b, clock, "UPDATE ledger SET x = $1", "needs_approval")
         b.record(
-            "approval", {"approver": {"sub": "carol"}, "ticket": "CHG-1", "outcome": "granted"}
+            "approval",
+            {
+                "request": "ar-1",
+                "status": "consumed",
+                "votes": [{"verdict": "approve", "approver": "carol", "comment": "CHG-1"}],
+            },
         )
         b.record("result", {"tag": "UPDATE 3", "rows": 3, "digest": "34" * 32, "elapsed_ms": 4})
         b.record("cancel", {})
@@ -278,5 +283,5 @@ def test_unknown_types_and_missing_fields_are_tolerated(tmp_path: Path, signer: 
 
 
 def test_sessions_module_is_pure() -> None:
-    outside = {m.split(".")[0] for m in closure("sessions")}
+    outside = {m.split(".")[0] for m in closure("read.sessions")}
     assert not outside & IO, sorted(outside)

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from regogate.errors import RecordingUnavailable
-from regogate.recording.layout import CHECKPOINTS, FRONTIER, Torn, split_checkpoints
-from regogate.recording.merkle import CompactTree, leaf_hash
-from regogate.recording.note import Signer
-from regogate.recording.store import FsyncPolicy, SegmentStore, list_segments, read_segments
-from regogate.recording.verify import verify_directory
-from regogate.recording.writer import Recorder
+from regogate.recording.format.directory import list_segments, read_segments
+from regogate.recording.format.layout import CHECKPOINTS, FRONTIER, Torn, split_checkpoints
+from regogate.recording.format.merkle import CompactTree, leaf_hash
+from regogate.recording.format.note import Signer
+from regogate.recording.read.verify import verify_directory
+from regogate.recording.write.store import FsyncPolicy, SegmentStore
+from regogate.recording.write.writer import Recorder
 from tests.recording.conftest import ORIGIN, everything, statement, write_log
 
 

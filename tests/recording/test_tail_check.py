@@ -12,14 +12,15 @@ import orjson
 import pytest
 
 from regogate.errors import RecordingUnavailable
-from regogate.recording.checkpoint import Checkpoint
-from regogate.recording.layout import CHECKPOINTS, split_checkpoints
-from regogate.recording.note import Signer
-from regogate.recording.records import GatewayInfo, Record, encode, format_ts
-from regogate.recording.store import FsyncPolicy, SegmentStore, StoreState, read_segments
-from regogate.recording.tail import check_anchor, check_tail
-from regogate.recording.verify import verify_directory
-from regogate.recording.writer import Recorder, WriterProcess
+from regogate.recording.format.checkpoint import Checkpoint
+from regogate.recording.format.directory import read_segments
+from regogate.recording.format.layout import CHECKPOINTS, split_checkpoints
+from regogate.recording.format.note import Signer
+from regogate.recording.format.records import GatewayInfo, Record, encode, format_ts
+from regogate.recording.read.verify import verify_directory
+from regogate.recording.write.store import FsyncPolicy, SegmentStore, StoreState
+from regogate.recording.write.tail import check_anchor, check_tail
+from regogate.recording.write.writer import Recorder, WriterProcess
 from tests.recording.conftest import everything, statement, write_log
 
 

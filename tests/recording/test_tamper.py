@@ -12,13 +12,13 @@ import pytest
 from typer.testing import CliRunner
 
 from regogate.cli.main import app
-from regogate.recording import jcs
-from regogate.recording.checkpoint import Checkpoint
-from regogate.recording.findings import Severity
-from regogate.recording.layout import CHECKPOINTS, SegmentFile, split_checkpoints
-from regogate.recording.merkle import MerkleTree, leaf_hash
-from regogate.recording.note import Signer, Verifier
-from regogate.recording.verify import Verdict
+from regogate.recording.format import jcs
+from regogate.recording.format.checkpoint import Checkpoint
+from regogate.recording.format.layout import CHECKPOINTS, SegmentFile, split_checkpoints
+from regogate.recording.format.merkle import MerkleTree, leaf_hash
+from regogate.recording.format.note import Signer, Verifier
+from regogate.recording.read.findings import Severity
+from regogate.recording.read.verify import Verdict
 from tests.recording.conftest import ORIGIN, check, everything, load, write_log
 
 Log = tuple[list[SegmentFile], bytes]

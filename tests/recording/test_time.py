@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from regogate.recording.checkpoint import Checkpoint
-from regogate.recording.checkpoint_time import second
-from regogate.recording.layout import CHECKPOINTS, split_checkpoints
-from regogate.recording.note import Signer, open_note, signing_times
-from regogate.recording.records import format_ts
-from regogate.recording.store import read_segments
-from regogate.recording.verify import Verdict, verify_directory
-from regogate.recording.writer import Recorder
+from regogate.recording.format.checkpoint import Checkpoint
+from regogate.recording.format.directory import read_segments
+from regogate.recording.format.layout import CHECKPOINTS, split_checkpoints
+from regogate.recording.format.note import Signer, open_note, signing_times
+from regogate.recording.format.records import format_ts
+from regogate.recording.read.checkpoint_time import second
+from regogate.recording.read.verify import Verdict, verify_directory
+from regogate.recording.write.writer import Recorder
 from tests.recording.conftest import everything, statement, write_log
 
 HOUR = 3600 * 10**6

@@ -14,16 +14,16 @@ import pytest
 from typer.testing import CliRunner
 
 from regogate.cli.main import app
-from regogate.recording.checkpoint import Checkpoint
-from regogate.recording.layout import CHECKPOINTS, split_checkpoints
-from regogate.recording.note import Signer
-from regogate.recording.records import GatewayInfo
-from regogate.recording.store import FsyncPolicy, SegmentStore
-from regogate.recording.timestamps import TIMESTAMPS, Entry, TsaTrust
-from regogate.recording.timestamps import request as timestamp_request
-from regogate.recording.tsa import CheckpointTimestamper
-from regogate.recording.verify import Verdict, verify_directory
-from regogate.recording.writer import Recorder, WriterProcess
+from regogate.recording.format.checkpoint import Checkpoint
+from regogate.recording.format.layout import CHECKPOINTS, split_checkpoints
+from regogate.recording.format.note import Signer
+from regogate.recording.format.records import GatewayInfo
+from regogate.recording.read.timestamps import TIMESTAMPS, Entry, TsaTrust
+from regogate.recording.read.timestamps import request as timestamp_request
+from regogate.recording.read.verify import Verdict, verify_directory
+from regogate.recording.write.store import FsyncPolicy, SegmentStore
+from regogate.recording.write.tsa import CheckpointTimestamper
+from regogate.recording.write.writer import Recorder, WriterProcess
 from tests.recording.conftest import everything
 from tests.recording.fix_tsa import LocalTsa
 

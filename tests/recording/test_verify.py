@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from regogate.recording import chain, jcs, verify
-from regogate.recording.findings import Finding, Findings, Severity
-from regogate.recording.layout import CHECKPOINTS, SegmentFile, split_checkpoints
-from regogate.recording.note import Signer, Verifier
-from regogate.recording.proof import HEADER, ProofError, RecordProof, check_record
-from regogate.recording.verify import Verdict, verify_directory, verify_log
-from regogate.recording.writer import Recorder
+from regogate.recording.format import jcs
+from regogate.recording.format.layout import CHECKPOINTS, SegmentFile, split_checkpoints
+from regogate.recording.format.note import Signer, Verifier
+from regogate.recording.format.proof import HEADER, ProofError, RecordProof, check_record
+from regogate.recording.read import chain, verify
+from regogate.recording.read.findings import Finding, Findings, Severity
+from regogate.recording.read.verify import Verdict, verify_directory, verify_log
+from regogate.recording.write.writer import Recorder
 from tests.recording.conftest import ORIGIN, check, everything, load, statement, write_log
 
 

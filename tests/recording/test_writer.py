@@ -14,12 +14,12 @@ import pytest
 
 from regogate.errors import RecordingUnavailable
 from regogate.proxy.hooks import RecordSink
-from regogate.recording import keys
-from regogate.recording.note import Signer, open_note, parse_verifier_list
-from regogate.recording.records import GatewayInfo, Record, RecordError
-from regogate.recording.store import FsyncPolicy, SegmentStore, StoreState
-from regogate.recording.verify import verify_directory
-from regogate.recording.writer import Recorder
+from regogate.recording.format.note import Signer, open_note, parse_verifier_list
+from regogate.recording.format.records import GatewayInfo, Record, RecordError
+from regogate.recording.read.verify import verify_directory
+from regogate.recording.write import keys
+from regogate.recording.write.store import FsyncPolicy, SegmentStore, StoreState
+from regogate.recording.write.writer import Recorder
 from tests.recording.conftest import ORIGIN, everything, statement, write_log
 
 
@@ -328,7 +328,7 @@ def test_store_lock_is_exclusive(tmp_path: Path) -> None:
 def test_a_prepared_body_is_recorded_like_its_mapping(
     tmp_path: Path, signer: Signer, process: str | None
 ) -> None:
-    from regogate.recording.core import prepared
+    from regogate.recording.write.core import prepared
 
     body = {"text": "SELECT $1", "decisions": [{"outcome": "allow", "cached": True}]}
     once = prepared(body)

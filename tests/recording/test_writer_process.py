@@ -14,11 +14,11 @@ import orjson
 import pytest
 
 from regogate.errors import RecordingUnavailable
-from regogate.recording.note import Signer
-from regogate.recording.records import GatewayInfo
-from regogate.recording.store import FsyncPolicy, SegmentStore
-from regogate.recording.verify import verify_directory
-from regogate.recording.writer import Recorder, WriterProcess
+from regogate.recording.format.note import Signer
+from regogate.recording.format.records import GatewayInfo
+from regogate.recording.read.verify import verify_directory
+from regogate.recording.write.store import FsyncPolicy, SegmentStore
+from regogate.recording.write.writer import Recorder, WriterProcess
 from tests.recording.conftest import statement
 
 
@@ -98,9 +98,9 @@ def init_line(directory: Path, signer: Signer) -> bytes:
 
 
 def run_worker(data: bytes) -> subprocess.CompletedProcess[bytes]:
-    """``python -m regogate.recording.worker`` fed ``data`` on stdin, to its exit."""
+    """``python -m regogate.recording.write.worker`` fed ``data`` on stdin, to its exit."""
     return subprocess.run(
-        [sys.executable, "-m", "regogate.recording.worker"],
+        [sys.executable, "-m", "regogate.recording.write.worker"],
         input=data,
         capture_output=True,
         timeout=30,

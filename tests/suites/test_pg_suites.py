@@ -28,9 +28,9 @@ import pytest
 
 from regogate.identity import token_sha256
 from regogate.pgserver import PgServer, find_bindir, free_port
-from regogate.recording import keys
-from regogate.recording.note import Signer
-from regogate.recording.verify import verify_directory
+from regogate.recording.format.note import Signer
+from regogate.recording.read.verify import verify_directory
+from regogate.recording.write import keys
 from tests.certs import make_certs
 from tests.fix_pg import PgFixture
 from tests.gateway_process import GatewayProcess
@@ -102,7 +102,7 @@ def _cpu_by_role(pid: int) -> dict[str, float]:
         except psutil.Error:
             continue
         role = "gateway" if p.pid == pid else "other"
-        if "regogate.recording.worker" in cmd or "regogate-writer" in cmd:
+        if "regogate.recording.write.worker" in cmd or "regogate-writer" in cmd:
             role = "writer"
         elif "opa" in Path(cmd.split(" ")[0]).name:
             role = "opa"

@@ -3,7 +3,7 @@
 //! What runs on the gateway's event loop for every statement: the record frame
 //! (`[seq,ts,"type",sid,n,body]`, the bytes `recording/core.frame` writes), the queue of
 //! frames with its limits, each session's chain counter, and the per-cycle result
-//! summary. `regogate/recording/hotpath.py` is the same code in Python: the fallback when
+//! summary. `regogate/recording/write/hotpath.py` is the same code in Python: the fallback when
 //! this module is not built, and the reference it is tested against byte for byte
 //! (docs/decisions/0009).
 
@@ -31,6 +31,7 @@ const NOT_BY_SESSIONS: [&str; 7] = [
 ];
 
 mod redact;
+mod rows;
 
 /// The record of a clock that went back (`records.RecordType.CLOCK_STEP`).
 const CLOCK_STEP: &str = "clock.step";
@@ -758,7 +759,7 @@ impl ResultTap {
     }
 }
 
-/// The keyed commitment to a statement's literals (`recording/commit.py`): hex
+/// The keyed commitment to a statement's literals (`recording/write/commit.py`): hex
 /// HMAC-SHA256 over their RFC 8785 JSON array. For strings RFC 8785 escapes exactly what
 /// orjson does (`json_str`). A literal with a lone surrogate (text decoded with
 /// surrogateescape) cannot be extracted: the caller falls back to the Python code.
@@ -802,6 +803,62 @@ fn redact_plain<'py>(
     }
 }
 
+/// `masking/rows.mask_row` over one compiled plan (`rows.row_masker` builds it): each
+/// cell as `(index, kind, keep, constant)`, kind 0 a constant cell, 1 partial keeping
+/// `keep` characters, 2 email, 3 hash (HMAC-SHA256 under `key`).
+#[pyclass(module = "regogate._native", frozen)]
+pub struct RowMasker {
+    cells: Vec<rows::Cell>,
+    mac: Hmac<Sha256>,
+}
+
+#[pymethods]
+impl RowMasker {
+    #[new]
+    fn new(cells: Vec<(usize, u8, usize, Option<Vec<u8>>)>, key: &[u8]) -> PyResult<Self> {
+        let mut out = Vec::with_capacity(cells.len());
+        let mut last = None;
+        for (index, kind, keep, constant) in cells {
+            if last.is_some_and(|l| index <= l) {
+                return Err(PyValueError::new_err(
+                    "row mask cells must be in column order",
+                ));
+            }
+            last = Some(index);
+            let action = match (kind, constant) {
+                (0, Some(bytes)) => rows::Action::Constant(bytes),
+                (1, None) => rows::Action::Partial(keep),
+                (2, None) => rows::Action::Email,
+                (3, None) => rows::Action::Hash,
+                _ => return Err(PyValueError::new_err(format!("row mask kind {kind}"))),
+            };
+            out.push(rows::Cell { index, action });
+        }
+        let mac = Hmac::<Sha256>::new_from_slice(key)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(Self { cells: out, mac })
+    }
+
+    fn __len__(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// The DataRow body with the planned cells masked; ProtocolViolation when its lengths
+    /// run past its end.
+    fn __call__<'py>(&self, py: Python<'py>, body: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        let mut out = Vec::with_capacity(body.len() + 64);
+        match rows::mask_row(body, &self.cells, &self.mac, &mut out) {
+            Ok(()) => Ok(PyBytes::new(py, &out)),
+            Err(rows::Short) => {
+                let cls = py.import("regogate.errors")?.getattr("ProtocolViolation")?;
+                Err(PyErr::from_value(cls.call1((
+                    "the upstream sent a DataRow shorter than its lengths",
+                ))?))
+            }
+        }
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(commitment, m)?)?;
@@ -809,5 +866,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FrameQueue>()?;
     m.add_class::<Chain>()?;
     m.add_class::<ResultTap>()?;
+    m.add_class::<RowMasker>()?;
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! RFC 8785 (JCS) bytes of a parsed JSON value, as `regogate.recording.jcs.dumps` writes
+//! RFC 8785 (JCS) bytes of a parsed JSON value, as `regogate.recording.format.jcs.dumps` writes
 //! them: keys sorted by UTF-16 code units, ECMAScript number formatting, minimal string
 //! escapes; integers beyond ±(2^53 - 1) have no canonical form and are refused.
 

@@ -1,5 +1,5 @@
 //! Frames in; canonical records, session chains, the tree, segment appends, fsync and
-//! checkpoints out: `regogate.recording.core.LogCore` over `store.SegmentStore`.
+//! checkpoints out: `regogate.recording.write.core.LogCore` over `store.SegmentStore`.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};

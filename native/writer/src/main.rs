@@ -1,11 +1,11 @@
 //! regogate-writer: the recording writer's steady state, in native code.
 //!
-//! `python -m regogate.recording.worker` opens the recording directory (the flock, the
+//! `python -m regogate.recording.write.worker` opens the recording directory (the flock, the
 //! scan, torn-tail recovery, the check against the last checkpoint), answers the
 //! gateway's init request, then execs this program with the log's state on an inherited
 //! pipe (`--state-fd N`: JSON with the signing key, the compact tree, the segment). From
 //! there on this program speaks the same line protocol on stdin/stdout as
-//! `regogate.recording.core.LogCore` behind the Python worker, and writes the same bytes
+//! `regogate.recording.write.core.LogCore` behind the Python worker, and writes the same bytes
 //! (docs/recording-format.md §3-§7; tests/recording/test_native_writer.py compares them).
 //!
 //!     gateway -> writer   [count, seal, rotate_skey | null]  then `count` frame lines
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         _ => None,
     };
     let Some(fd) = fd else {
-        eprintln!("regogate recording writer: usage: regogate-writer --state-fd N (started by python -m regogate.recording.worker)");
+        eprintln!("regogate recording writer: usage: regogate-writer --state-fd N (started by python -m regogate.recording.write.worker)");
         return ExitCode::from(2);
     };
     match run(fd) {

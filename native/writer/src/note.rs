@@ -1,4 +1,4 @@
-//! C2SP signed notes with Ed25519 (`regogate.recording.note`, golang.org/x/mod/sumdb/note).
+//! C2SP signed notes with Ed25519 (`regogate.recording.format.note`, golang.org/x/mod/sumdb/note).
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -58,7 +58,7 @@ impl Signer {
 
     /// The complete signed note for ``text`` (ends in a newline, no blank line), with
     /// the timestamped signature (tlog-cosignature/v1) saying it was signed at ``time``:
-    /// `Signer.sign(text, time)` in `regogate.recording.note`.
+    /// `Signer.sign(text, time)` in `regogate.recording.format.note`.
     pub fn sign(&self, text: &str, time: u64) -> String {
         let sig = self.key.sign(text.as_bytes());
         let mut blob = Vec::with_capacity(68);

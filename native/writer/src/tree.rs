@@ -1,4 +1,4 @@
-//! RFC 6962 hashing and the writer's compact tree (`regogate.recording.merkle.CompactTree`).
+//! RFC 6962 hashing and the writer's compact tree (`regogate.recording.format.merkle.CompactTree`).
 
 use sha2::{Digest, Sha256};
 

@@ -197,3 +197,18 @@ annotated_id(chain) := id if {
 } else := [id | some entry in chain; id := entry.annotations.custom.id][0]
 
 approval(reason) := {"approvers": data.regogate.config.approval.approvers, "reason": reason}
+
+# Opt-in (config pii.equality_filter.groups, rule pii_equality_filter): the identity may
+# filter on a classified column by equality when its mask is hash.
+equality_filter_identity if {
+	some g in object.get(data.regogate.config, ["pii", "equality_filter", "groups"], [])
+	g in groups
+}
+
+filtered_equality := object.get(input, ["statement", "columns", "filtered_equality"], [])
+
+equality_filter_allowed(column) if {
+	equality_filter_identity
+	column in filtered_equality
+	data.regogate.config.pii.columns[column].method == "hash"
+}

@@ -5,7 +5,10 @@
 #   or program, dynamic-SQL functions such as dblink or query_to_xml, set_config with a
 #   computed name, EXECUTE of an unknown prepared statement, unparsable text, fast-path
 #   FunctionCall messages) is denied for everyone except the privileged groups (config
-#   groups.privileged: dba), for whom it requires approval.
+#   groups.privileged: dba), for whom it requires approval. A FETCH or MOVE of a cursor
+#   the gateway did not see opened (flags.unknown_cursor: a refcursor a function opened)
+#   is opaque only to masking: pii_mask denies it to identities whose reads are masked,
+#   and this rule leaves it alone.
 # custom:
 #   id: opaque
 package regogate.rules.opaque
@@ -18,13 +21,17 @@ id := lib.annotated_id(rego.metadata.chain())
 # for the (usual) transparent statement without evaluating them.
 deny contains sprintf("%s is not allowed: %s", [what, why]) if {
 	input.statement.flags.opaque == true
+	not unknown_cursor
 	not lib.privileged
 }
 
 approval contains lib.approval(sprintf("%s needs approval: %s", [what, why])) if {
 	input.statement.flags.opaque == true
+	not unknown_cursor
 	lib.privileged
 }
+
+unknown_cursor if input.statement.flags.unknown_cursor == true
 
 functions := object.get(input, ["statement", "functions"], [])
 

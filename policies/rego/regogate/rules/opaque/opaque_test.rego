@@ -44,3 +44,10 @@ test_transparent_statements_are_not_touched if {
 	count(opaque.deny) == 0 with input as testing.agent("select_1")
 	count(opaque.approval) == 0 with input as testing.dba("select_1")
 }
+
+test_fetch_of_an_unknown_cursor_is_left_to_pii_mask if {
+	inp := object.union(testing.dba("fetch"), {"statement": {"flags": {"opaque": true, "unknown_cursor": true}}})
+	count(opaque.deny) == 0 with input as inp
+	count(opaque.approval) == 0 with input as inp
+	count(opaque.deny) == 0 with input as object.union(inp, {"identity": {"groups": ["analysts"]}})
+}

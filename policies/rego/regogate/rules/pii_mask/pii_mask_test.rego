@@ -57,7 +57,20 @@ test_dba_is_not_masked if {
 test_analyst_may_filter_on_pii if {
 	d := testing.decide(testing.analyst("select_by_ssn"))
 	d.allow
-	d.mask == {}
+
+	# masked, though no result column is ssn: errors and notices of it are redacted
+	d.mask == {"public.customers.ssn": {"method": "partial", "keep": 4}}
+}
+
+test_masked_identities_may_not_call_user_functions if {
+	reason := "public.masked_email may read classified data that regogate cannot see in order to mask it: it is not part of PostgreSQL (a user-defined or extension function); identities whose reads are masked may call only built-in functions and those in config functions.masked_allowed"
+	testing.denied_with(testing.analyst("user_immutable_function"), reason)
+	count(pii_mask.deny) == 0 with input as testing.analyst("user_immutable_function")
+		with data.regogate.config.functions.masked_allowed as {"public.masked_email": "reads nothing"}
+	count(pii_mask.deny) == 0 with input as testing.dba("user_immutable_function")
+
+	# agents get agent_functions' reason instead
+	count(pii_mask.deny) == 0 with input as testing.agent("user_immutable_function")
 }
 
 test_agent_may_not_filter_on_pii if {
@@ -81,4 +94,23 @@ test_unknown_lineage_without_pii_is_not_a_pii_matter if {
 	count(pii_mask.deny) == 0 with input as testing.analyst("select_unknown_table")
 	d := testing.decide(testing.analyst("select_unknown_table"))
 	d.rules == ["read_only", "uncertain_names"]
+}
+
+unknown_cursor(inp) := object.union(inp, {"statement": {"flags": {"opaque": true, "unknown_cursor": true}}})
+
+test_fetch_of_an_unknown_cursor_is_denied_to_masked_identities if {
+	reason := "this FETCH reads a cursor regogate did not see opened (a refcursor opened by a function, or one it forgot), so its rows cannot be masked; identities whose reads are masked may fetch only from cursors they DECLAREd through regogate"
+	testing.denied_with(unknown_cursor(testing.analyst("fetch")), reason)
+	testing.denied_with(unknown_cursor(testing.agent("fetch")), reason)
+	count(pii_mask.deny) == 0 with input as unknown_cursor(testing.dba("fetch"))
+
+	# a FETCH of a cursor the gateway saw declared is not a pii_mask matter
+	count(pii_mask.deny) == 0 with input as testing.analyst("fetch")
+}
+
+test_fetch_of_an_unknown_cursor_is_allowed_unmasked_identities if {
+	d := testing.decide(unknown_cursor(testing.dba("fetch")))
+	d.allow
+	d.mask == {}
+	d.approval.required == false
 }

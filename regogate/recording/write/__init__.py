@@ -1,0 +1,1 @@
+"""The write side: hot path, writer, backend, store, keys and commitments."""
