@@ -43,6 +43,10 @@ for lib in libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2-1.0
   [[ "$shared_libs" == *"${lib%%:*} "* ]] || need_apt+=("${lib#*:}")
 done
 [ -d /usr/share/fonts/truetype/dejavu ] || need_apt+=(fonts-dejavu-core)
+# pgjdbc in binary mode against masked rows (tests/masking/test_pgjdbc_binary.py): a JDK
+# to compile the small client, Maven to fetch the driver from Maven Central.
+command -v javac >/dev/null || need_apt+=(default-jdk-headless)
+command -v mvn >/dev/null || need_apt+=(maven)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   $SUDO apt-get update -qq
@@ -99,4 +103,13 @@ fi
 # PostgreSQL's own regression and isolation suites for tests/suites (part of `make test`):
 # the installed server's sources and regress.so; one dpkg-query and a stamp check when done.
 scripts/suites/setup-pg-suites.sh
+
+# The PostgreSQL JDBC driver for the pgjdbc test (its version and SHA-256 are pinned in
+# tests/masking/test_pgjdbc_binary.py, which checks them); fetched once.
+PGJDBC=42.7.14
+if [ ! -f ".cache/jdbc/postgresql-$PGJDBC.jar" ]; then
+  echo "setup: fetching the PostgreSQL JDBC driver $PGJDBC (Maven Central)"
+  mvn -B -q -Dstyle.color=never org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+    -Dartifact="org.postgresql:postgresql:$PGJDBC:jar" -DoutputDirectory=.cache/jdbc
+fi
 echo "setup: ready (opa, helm, kubeconform: $GOBIN)"

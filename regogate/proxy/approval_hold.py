@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -149,7 +150,7 @@ class ApprovalHold:
                 + (f" ({request.reason})" if request.reason else ""),
                 detail=f"approvers: {', '.join(request.approvers) or 'none'}; decide at {url}",
                 hint="once it is approved, send the same statement with the same parameters "
-                f"again before {int(request.expires_at)} (Unix time); it runs once",
+                f"again before {_utc(request.expires_at)}; it runs once",
             )
         self.held += 1
         await self._notice(request, url)
@@ -164,7 +165,7 @@ class ApprovalHold:
             + (f" ({request.reason})" if request.reason else ""),
             severity="NOTICE",
             detail=f"approvers: {', '.join(request.approvers) or 'none'}; "
-            f"waits until {int(request.expires_at)} (Unix time)",
+            f"waits until {_utc(request.expires_at)}",
             hint=f"approve at {url} or: regogate approvals approve {request.id}",
         )
         with contextlib.suppress(RegogateError, OSError, anyio.BrokenResourceError):
@@ -302,3 +303,8 @@ def _request_body(request: ApprovalRequest, mode: str | None = None) -> dict[str
     if mode is not None:
         body["mode"] = mode
     return body
+
+
+def _utc(unix: float) -> str:
+    """A time for a person reading a notice: ISO 8601, UTC."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix))
