@@ -110,6 +110,9 @@ COPIES = [
 
 # May be denied or masked, never leak (the same for both identities).
 ANY = [
+    # Functional notation: PostgreSQL reads ssn(c) as c.ssn.
+    "SELECT ssn(c) FROM customers c LIMIT 2",
+    "SELECT full_name(c), email(customers) FROM customers c, customers LIMIT 2",
     "SELECT id FROM customers WHERE ssn LIKE '1%' LIMIT 2",
     "SELECT id FROM customers ORDER BY ssn LIMIT 2",
     "SELECT ssn::int FROM customers",
