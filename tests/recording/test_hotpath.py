@@ -411,3 +411,20 @@ def test_row_counts_beyond_exact_json_numbers_are_capped_and_flagged() -> None:
     exact, capped = (orjson.loads(line)[5] for line in out[1].splitlines())
     assert exact["rows"] == 2**53 - 1 and "rows_capped" not in exact
     assert capped["rows"] == 2**53 - 1 and capped["rows_capped"] is True
+
+
+def test_a_full_queue_still_takes_a_session_close() -> None:
+    """The queue refuses statements when full (fail closed), never a session's close: the
+    end of a chain whose statements were all recorded is not lost (the psycopg suite under
+    load lost three, docs/client-suites.md)."""
+    one = len(frame(7, 1_700_000_000_000_000, "stmt", "s", 0, b'{"a":1}'))
+    for engine in ENGINES:
+        q = queue(engine, lambda: 1_700_000_000_000_000, max_pending=2 * one, max_record=4 * one)
+        q.append("stmt", "s", 0, b'{"a":1}')
+        q.append("stmt", "s", 1, b'{"a":1}')
+        with pytest.raises(RecordingUnavailable, match="the recording queue is full"):
+            q.append("stmt", "s", 2, b'{"a":1}')
+        q.append("session.close", "s", 2, b'{"reason":"client"}')
+        with pytest.raises(RecordingUnavailable, match="the recording queue is full"):
+            q.append("stmt", "t", 0, b'{"a":1}')
+        assert q.queued == 3 and q.pending_bytes > 2 * one, engine.name

@@ -158,6 +158,37 @@ def test_full_queue_fails_closed_and_records_nothing(signer: Signer) -> None:
     assert [json.loads(x)["seq"] for x in store.lines] == list(range(len(store.lines)))
 
 
+def test_a_full_queue_keeps_the_close_of_a_session(signer: Signer) -> None:
+    """A stalled disk fills the queue: the session's next statement is refused, but its
+    close is queued and written once the disk catches up (no chain left open)."""
+    store = BlockingStore()
+
+    async def main() -> None:
+        rec = Recorder(store, signer, GatewayInfo.new("gw", "0"), max_pending_bytes=4096)
+        async with rec.running():
+            s = rec.open_session({})
+            with pytest.raises(RecordingUnavailable, match="recording queue is full"):
+                for i in range(100):
+                    s.record("stmt", {"i": i, "pad": "x" * 200})
+            assert not s.closed
+            closing = anyio.Event()
+
+            async def close() -> None:
+                await s.close("client", {"stmt": 1})
+                closing.set()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(close)
+                await anyio.sleep(0.05)
+                assert not closing.is_set() and s.closed  # queued, waits for the disk
+                store.gate.set()
+
+    anyio.run(main)
+    records = [json.loads(x) for x in store.lines]
+    closes = [r for r in records if r["type"] == "session.close"]
+    assert len(closes) == 1 and closes[0]["reason"] == "client"
+
+
 def test_write_error_marks_the_recorder_failed(signer: Signer) -> None:
     store = BlockingStore(fail=OSError(errno.ENOSPC, "No space left on device"))
 

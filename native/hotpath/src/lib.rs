@@ -35,6 +35,7 @@ mod rows;
 
 /// The record of a clock that went back (`records.RecordType.CLOCK_STEP`).
 const CLOCK_STEP: &str = "clock.step";
+const CLOSE_TYPE: &str = "session.close";
 
 /// RFC 3339 UTC with six fractional digits (`records.format_ts`); before 1970 as 1970.
 fn format_ts(micros: i64) -> [u8; 27] {
@@ -242,7 +243,14 @@ impl FrameQueue {
             );
             return Err(unavailable(py, message, None));
         }
-        if self.pending_bytes + size > self.max_pending && !self.lens.is_empty() && !self.draining {
+        // A session's close record is never refused for a full queue: there is one per
+        // session (bounded by the sessions open), and refusing it would lose the end of a
+        // chain whose statements were all recorded. Statements are still refused.
+        if self.pending_bytes + size > self.max_pending
+            && !self.lens.is_empty()
+            && !self.draining
+            && rtype != CLOSE_TYPE
+        {
             buf.truncate(start);
             let message = format!(
                 "the recording queue is full ({} bytes not yet written): the recording disk \

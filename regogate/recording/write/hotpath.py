@@ -35,6 +35,7 @@ _RESULT = b'{"bytes":%d,"digest":"%b","elapsed_us":%b,"error":%b,"rows":%d%b%b,"
 # Row counts above this have no exact JSON number (RFC 8785): recorded capped, and flagged.
 MAX_ROWS = 2**53 - 1
 _CLOCK_STEP = RecordType.CLOCK_STEP.value
+_SESSION_CLOSE = RecordType.SESSION_CLOSE.value
 
 
 class Queue(Protocol):
@@ -145,7 +146,12 @@ class PyFrameQueue:
             raise RecordingUnavailable(
                 f"a {rtype} record of {size} bytes exceeds the {self._max_record}-byte limit"
             )
-        if self.pending_bytes + size > self._max_pending and self._frames and not self.draining:
+        if (
+            self.pending_bytes + size > self._max_pending
+            and self._frames
+            and not self.draining
+            and rtype != _SESSION_CLOSE  # one per session: never lose a chain's end
+        ):
             raise RecordingUnavailable(
                 f"the recording queue is full ({self.pending_bytes} bytes not yet written):"
                 " the recording disk is too slow or stalled",
