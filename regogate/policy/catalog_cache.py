@@ -66,6 +66,9 @@ class _State:
     check_seconds: float = 0.0
     reads: int = 0
     checks: int = 0
+    # Full reads that replaced the served snapshot: one may predate a lookup merged
+    # before it completed (what the lookup read is then gone from the snapshot).
+    replaced: int = 0
     wake: anyio.Event = field(default_factory=anyio.Event)
     # Lookups (``CatalogCache.lookup``), batched: names asked while one runs go in the next.
     lookup_queue: set[tuple[str, str]] = field(default_factory=set)
@@ -105,6 +108,8 @@ class CatalogCache:
     ):
         self._polls = isinstance(source, CatalogSource)
         self._source = source if isinstance(source, CatalogSource) else FetcherSource(source)
+        # (a runtime Protocol's isinstance walks its members: once, not per lookup)
+        self._lookup_source = self._source if isinstance(self._source, CatalogLookup) else None
         self.check_interval = check_interval
         self.check_budget = check_budget
         self.max_age = max_age
@@ -196,6 +201,13 @@ class CatalogCache:
         state = self._states.get(conn.name)
         return 0 if state is None else state.completed
 
+    def replaced(self, conn: ConnectionConfig) -> int:
+        """How many full reads have replaced ``conn``'s served snapshot. While it stays the
+        same, what a lookup put in the snapshot is still there: lookups run one at a time
+        and each merges into the snapshot served, so a later one is fresher."""
+        state = self._states.get(conn.name)
+        return 0 if state is None else state.replaced
+
     async def refresh(
         self, conn: ConnectionConfig, *, timeout: float
     ) -> tuple[CatalogSnapshot, int]:
@@ -228,7 +240,7 @@ class CatalogCache:
         next. A source without lookups waits for a refresh (``refresh``). Failure or
         ``timeout`` raises PolicyUnavailable."""
         state = self._state(conn)
-        if state.snapshot is None or not isinstance(self._source, CatalogLookup):
+        if state.snapshot is None or self._lookup_source is None:
             return await self.refresh(conn, timeout=timeout)
         state.used = self._clock()
         state.lookup_queue.update(names)
@@ -251,7 +263,8 @@ class CatalogCache:
         """Look up every name queued, in one statement; put what it found in the
         served snapshot (unless a refresh that began after it has completed meanwhile:
         that snapshot is at least as fresh)."""
-        assert isinstance(self._source, CatalogLookup)
+        source = self._lookup_source
+        assert source is not None
         names = sorted(state.lookup_queue)
         state.lookup_queue = set()
         state.lookup_started += 1
@@ -260,7 +273,7 @@ class CatalogCache:
         started = state.started
         try:
             began = self._clock()
-            rows = await self._source.lookup(state.conn, names)
+            rows = await source.lookup(state.conn, names)
             self.lookups += 1
             self.lookup_seconds += self._clock() - began
             # Merged into the snapshot served when the merge ends (a refresh that began
@@ -440,6 +453,7 @@ class CatalogCache:
             self._generation += 1
             state.generation = self._generation
         state.snapshot, state.version = snapshot, snapshot.version
+        state.replaced += 1
         state.verified = state.fetched = started
         log.debug(
             "catalog of %s: %d relations, generation %d (%.0f ms)",

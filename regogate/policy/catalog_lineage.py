@@ -23,12 +23,15 @@ def derive_view_lineage(
     """
     from regogate.policy.facts import view_outputs  # at call time: pglast loads only if needed
 
+    candidates = (
+        snapshot.relations
+        if only is None
+        else {k: snapshot.relations[k] for k in only if k in snapshot.relations}
+    )
+    pending = {k for k, r in candidates.items() if r.definition and r.kind in VIEW_KINDS}
+    if not pending:  # a lookup of tables only (most): nothing to derive, nothing to copy
+        return snapshot
     relations = dict(snapshot.relations)
-    pending = {
-        k
-        for k, r in relations.items()
-        if r.definition and r.kind in VIEW_KINDS and (only is None or k in only)
-    }
     path = _definitions_path(snapshot)
     reuse = _ReusableLineage(previous, snapshot)
     done: set[RelationKey] = set()
@@ -77,7 +80,9 @@ class _ReusableLineage:
         )
         # A function name that appeared or went may change how ``x.name`` reads
         # (facts_walk_expr.member): views whose text mentions one are derived again.
-        changed = previous.functions ^ snapshot.functions if previous is not None else set()
+        changed: frozenset[tuple[str, str]] = frozenset()
+        if previous is not None and previous.functions is not snapshot.functions:
+            changed = previous.functions ^ snapshot.functions  # thousands: only if replaced
         self.changed_functions = {name for _, name in changed}
 
     def lineage(

@@ -121,6 +121,11 @@ def test_the_cache_serves_a_lookup_as_a_new_generation(db: Database) -> None:
             served, now = await cache.get(db.conn)
             assert now == gen and ("public", "fresh_t") in served.relations
             assert cache.fetches == 1  # no full read for it
+            # A lookup merged into the snapshot served; a full read replaces it (the gate
+            # looks up its own DDL's relations again then: CatalogCache.replaced).
+            assert cache.replaced(db.conn) == 1
+            await cache.refresh(db.conn, timeout=5.0)
+            assert cache.replaced(db.conn) == 2
             tg.cancel_scope.cancel()
 
     anyio.run(main)
