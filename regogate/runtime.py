@@ -43,16 +43,23 @@ from regogate.proxy.hooks import (
 from regogate.proxy.recording_sink import SessionRecording, open_body
 from regogate.proxy.startup import settings_sql
 from regogate.proxy.statement_record import Redactor as StatementRedactor
-from regogate.recording.format.mac import MacRoot
+from regogate.recording.format.mac import (
+    MAX_PARAM_MACS,
+    MacRoot,
+    ParamCommitter,
+    legacy_param_key,
+)
 from regogate.recording.format.records import GatewayInfo
 from regogate.recording.read import timestamps
 from regogate.recording.write import keys, provenance
 from regogate.recording.write.export import CheckpointExporter
+from regogate.recording.write.native import bind_macs as native_bind_macs
 from regogate.recording.write.redactor import Redactor
 from regogate.recording.write.session_commit import SessionRedactor, session_scheme
 from regogate.recording.write.store import FsyncPolicy
 from regogate.recording.write.tsa import CheckpointTimestamper
 from regogate.recording.write.writer import Recorder, WriterProcess
+from regogate.wire.startup_params import APPROVAL_MODE
 
 log = logging.getLogger("regogate")
 
@@ -67,6 +74,7 @@ class Runtime:
     mac_root: MacRoot | None = field(default=None, repr=False)  # commitments, digests
     exporter: CheckpointExporter | None = None
     digest_key: bytes = field(default=b"", repr=False)  # of result digests (recording)
+    legacy_params: ParamCommitter | None = None  # Bind values' commitments, no MAC root
     metrics: Metrics = field(default_factory=Metrics)
     approvals: RunningApprovals | None = None  # [approvals]: the service held statements use
     sessions_opened: int = 0
@@ -168,6 +176,7 @@ class Runtime:
             upstream_role=role,
             budget=self.budget,
             mask_key=self.mask_key,
+            params=self._params(ctx) if isinstance(record, SessionRecording) else None,
         )
         gate_box.append(gate)
         if self.approvals is not None and self.engine is not None:
@@ -184,8 +193,12 @@ class Runtime:
         return PassThroughHooks(gate, results, record, startup, limit)
 
     def _async_approvals(self, ctx: SessionContext) -> bool:
-        """Whether this session's statements needing approval fail at once (agents):
-        its connection is in [approvals] async_connections (docs/approvals.md)."""
+        """Whether this session's statements needing approval fail at once (agents): as
+        the client asked at startup (``regogate.approval_mode``: hold or async), else as
+        [approvals] async_connections says of its connection (docs/approvals.md)."""
+        asked = ctx.gateway_settings.get(APPROVAL_MODE)
+        if asked is not None:
+            return asked == "async"
         return ctx.connection.name in self.config.approvals.async_connections
 
     def _redactor(self, ctx: SessionContext) -> StatementRedactor | None:
@@ -194,6 +207,14 @@ class Runtime:
         if self.redactor is None or self.mac_root is None:
             return self.redactor
         return SessionRedactor(self.redactor, self.mac_root.literal_key(ctx.session_id))
+
+    def _params(self, ctx: SessionContext) -> ParamCommitter | None:
+        """Bind parameter commitments: one per value with the session's own key, or
+        (without a MAC root) one per Bind keyed from the signing key's literal key."""
+        if self.mac_root is None:
+            return self.legacy_params
+        key = self.mac_root.param_key(ctx.session_id)
+        return ParamCommitter(key, fast=native_bind_macs(key, MAX_PARAM_MACS))
 
     async def _session_decision(self, ctx: SessionContext) -> Decision | None:
         """The policy's decision for this session (verb CONNECT): its upstream role and
@@ -424,6 +445,7 @@ async def start(config: Config) -> AsyncIterator[Runtime]:
             rt.redactor = Redactor(key.commit_key, key.key_id)
             rt.budget.record_redactions(rt.redactor)
             rt.mac_root = load_mac_root(rec)
+            rt.legacy_params = ParamCommitter(legacy_param_key(key.commit_key), each=False)
             rt.digest_key = key.digest_key
             if rt.engine is not None:
                 rt.record_policy(rt.engine.revision)

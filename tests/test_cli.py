@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -138,6 +139,36 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
             check=False,
         )
         assert p.returncode != 0 and "ERROR:" in p.stderr, p.stderr
+        # The dba's write to accounts waits for the demo approver (group "approvers",
+        # named by the library's config approval.approvers), who approves it by the API.
+        dba = {k.split("_", 1)[1]: v for k, v in env.items() if k.startswith("DBA_")}
+        held = subprocess.Popen(
+            ["psql", "-X", "-At", "-c", "update accounts set balance = balance where id = 1"],
+            env={**os.environ, **dba, "PGSSLMODE": "disable"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        api = env["REGOGATE_APPROVALS_URL"] + "/api/v1/requests"
+        bearer = {"Authorization": f"Bearer {env['APPROVER_PGPASSWORD']}"}
+        deadline = time.monotonic() + 30
+        pending: list[dict[str, object]] = []
+        while not pending and time.monotonic() < deadline:
+            pending = httpx.get(api + "?status=pending", headers=bearer).json()["requests"]
+            time.sleep(0.1)
+        assert len(pending) == 1 and pending[0]["approvers"] == ["group:approvers"], pending
+        refused = httpx.post(
+            f"{api}/{pending[0]['id']}/approve",
+            json={"comment": "mine"},
+            headers={"Authorization": f"Bearer {env['DBA_PGPASSWORD']}"},
+        )
+        assert refused.status_code in (403, 404)  # the dba neither approves nor is named
+        approved = httpx.post(
+            f"{api}/{pending[0]['id']}/approve", json={"comment": "demo"}, headers=bearer
+        )
+        assert approved.status_code == 200, approved.text
+        out, err = held.communicate(timeout=30)
+        assert held.returncode == 0 and out.strip() == "UPDATE 1", err
         with psycopg.connect(env["UPSTREAM_DSN"]) as conn:
             assert conn.execute("select count(*) from transactions").fetchone() == (10000,)
             assert conn.execute("select count(*) from customers").fetchone() == (1000,)
@@ -146,6 +177,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert 'psql "host=127.0.0.1' in out
+    assert f"Approvals page: {env['REGOGATE_APPROVALS_URL']}" in out
     assert "Traceback" not in out
     # The README's one command verifies the demo's signed recordings.
     cfg = str(state / "regogate.toml")
@@ -154,8 +186,10 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert "OK: the log is intact and sealed" in verify.stdout
     listed = _regogate("sessions", "list", "-c", cfg, "--json", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
-    subs = sorted(s["identity"]["sub"] for s in json.loads(listed.stdout)["sessions"])
-    assert subs == ["agent", "agent", "analyst", "dba"], subs
+    sessions = json.loads(listed.stdout)["sessions"]
+    subs = sorted(s["identity"]["sub"] for s in sessions)
+    assert subs == ["agent", "agent", "analyst", "dba", "dba"], subs
+    assert sorted(s["counts"]["approvals"] for s in sessions) == [0, 0, 0, 0, 1]  # the held update
     first_tokens = _read_env(state / "demo.env")["ANALYST_PGPASSWORD"]
     # A second run reuses the state: same tokens, same data.
     proc = _run_demo(state, port)

@@ -1,82 +1,55 @@
-"""The approvals web page: sign in with a token, see pending and recent requests, open
-one, approve or deny it with a comment. Server-rendered (Jinja2, autoescaped), no
-script; every POST carries the session's CSRF token and must come from this origin.
+"""The approvals web page: see pending and recent requests, open one, approve or deny it
+with a comment. Server-rendered (Jinja2, autoescaped, page_render.py), no script; every
+POST carries the session's CSRF token and must come from this origin. Signing in (OIDC
+or a token) is page_sign_in.py's.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
-from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import jinja2
-
-from regogate.approvals.auth import Authenticator, client_of
+from regogate.approvals.auth import Authenticator
 from regogate.approvals.errors import ApprovalError, ApprovalStoreError
 from regogate.approvals.http_server import HttpRequest, HttpResponse
 from regogate.approvals.model import ApprovalRequest, Person, Status, Verdict
+from regogate.approvals.page_render import Templates, redirect
+from regogate.approvals.page_sign_in import PATHS, SignInMethods, SignInPages
 from regogate.approvals.rules import check_decider, person_of
 from regogate.approvals.service import ApprovalService
 from regogate.approvals.web_session import (
-    LOGIN_COOKIE,
     SESSION_COOKIE,
     WebSession,
     WebSessions,
     cookie,
     same_token,
 )
-from regogate.errors import AuthenticationFailed
 
-TEMPLATES = Path(__file__).parent / "templates"
 _DETAIL = re.compile(r"/requests/([A-Za-z0-9_-]{1,64})(/decide)?")
 RECENT = 20
-HTML = "text/html; charset=utf-8"
-SECURITY_HEADERS = (
-    (
-        "Content-Security-Policy",
-        "default-src 'none'; style-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'",
-    ),
-    ("Referrer-Policy", "same-origin"),  # no-referrer would make Origin "null"
-    ("X-Frame-Options", "DENY"),
-)
-
-
-def when(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def redirect(location: str, *headers: tuple[str, str]) -> HttpResponse:
-    return HttpResponse(303, b"", headers=(("Location", location), *headers))
 
 
 class ApprovalsPage:
-    def __init__(self, service: ApprovalService, auth: Authenticator, sessions: WebSessions):
+    def __init__(
+        self,
+        service: ApprovalService,
+        auth: Authenticator,
+        sessions: WebSessions,
+        sign_in: SignInMethods | None = None,
+    ):
         self._service = service
-        self._auth = auth
         self._sessions = sessions
-        self._env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATES),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
-        self._env.filters["when"] = when
-        self._css = (TEMPLATES / "app.css").read_bytes()
+        self._templates = Templates()
+        self._sign_in = SignInPages(self._templates, auth, sessions, sign_in or SignInMethods())
 
     async def __call__(self, request: HttpRequest) -> HttpResponse:
         path, method = request.path, request.method
         if path == "/static/app.css":
-            return HttpResponse(200, self._css, "text/css; charset=utf-8")
+            return HttpResponse(200, self._templates.css, "text/css; charset=utf-8")
         if method == "POST" and not _same_origin(request):
-            return self._render(
-                403, "login.html.j2", {"error": "cross-site request refused", "login_csrf": ""}
-            )
-        if path == "/login":
-            return await self._login(request)
+            return self._sign_in.login_page(403, error="cross-site request refused")
+        if path in PATHS:
+            return await self._sign_in(request)
         session = self._sessions.get(request.cookies().get(SESSION_COOKIE))
         if session is None:
             return redirect("/login")
@@ -100,7 +73,7 @@ class ApprovalsPage:
         path, method = request.path, request.method
         if path == "/logout" and method == "POST":
             self._sessions.close(request.cookies().get(SESSION_COOKIE))
-            return redirect("/login", cookie(SESSION_COOKIE, "", 0))
+            return redirect("/login?signed_out=1", cookie(SESSION_COOKIE, "", 0))
         if path == "/" and method == "GET":
             return await self._list(session)
         match = _DETAIL.fullmatch(path)
@@ -109,35 +82,6 @@ class ApprovalsPage:
                 return await self._decide(request, session, match.group(1))
             return await self._detail(session, match.group(1))
         return self._page(404, "list.html.j2", session, error="no such page", pending=[], recent=[])
-
-    async def _login(self, request: HttpRequest) -> HttpResponse:
-        if request.method == "GET":
-            value = secrets.token_urlsafe(24)
-            return self._render(
-                200, "login.html.j2", {"login_csrf": value}, (cookie(LOGIN_COOKIE, value, 600),)
-            )
-        form = request.form()
-        if not same_token(form.get("csrf", ""), request.cookies().get(LOGIN_COOKIE, "")):
-            return self._login_again(403, "the sign-in form has expired; try again")
-        try:
-            identity = await self._auth.authenticate(form.get("token", ""), client_of(request))
-        except AuthenticationFailed as exc:
-            return self._login_again(401, exc.message)
-        value, session = self._sessions.open(identity)
-        return redirect(
-            "/",
-            cookie(SESSION_COOKIE, value, self._sessions.max_age(session)),
-            cookie(LOGIN_COOKIE, "", 0),
-        )
-
-    def _login_again(self, status: int, error: str) -> HttpResponse:
-        value = secrets.token_urlsafe(24)
-        return self._render(
-            status,
-            "login.html.j2",
-            {"error": error, "login_csrf": value},
-            (cookie(LOGIN_COOKIE, value, 600),),
-        )
 
     async def _list(self, session: WebSession) -> HttpResponse:
         person = person_of(session.identity)
@@ -191,18 +135,7 @@ class ApprovalsPage:
     ) -> HttpResponse:
         context["me"] = person_of(session.identity)
         context["csrf"] = session.csrf
-        return self._render(status, template, context)
-
-    def _render(
-        self,
-        status: int,
-        template: str,
-        context: dict[str, object],
-        headers: tuple[tuple[str, str], ...] = (),
-    ) -> HttpResponse:
-        values = {"me": None, "csrf": "", "error": None, **context}
-        body = self._env.get_template(template).render(**values).encode()
-        return HttpResponse(status, body, HTML, (*SECURITY_HEADERS, *headers))
+        return self._templates.render(status, template, context)
 
 
 def _why_not(person: Person, request: ApprovalRequest) -> str | None:

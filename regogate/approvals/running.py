@@ -17,6 +17,7 @@ from regogate.approvals.app import approvals_app
 from regogate.approvals.auth import Authenticator
 from regogate.approvals.binding import BoundStatement, bound_digest, derive_binding_key
 from regogate.approvals.notify import WebhookNotifier
+from regogate.approvals.page_sign_in import sign_in_methods
 from regogate.approvals.service import ApprovalService
 from regogate.approvals.store import ApprovalStore
 from regogate.approvals.web_session import WebSessions
@@ -115,11 +116,14 @@ async def start_approvals(
             log.info("approvals: %d pending request(s) of a previous run withdrawn", len(withdrawn))
         tg.start_soon(service.run_expiry)
         server = await listen(cfg.listen_host, cfg.listen_port)
+        url = cfg.public_url or f"http://{cfg.listen_host}:{server.port}"
         handler = approvals_app(
-            service, auth or identity_chain(config), WebSessions(cfg.page_session_seconds)
+            service,
+            auth or identity_chain(config),
+            WebSessions(cfg.page_session_seconds),
+            sign_in_methods(config, url),
         )
         tg.start_soon(server.serve, handler)
-        url = cfg.public_url or f"http://{cfg.listen_host}:{server.port}"
         log.info("approvals: API and page on %s", url)
         try:
             yield RunningApprovals(service, key, url, server.port)

@@ -131,13 +131,18 @@ class ApprovalService:
         return request
 
     async def wait(self, request_id: str, timeout: float | None = None) -> ApprovalRequest:
-        """Until the request is decided, or expired (then marked so), or ``timeout``."""
-        request = await self.store.get(request_id)
-        left = request.expires_at - self._clock()
+        """Until the request is decided, or expired (then marked so), or ``timeout``.
+
+        With ``timeout`` (the holder waits in short slices) the store is read once per
+        call, not once more to learn the expiry first: an expiry inside the slice is
+        marked at its end, or sooner by the expiry sweep, whose change wakes the wait."""
         if timeout is not None:
-            left = min(left, timeout)
-        if left > 0 and not request.settled():
-            request = await self.store.wait(request_id, left)
+            request = await self.store.wait(request_id, max(timeout, 0.0))
+        else:
+            request = await self.store.get(request_id)
+            left = request.expires_at - self._clock()
+            if left > 0 and not request.settled():
+                request = await self.store.wait(request_id, left)
         if request.status is Status.PENDING and self._clock() >= request.expires_at:
             expired = await self._settle(request_id, Status.EXPIRED, "nobody decided it in time")
             request = expired or await self.store.get(request_id)

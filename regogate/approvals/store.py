@@ -85,7 +85,11 @@ async def wait_settled(
 ) -> ApprovalRequest:
     """Read, sleep until woken (or ``poll`` seconds, for changes nobody announced), read
     again, until the request is settled or ``timeout`` has passed. The event is there
-    before each read, so a change between the read and the sleep still wakes it."""
+    before each read, so a change between the read and the sleep still wakes it.
+
+    Reaching ``timeout`` unwoken returns the last read rather than reading once more: a
+    holder waits in short slices (proxy/approval_hold.py) and reads at the start of the
+    next, and every read of a shared store is a query on its one connection."""
     deadline = anyio.current_time() + timeout
     while True:
         event = waiters.register(request_id)
@@ -96,5 +100,7 @@ async def wait_settled(
                 return request
             with anyio.move_on_after(min(left, poll) if math.isfinite(left) else poll):
                 await event.wait()
+            if not event.is_set() and anyio.current_time() >= deadline:
+                return request
         finally:
             waiters.unregister(request_id, event)

@@ -2,8 +2,9 @@
 
 A session cookie is 256 random bits (HttpOnly, Secure, SameSite=Strict), mapped here to
 the identity that signed in and to the session's CSRF token, which every form posts
-back. A session ends after ``[approvals] page_session_seconds``, at the sign-in
-token's own expiry if sooner, or at sign-out. A restart signs everybody out.
+back. A session ends after ``[approvals] page_session_seconds``, at sign-out, and, for a
+sign-in with a pasted token, at that token's own expiry if sooner (an OIDC sign-in's ID
+token only proves the sign-in). A restart signs everybody out; each replica has its own.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ def same_token(a: str, b: str) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
 
 
-def cookie(name: str, value: str, max_age: int) -> tuple[str, str]:
+def cookie(
+    name: str, value: str, max_age: int, *, same_site: str = "Strict", path: str = "/"
+) -> tuple[str, str]:
     return (
         "Set-Cookie",
-        f"{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict",
+        f"{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite={same_site}",
     )
 
 
@@ -46,12 +49,15 @@ class WebSessions:
         self._clock = clock
         self._by_digest: dict[str, WebSession] = {}
 
-    def open(self, identity: Identity) -> tuple[str, WebSession]:
-        """A new session: the cookie value (kept only as a digest here) and the session."""
+    def open(
+        self, identity: Identity, *, until_token_expiry: bool = True
+    ) -> tuple[str, WebSession]:
+        """A new session: the cookie value (kept only as a digest here) and the session;
+        ``until_token_expiry``: it ends when the identity's token expires, if sooner."""
         self._sweep()
         now = self._clock()
         expires = now + self._lifetime
-        if identity.expires_at is not None:
+        if until_token_expiry and identity.expires_at is not None:
             expires = min(expires, identity.expires_at)
         value = secrets.token_urlsafe(32)
         session = WebSession(identity, secrets.token_urlsafe(32), expires)

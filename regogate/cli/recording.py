@@ -198,7 +198,8 @@ def keys_disclose(
     config: ConfigOpt = None,
 ) -> None:
     """One session's commitment and digest keys, for an examiner: they open that
-    session's literal commitments and result digests, no other's, and sign nothing."""
+    session's literal and Bind parameter commitments and result digests, no other's, and
+    sign nothing."""
     with _errors():
         directory, key = resolve_paths(config, directory, key)
         if mac_key is None and key is not None:
@@ -416,6 +417,16 @@ def verify(
             "(needs --session-keys); repeatable",
         ),
     ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            metavar="SEQ:N=VALUE",
+            help="confirm that Bind parameter $N of record SEQ was VALUE (text; "
+            "SEQ:N:binary=HEX, SEQ:N:hex=HEX for text bytes, SEQ:N:null) (needs "
+            "--session-keys); repeatable",
+        ),
+    ] = None,
     session_keys: Annotated[
         Path | None,
         typer.Option(
@@ -424,10 +435,12 @@ def verify(
     ] = None,
 ) -> None:
     """Check a recording: records, session chains, Merkle roots, signatures, consistency."""
-    claims = [rec_literal.LiteralClaim.parse(x) for x in literal or []]
-    if claims and session_keys is None:
-        raise _exit("--literal needs --session-keys FILE (regogate keys disclose)", None, 2)
     with _errors():
+        claims = [rec_literal.LiteralClaim.parse(x) for x in literal or []]
+        params = [rec_literal.ParamClaim.parse(x) for x in param or []]
+        if (claims or params) and session_keys is None:
+            which = "--literal" if claims else "--param"
+            raise CommandError(f"{which} needs --session-keys FILE (regogate keys disclose)")
         directory, key = resolve_paths(config, directory, key)
         if session is not None and (since is not None or until is not None):
             raise CommandError("give a SESSION or --from/--to, not both")
@@ -456,10 +469,12 @@ def verify(
             as_json=as_json,
         )
         code = rec_verify.run(opts)
-        if claims and code == 0 and session_keys is not None:
+        if (claims or params) and code == 0 and session_keys is not None:
             disclosed = rec_literal.SessionKeys.load(session_keys)
             for claim in claims:
                 typer.echo(rec_literal.check_literal(opts.directory, claim, disclosed))
+            for bound in params:
+                typer.echo(rec_literal.check_param(opts.directory, bound, disclosed))
     if code:
         raise typer.Exit(code)
 

@@ -1,5 +1,6 @@
 """[approvals]: just-in-time approval of held statements: where the API and page listen,
-how long a request waits, where requests are stored, and where notices are sent."""
+how long a request waits, where requests are stored, where notices are sent, and how
+people sign in to the page (OIDC with one of the [[oidc]] issuers, or a token form)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ SQLITE = "sqlite"
 _REFUSED = {
     "binding_key": "the binding key is not allowed in the config file; use binding_key_file",
     "store_password": "no passwords in the config file; use store_password_file or PGPASSFILE",
+    "oidc_client_secret": "no secrets in the config file; use oidc_client_secret_file",
 }
+OPENID = "openid"
+DEFAULT_SCOPES = (OPENID, "profile", "email")
 
 
 @dataclass(frozen=True)
@@ -45,12 +49,25 @@ class ApprovalsConfig:
     # starts again. Default: the host name. Give each replica its own.
     instance: str = field(default_factory=socket.gethostname)
     page_session_seconds: float = 3600.0  # the page's sign-in lasts this long
+    # Sign-in to the page with OIDC (authorization code with PKCE) when set: the client
+    # registered at the issuer, whose redirect URL is <public_url>/callback.
+    oidc_client_id: str = ""
+    # Which [[oidc]] issuer approvers sign in with; default: the only one.
+    oidc_issuer: str = ""
+    oidc_client_secret_file: Path | None = None  # a confidential client's secret
+    oidc_scopes: tuple[str, ...] = DEFAULT_SCOPES  # "openid" always included
+    # The token form; default: on without oidc_client_id, off with it.
+    page_token_form: bool = True
     # connections whose held statements answer at once (agents, later): names
     async_connections: tuple[str, ...] = ()
 
     @property
     def postgres(self) -> bool:
         return self.store != SQLITE
+
+    @property
+    def oidc_sign_in(self) -> bool:
+        return bool(self.oidc_client_id)
 
     @property
     def base_url(self) -> str:
@@ -65,6 +82,7 @@ def parse_approvals(r: Reader, data: Mapping[str, object]) -> ApprovalsConfig:
     rec = r.table(data, "recording")
     rec_dir = rec.get("dir")
     default_db = r.resolve(rec_dir) if isinstance(rec_dir, str) else r.base / "recordings"
+    client_id, issuer = _oidc_client(a, data)
     return ApprovalsConfig(
         enabled=a.get("enabled", bool, True),
         listen_host=host,
@@ -81,7 +99,46 @@ def parse_approvals(r: Reader, data: Mapping[str, object]) -> ApprovalsConfig:
         instance=a.get("instance", str, "") or socket.gethostname(),
         page_session_seconds=_seconds(a, "page_session_seconds", 3600.0, 24 * 3600),
         async_connections=_names(a, "async_connections"),
+        oidc_client_id=client_id,
+        oidc_issuer=issuer,
+        oidc_client_secret_file=a.path("oidc_client_secret_file"),
+        oidc_scopes=_scopes(a),
+        page_token_form=_token_form(a, client_id),
     )
+
+
+def _token_form(a: Table, client_id: str) -> bool:
+    value = a.get("page_token_form", bool, not client_id)
+    if not value and not client_id:
+        raise a.fail(
+            "page_token_form", "cannot be false without oidc_client_id: nobody could sign in"
+        )
+    return value
+
+
+def _oidc_client(a: Table, data: Mapping[str, object]) -> tuple[str, str]:
+    """oidc_client_id, and the [[oidc]] issuer it belongs to (checked against the raw
+    [[oidc]] tables; parse_oidc validates them)."""
+    client_id = a.get("oidc_client_id", str, "")
+    wanted = a.get("oidc_issuer", str, "")
+    if not client_id:
+        for key in ("oidc_issuer", "oidc_client_secret_file", "oidc_scopes"):
+            if key in a.data:
+                raise a.fail(key, "needs oidc_client_id (OIDC sign-in to the page is off)")
+        return "", ""
+    raw = data.get("oidc", [])
+    issuers = [t.get("issuer") for t in raw if isinstance(t, dict)] if isinstance(raw, list) else []
+    if not issuers:
+        raise a.fail("oidc_client_id", "needs an [[oidc]] issuer to sign in with")
+    if wanted:
+        if wanted not in issuers:
+            known = ", ".join(repr(i) for i in issuers)
+            raise a.fail("oidc_issuer", f"must be one of the [[oidc]] issuers ({known})")
+        return client_id, wanted
+    if len(issuers) > 1:
+        raise a.fail("oidc_issuer", "is required: there are several [[oidc]] issuers")
+    issuer = issuers[0]
+    return client_id, issuer if isinstance(issuer, str) else ""
 
 
 def _listen(a: Table) -> tuple[str, int]:
@@ -127,6 +184,13 @@ def _retries(a: Table) -> int:
     if not 0 <= value <= 10:
         raise a.fail("webhook_retries", f"must be 0..10, got {value}")
     return value
+
+
+def _scopes(a: Table) -> tuple[str, ...]:
+    value = a.get("oidc_scopes", list, list(DEFAULT_SCOPES))
+    if not all(isinstance(v, str) and v and " " not in v for v in value):
+        raise a.fail("oidc_scopes", "must be a list of scope names (no spaces)")
+    return tuple(dict.fromkeys([OPENID, *value]))
 
 
 def _names(a: Table, key: str) -> tuple[str, ...]:

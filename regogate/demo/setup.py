@@ -30,8 +30,9 @@ DEMO_IDENTITIES = {
     "agent": ["mcp-agents"],
     "dba": ["dba"],
     # decides the dba's held statements (writes to accounts, DDL: policies/rego
-    # dba_write); nobody approves their own (docs/approvals.md)
-    "approver": ["dba"],
+    # dba_write, config approval.approvers); a group of its own: who writes does not
+    # approve (and nobody approves their own request: docs/approvals.md)
+    "approver": ["approvers"],
 }
 UPSTREAM_USER = "regogate_demo"
 DATABASE = "bank"

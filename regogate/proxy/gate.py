@@ -66,8 +66,9 @@ from regogate.proxy.pinned import PINNED, acceptable, expected_value, refused_ch
 from regogate.proxy.responses import ANSWERED, ResponseTracker
 from regogate.proxy.session_state import NO_EFFECT, SessionModel, StatementEffect
 from regogate.proxy.statement_record import Redactor, StatementRecorder
+from regogate.recording.format.mac import ParamCommitter
 from regogate.wire.framing import Frame
-from regogate.wire.frontend import Bind, Close, Describe, Execute, Parse, Query
+from regogate.wire.frontend import Bind, Close, Describe, Execute, FunctionCall, Parse, Query
 
 log = logging.getLogger("regogate.gate")
 
@@ -92,6 +93,8 @@ class CatalogWaits(Protocol):
     ) -> bool: ...
 
     def completed(self, conn: ConnectionConfig) -> int: ...
+
+    def replaced(self, conn: ConnectionConfig) -> int: ...
 
 
 class Engine(Protocol):
@@ -161,8 +164,9 @@ DEFAULT_BUDGET = StatementBudget()
 
 
 # What a memoised verdict was reached on: catalog generation, search_path, whether the
-# path is known, policy revision. A plain tuple: one is made for every statement.
-_MemoKey = tuple[int, tuple[str, ...], bool, str]
+# path is known, policy revision, the session's DDL commits (its epoch). A plain tuple:
+# one is made for every statement.
+_MemoKey = tuple[int, tuple[str, ...], bool, str, int]
 
 
 @dataclass
@@ -233,13 +237,14 @@ class PolicyGate:
         model: SessionModel | None = None,
         budget: StatementBudget = DEFAULT_BUDGET,
         mask_key: bytes = b"",
+        params: ParamCommitter | None = None,
     ):
         self.engine = engine
         self.budget = budget
         self.ctx = ctx
         self.conn = ctx.connection
         self.denials = denials
-        self.recorder = StatementRecorder(record, redact)
+        self.recorder = StatementRecorder(record, redact, params)
         self.healthy = healthy
         self.upstream_role = upstream_role
         self._session_input = session_input(ctx)
@@ -279,7 +284,13 @@ class PolicyGate:
         self._ddl_names: set[tuple[str, str]] = set()
         self._stale_names: set[tuple[str, str]] = set()
         self._stale_ticket = 0
-        self._stale_read = 0  # the generation a lookup of them returned (read after commit)
+        # Stale names a lookup read after the commit, with the catalog's count of full
+        # reads then (CatalogCache.replaced): fresh while no full read has replaced the
+        # snapshot since (a read begun before the commit could bring back the old rows).
+        self._stale_fresh: dict[tuple[str, str], int] = {}
+        # DDL commits of this session: a memoised decision made before one is not replayed
+        # after it (the snapshot's generation has not changed yet).
+        self._ddl_epoch = 0
         self._overlay: tuple[tuple[int, frozenset[tuple[str, str]]], CatalogSnapshot, int] | None
         self._overlay = None
         self._memo: LruCache[str | bytes, _Memo] = LruCache(
@@ -379,7 +390,9 @@ class PolicyGate:
                 self._catalog_ticket = self.engine.catalogs.invalidate(self.conn, changed=changed)
                 self._stale_names |= self._ddl_names
                 self._stale_ticket = self._catalog_ticket
-                self._stale_read = 0  # not read since this commit
+                for name in self._ddl_names:  # not read since this commit
+                    self._stale_fresh.pop(name, None)
+                self._ddl_epoch += 1
                 self._ddl_names = set()
 
     # -- the StatementGate protocol -------------------------------------------------------
@@ -449,7 +462,7 @@ class PolicyGate:
         if tag == b"B":
             return await self._bind(frame)
         if tag == b"F":
-            refusal = await self._function_call()
+            refusal = await self._function_call(frame)
             if refusal is not None:
                 denial = self.denials.query(refusal)
                 self.tracker.sent("call")
@@ -606,6 +619,7 @@ class PolicyGate:
             self.cursors.portal(portal, info.masks if info is not None else None)
         self.tracker.sent("bind")
         self._record_bind(info, statement)
+        self.recorder.bound(frame.body)
         return (frame,)
 
     def _bind_again(self, frame: Frame) -> Sequence[Frame] | None:
@@ -644,6 +658,7 @@ class PolicyGate:
         if self.recorder.enabled:
             try:
                 self._record_bind(info, statement)
+                self.recorder.bound(body)
                 self.recorder.flush()
             except RecordingUnavailable as exc:  # the statement cannot be recorded: not run
                 self.recorder.drop()
@@ -955,7 +970,7 @@ class PolicyGate:
     ) -> _Verdict:
         engine = self.engine
         assert engine is not None
-        memo_key: _MemoKey | None = (generation, path, known, engine.revision)
+        memo_key: _MemoKey | None = (generation, path, known, engine.revision, self._ddl_epoch)
         big = len(sql) > BIG_TEXT  # analysed in a worker thread, never memoised
         sql_key = text_key(sql) if not big else b""
         memo = self._memo.get(sql_key) if not big else None  # texts without EXECUTE only
@@ -1060,8 +1075,11 @@ class PolicyGate:
             and not schema.startswith("pg_temp")
         }
         stale = self._stale()
-        if stale and generation != self._stale_read:
-            unknown |= {(t.schema, t.name) for f in analysis.statements for t in f.tables} & stale
+        if stale:
+            named = {(t.schema, t.name) for f in analysis.statements for t in f.tables} & stale
+            assert self.engine is not None
+            replaced = self.engine.catalogs.replaced(self.conn)
+            unknown |= {n for n in named if self._stale_fresh.get(n) != replaced}
         # What this session's open transaction changed cannot be read by a lookup.
         return unknown - self._ddl_names
 
@@ -1089,6 +1107,7 @@ class PolicyGate:
         seen = engine is not None and engine.catalogs.completed(self.conn) >= self._stale_ticket
         if self._stale_names and seen:
             self._stale_names = set()
+            self._stale_fresh.clear()
         return self._stale_names
 
     async def _analysis(
@@ -1140,6 +1159,7 @@ class PolicyGate:
         assert engine is not None
         self._catalog_ticket = 0
         began = time.perf_counter()
+        replaced = engine.catalogs.replaced(self.conn)  # before: a read may replace it meanwhile
         try:
             catalog, generation = await engine.lookup_catalog(
                 self.conn, sorted(names), timeout=LOOK_AGAIN_TIMEOUT
@@ -1152,8 +1172,8 @@ class PolicyGate:
             engine.stats.look_again_seconds += time.perf_counter() - began
         if self._ddl_names:  # uncommitted DDL changed these: unknown still (_catalog)
             return catalog.without(self._ddl_names), next(_OVERLAYS)
-        if self._stale_names & names:
-            self._stale_read = generation
+        for name in self._stale_names & names:
+            self._stale_fresh[name] = replaced
         return catalog, generation
 
     def _gate_refusal(self, analysis: Analysis) -> tuple[RegogateError | None, bool]:
@@ -1241,7 +1261,7 @@ class PolicyGate:
             )
         return None
 
-    async def _function_call(self) -> RegogateError | None:
+    async def _function_call(self, frame: Frame) -> RegogateError | None:
         self.statements += 1
         self.recorder.start("<FunctionCall>", "function", "")
         blocked = self.healthy() if self.healthy is not None else None
@@ -1259,10 +1279,21 @@ class PolicyGate:
             self.recorder.refusal(exc, self._revision())
             return exc
         self.recorder.decision(decided)
-        why = decided.decision.refusal()
+        decision = decided.decision
+        if self.approval_hold is not None and decision.outcome == "needs_approval":
+            # Held like a statement: bound to the function and the exact argument bytes.
+            call = FunctionCall.decode(frame.body)
+            bound = BoundStatement(
+                f'<FunctionCall of function "{call.oid}">',
+                call.arg_formats,
+                statement_params(call.args),
+                (call.result_format,),
+            )
+            return await self._hold(bound, decision.approval)
+        why = decision.refusal()
         if why is not None:
             self.denied += 1
-            return PolicyDenied(why, detail=f"FUNCTION CALL; revision {decided.decision.revision}")
+            return PolicyDenied(why, detail=f"FUNCTION CALL; revision {decision.revision}")
         return None
 
     def _refuse(self, verdict: _Verdict) -> _Verdict:

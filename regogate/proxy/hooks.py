@@ -7,7 +7,7 @@ core transparent until the policy, masking and recording layers are wired in.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias
 
 from regogate.config import ConnectionConfig
@@ -58,6 +58,8 @@ class SessionContext:
     # Set for the recording before the hooks are made (``recording_sink.describe``).
     upstream: UpstreamFacts | None = None
     client_cert: ClientCertificate | None = None  # regogate requests none yet
+    # regogate's own startup settings (wire.startup_params.GATEWAY_SETTINGS), never forwarded
+    gateway_settings: Mapping[str, str] = field(default_factory=dict)
 
 
 class StatementGate(Protocol):

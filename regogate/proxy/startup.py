@@ -325,6 +325,7 @@ async def connect_upstream(
         up.pid,
         link.tls_info(),
         startup_settings.names,
+        gateway_settings=startup_settings.gateway,
     )
     secret = gw.cancels.issue(UpstreamKey(conn, up.pid, up.secret))
     return Opened(ctx, up, secret)

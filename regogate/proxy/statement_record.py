@@ -1,6 +1,7 @@
 """The recording side of deciding: one ``stmt`` record per message the gate decides (text
-without literals, literal commitment, fingerprint, decisions), handed to the session's
-RecordSink. Kept apart from the gate so that deciding can be tested without a recorder.
+without literals, literal commitment, fingerprint, decisions), and the commitments of the
+values each Bind that runs carries, handed to the session's RecordSink. Kept apart from
+the gate so that deciding can be tested without a recorder.
 """
 
 from __future__ import annotations
@@ -8,9 +9,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 
+import orjson
+
 from regogate.errors import RegogateError
 from regogate.policy.engine import Decided
 from regogate.proxy.hooks import RecordSink
+from regogate.recording.format.mac import ParamCommitter
 from regogate.recording.write.core import prepared as serialized
 
 Redactor = Callable[[str], Mapping[str, object]]
@@ -40,10 +44,14 @@ def capped(redacted: Mapping[str, object]) -> Mapping[str, object]:
 class StatementRecorder:
     """Builds a message's ``stmt`` record while the gate decides it; ``flush`` sends it."""
 
-    def __init__(self, sink: RecordSink, redact: Redactor | None):
+    def __init__(
+        self, sink: RecordSink, redact: Redactor | None, params: ParamCommitter | None = None
+    ):
         self.sink = sink
         self.redact = redact
+        self.params = params  # commits Bind parameter values (None: not committed)
         self.pending: dict[str, object] | bytes | None = None
+        self.kind = "stmt"  # the pending record's type: "bind" for values alone
 
     @property
     def enabled(self) -> bool:
@@ -121,11 +129,41 @@ class StatementRecorder:
             assert isinstance(decisions, list)
             decisions.append(decision)
 
+    def bound(self, bind: bytes) -> None:
+        """A Bind that runs (its message body): the commitments of its values go on the
+        record pending for it, the ``stmt`` of a run of a prepared statement, or else
+        (the first run after its Parse, whose ``stmt`` was written at the Parse) in a
+        ``bind`` record of their own: ``{bind_macs | bind_commitment, prepared}``. A Bind
+        without values adds nothing; nor does one PostgreSQL refuses unread (malformed):
+        it runs nothing."""
+        if self.params is None or self.redact is None:
+            return
+        committed = self.params.commit(bind)
+        if committed is None:
+            return
+        name, fields = committed
+        pending = self.pending
+        if pending is None:
+            self.pending = {**fields, "prepared": name.decode("utf-8", "replace")}
+            self.kind = "bind"
+        elif isinstance(pending, bytes):
+            # A body serialized once, reused (serialized()): its keys are sorted and the
+            # commitment's name sorts before them all ("bind_..." < "decisions"), so the
+            # spliced body is still in canonical key order (which the native writer copies
+            # as it is; out of order, it would canonicalize it: the same record, slower).
+            head = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)  # hex strings only
+            rest = pending[1:]
+            self.pending = head[:-1] + (b"," + rest if rest != b"}" else rest)
+        else:
+            pending.update(fields)
+
     def drop(self) -> None:
         self.pending = None
+        self.kind = "stmt"
 
     def flush(self) -> None:
-        """One ``stmt`` record per message."""
+        """One ``stmt`` record per message, or a Bind's ``bind`` record."""
         pending, self.pending = self.pending, None
+        kind, self.kind = self.kind, "stmt"
         if pending is not None and self.redact is not None:
-            self.sink.event("stmt", pending)
+            self.sink.event(kind, pending)

@@ -7,7 +7,7 @@ Pure. The list and the reason for each entry: docs/startup-parameters.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from regogate.errors import StartupRefused
@@ -104,12 +104,14 @@ class StartupSettings:
 
     forward: Mapping[str, str]
     settings: tuple[StartupSetting, ...]
+    # regogate's own (GATEWAY_SETTINGS), the later one winning: read, never forwarded.
+    gateway: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def names(self) -> tuple[str, ...]:
-        """Distinct setting names, first asked first (policy input
+        """Distinct setting names, first asked first, regogate's own last (policy input
         ``connection.startup_settings``)."""
-        return tuple(dict.fromkeys(s.name for s in self.settings))
+        return tuple(dict.fromkeys([*(s.name for s in self.settings), *self.gateway]))
 
     @property
     def effective(self) -> dict[str, str]:
@@ -184,6 +186,17 @@ ALLOWED: Mapping[str, Allowance] = MappingProxyType(
         "standard_conforming_strings": Allowance(
             _is_on, "on: with off, a backslash in '...' escapes the quote that ends it"
         ),
+    }
+)
+
+# regogate's own settings a client may send at startup (a startup parameter, or -c in
+# ``options``): read by the gateway, never forwarded (docs/startup-parameters.md).
+APPROVAL_MODE = "regogate.approval_mode"
+GATEWAY_SETTINGS: Mapping[str, Allowance] = MappingProxyType(
+    {
+        # async: a statement needing approval fails at once with its request id
+        # (docs/approvals.md, "Async mode"), for agents whose tool calls time out.
+        APPROVAL_MODE: Allowance(lambda v: v.lower() in ("hold", "async"), "hold or async"),
     }
 )
 
@@ -321,24 +334,26 @@ def check_startup(params: Mapping[str, str]) -> StartupSettings:
         and k not in (_OPTIONS_KEY, _REPLICATION_KEY)
         and not k.startswith(_PROTOCOL_PREFIX)
     )
-    settings = from_options + own
-    for setting in settings:
+    for setting in from_options + own:
         _check(setting)
+    gateway = {s.name: s.value.lower() for s in from_options + own if s.name in GATEWAY_SETTINGS}
+    from_options = tuple(s for s in from_options if s.name not in GATEWAY_SETTINGS)
+    settings = from_options + tuple(s for s in own if s.name not in GATEWAY_SETTINGS)
     forward: dict[str, str] = {}
     for k, v in params.items():
-        if k in _GATEWAY_KEYS or k.startswith(_PROTOCOL_PREFIX):
+        if k in _GATEWAY_KEYS or k.startswith(_PROTOCOL_PREFIX) or _fold(k) in GATEWAY_SETTINGS:
             continue
         if k == _OPTIONS_KEY:
             if from_options:
                 forward[k] = format_options(from_options)
         else:
             forward[k] = v
-    return StartupSettings(MappingProxyType(forward), settings)
+    return StartupSettings(MappingProxyType(forward), settings, MappingProxyType(gateway))
 
 
 def _check(setting: StartupSetting) -> None:
     where = f' (set by {setting.switch} in "options")' if setting.switch else ""
-    allowance = ALLOWED.get(setting.name)
+    allowance = ALLOWED.get(setting.name) or GATEWAY_SETTINGS.get(setting.name)
     if allowance is None:
         raise StartupParameterRefused(
             f'regogate does not allow the startup parameter "{_show(setting.name)}"{where}',

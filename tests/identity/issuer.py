@@ -1,18 +1,24 @@
 """A local OIDC issuer for tests: keys made per run, discovery and JWKS served over HTTP
-on loopback by a threaded http.server, and tokens signed (or forged) on demand."""
+on loopback by a threaded http.server, and tokens signed (or forged) on demand. It also
+signs people in: an authorization endpoint (a small form, or at once as
+``auto_sign_in``) and a token endpoint for the authorization code flow with PKCE S256,
+for registered clients and users."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import html
 import json
+import secrets
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -62,6 +68,27 @@ def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+@dataclass
+class Client:
+    """A relying party registered at the issuer (OAuth 2.0 client)."""
+
+    redirect_uris: tuple[str, ...]
+    secret: str | None = None  # None: a public client (PKCE alone)
+
+
+@dataclass
+class Grant:
+    """What an authorization code stands for until it is redeemed, once."""
+
+    client_id: str
+    redirect_uri: str
+    user: str
+    nonce: str | None
+    challenge: str
+    method: str
+    expires_at: float = field(default_factory=lambda: time.time() + 60)
+
+
 class LocalIssuer:
     """Serves ``{issuer}/.well-known/openid-configuration`` and ``{issuer}/jwks``."""
 
@@ -73,6 +100,12 @@ class LocalIssuer:
         self.status = 200  # set to e.g. 500 to simulate an outage
         self.extra_jwks: list[dict[str, Any]] = []
         self.discovery_overrides: dict[str, Any] = {}
+        self.clients: dict[str, Client] = {}
+        self.users: dict[str, dict[str, Any]] = {}  # name -> claims of their ID tokens
+        self.auto_sign_in: str | None = None  # sign this user in without a form
+        self.id_token_overrides: dict[str, Any] = {}  # forge the next ID tokens
+        self.grants: dict[str, Grant] = {}
+        self.token_requests: list[dict[str, str]] = []  # forms POSTed to the token endpoint
         self._serial = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -125,6 +158,11 @@ class LocalIssuer:
             "issuer": self.issuer,
             "jwks_uri": self.jwks_url,
             "token_endpoint": f"{self.issuer}/token",
+            "authorization_endpoint": f"{self.issuer}/auth",
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
             "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
             **self.discovery_overrides,
         }
@@ -174,6 +212,116 @@ class LocalIssuer:
         mac = hmac.new(key.public_pem(), f"{head}.{body}".encode(), hashlib.sha256).digest()
         return f"{head}.{body}.{b64(mac)}"
 
+    # -- signing in (authorization code flow with PKCE) -------------------------------------
+    def register_client(
+        self, client_id: str, redirect_uri: str, secret: str | None = None
+    ) -> Client:
+        client = Client((redirect_uri,), secret)
+        self.clients[client_id] = client
+        return client
+
+    def add_user(self, name: str, groups: list[str], email: str | None = None) -> None:
+        self.users[name] = {"sub": name, "groups": groups, "email": email}
+
+    def authorize(self, query: dict[str, str], user: str | None) -> tuple[int, str]:
+        """The answer to an authorization request: (302, where to) or (400, why) or
+        (200, the sign-in form's HTML) when no user is given."""
+        client = self.clients.get(query.get("client_id", ""))
+        redirect_uri = query.get("redirect_uri", "")
+        if client is None or redirect_uri not in client.redirect_uris:
+            return 400, "unknown client or unregistered redirect_uri"  # never redirect then
+        state = {"state": query["state"]} if "state" in query else {}
+        problem = _authorization_problem(query)
+        if problem is not None:
+            return 302, _with_query(redirect_uri, {"error": problem[0], **state, **problem[1]})
+        if user is None:
+            return 200, _sign_in_form(self.issuer, query)
+        if user == "" or user not in self.users:
+            return 302, _with_query(redirect_uri, {"error": "access_denied", **state})
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            self.grants[code] = Grant(
+                query["client_id"],
+                redirect_uri,
+                user,
+                query.get("nonce"),
+                query["code_challenge"],
+                query["code_challenge_method"],
+            )
+        return 302, _with_query(redirect_uri, {"code": code, **state})
+
+    def redeem(
+        self, form: dict[str, str], basic: tuple[str, str] | None
+    ) -> tuple[int, dict[str, Any]]:
+        """The token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.6): one use per code."""
+        with self._lock:
+            self.token_requests.append(dict(form))
+            grant = self.grants.pop(form.get("code", ""), None)
+        client_id = basic[0] if basic else form.get("client_id", "")
+        client = self.clients.get(client_id)
+        if client is None or (client.secret is not None and basic != (client_id, client.secret)):
+            return 401, {"error": "invalid_client"}
+        if form.get("grant_type") != "authorization_code":
+            return 400, {"error": "unsupported_grant_type"}
+        if grant is None or grant.expires_at < time.time() or grant.client_id != client_id:
+            return 400, {"error": "invalid_grant", "error_description": "unknown or used code"}
+        if form.get("redirect_uri") != grant.redirect_uri:
+            return 400, {"error": "invalid_grant", "error_description": "redirect_uri differs"}
+        verifier = form.get("code_verifier", "")
+        challenge = b64(hashlib.sha256(verifier.encode()).digest())
+        if not 43 <= len(verifier) <= 128 or not hmac.compare_digest(challenge, grant.challenge):
+            return 400, {"error": "invalid_grant", "error_description": "PKCE verification failed"}
+        claims = {**self.users[grant.user], "aud": client_id, "nonce": grant.nonce}
+        id_token = self.token(**{**claims, **self.id_token_overrides})
+        return 200, {
+            "access_token": self.token(sub=grant.user, groups=self.users[grant.user]["groups"]),
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "id_token": id_token,
+        }
+
+
+def _authorization_problem(query: dict[str, str]) -> tuple[str, dict[str, str]] | None:
+    if query.get("response_type") != "code":
+        return "unsupported_response_type", {}
+    if "openid" not in query.get("scope", "").split():
+        return "invalid_scope", {"error_description": "openid is required"}
+    if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
+        return "invalid_request", {"error_description": "PKCE with S256 is required"}
+    return None
+
+
+def _with_query(url: str, params: dict[str, str]) -> str:
+    return f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(params)}"
+
+
+def _sign_in_form(issuer: str, query: dict[str, str]) -> str:
+    hidden = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+        for k, v in query.items()
+    )
+    return (
+        "<!doctype html><html><head><title>Test issuer</title></head><body>"
+        f"<h1>Sign in to {html.escape(issuer)}</h1>"
+        f'<form method="post">{hidden}<label for="username">User</label>'
+        '<input id="username" name="username">'
+        '<button type="submit" name="action" value="sign_in">Sign in</button>'
+        '<button type="submit" name="action" value="deny">Cancel</button></form>'
+        "</body></html>"
+    )
+
+
+def _form(body: bytes) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+
+
+def _basic(header: str | None) -> tuple[str, str] | None:
+    scheme, _, value = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    user, _, password = base64.b64decode(value).decode().partition(":")
+    return unquote_plus(user), unquote_plus(password)
+
 
 def _handler(issuer: LocalIssuer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
@@ -185,6 +333,10 @@ def _handler(issuer: LocalIssuer) -> type[BaseHTTPRequestHandler]:
                 doc: object = issuer.discovery()
             elif path == f"{prefix}/jwks":
                 doc = issuer.jwks()
+            elif path == f"{prefix}/auth":
+                query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                self._answer(*issuer.authorize(query, issuer.auto_sign_in))
+                return
             else:
                 self.send_error(404)
                 return
@@ -195,6 +347,37 @@ def _handler(issuer: LocalIssuer) -> type[BaseHTTPRequestHandler]:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            path = self.path.split("?")[0]
+            issuer.requests[path] += 1
+            prefix = issuer.issuer.removeprefix(issuer.base)
+            form = _form(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            if path == f"{prefix}/auth":
+                user = form.pop("username", "") if form.pop("action", "") == "sign_in" else ""
+                self._answer(*issuer.authorize(form, user))
+            elif path == f"{prefix}/token":
+                status, doc = issuer.redeem(form, _basic(self.headers.get("Authorization")))
+                self._send(status, "application/json", json.dumps(doc).encode())
+            else:
+                self.send_error(404)
+
+        def _answer(self, status: int, text: str) -> None:
+            if status == 302:
+                self.send_response(302)
+                self.send_header("Location", text)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            else:
+                self._send(status, "text/html; charset=utf-8", text.encode())
+
+        def _send(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
             self.end_headers()
             self.wfile.write(body)
 

@@ -343,10 +343,10 @@ def test_everyone_rules(gw: GatewayFixture, admin: psycopg.Connection) -> None:
         assert "drop" in refused(conn, "drop table transactions").lower()
         # A DROP hidden in a multi-statement message denies the whole message.
         refused(conn, "select 1; drop table transactions")
-        # dba may write, but writes to accounts and DDL need approval by group:dba.
+        # dba may write, but writes to accounts and DDL need approval by group:approvers.
         conn.execute("update transactions set memo = memo where id = 1")
         message = refused(conn, "update accounts set balance = balance where id = 1")
-        assert "approval" in message and "group:dba" in message
+        assert "approval" in message and "group:approvers" in message
         assert "approval" in refused(conn, "create table dba_t (id int)")
     assert admin.execute("select count(*), sum(amount) from transactions").fetchone() == before
     assert admin.execute("select to_regclass('dba_t')").fetchone() == (None,)

@@ -1,7 +1,9 @@
 """Statements held for approval, end to end: real `regogate serve` with its OPA sidecar and
-the default policy library (dba writes to accounts need approval by group:dba), real
+the default policy library (dba writes to accounts need approval by group:approvers), real
 PostgreSQL, psql, psycopg, asyncpg and raw protocol; approved through the HTTP API and
-the CLI; denied, expired, cancelled and disconnected (docs/approvals.md)."""
+the CLI; denied, expired, cancelled and disconnected; async mode bound to the parameter
+values; min_approvals counting people, not sign-ins (docs/approvals.md). The page in a
+browser: test_approval_page_e2e.py; replicas sharing a store: test_approval_replicas_e2e.py."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ from tests.fix_gateway import GatewayFixture
 from tests.rawpg import RawClient, query
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies" / "rego"
-APPROVER = ("approver", "tok-approver-71c4", "dba")  # a second DBA: may approve the dba's
+APPROVER = ("approver", "tok-approver-71c4", "approvers")  # approves the dba's
 UPDATE = "UPDATE accounts SET balance = balance + 0 WHERE id = 1"
 TIMEOUT = 6  # [approvals] timeout, seconds
 
@@ -52,7 +55,9 @@ class Approvals:
         """The one pending request, once it is there."""
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            found = self.call("approver", "GET", "/api/v1/requests?status=pending").json()
+            answer = self.call("approver", "GET", "/api/v1/requests?status=pending")
+            assert answer.status_code == 200, answer.text
+            found = answer.json()
             if found["requests"]:
                 assert len(found["requests"]) == 1, found
                 request: dict[str, Any] = found["requests"][0]
@@ -79,9 +84,14 @@ class Approvals:
         assert response.status_code == 200, response.text
 
 
-def approvals_extra(tmp: Path, port: int, extra: str = "") -> str:
+# OPA's answer to each policy upload at start shares [policy] timeout (0.5 s by default)
+# with decisions; compiling the whole library takes longer on a loaded 2-core machine.
+POLICY_TIMEOUT = 5
+
+
+def approvals_extra(tmp: Path, port: int, extra: str = "", policies: Path = POLICIES) -> str:
     return (
-        f'[policy]\ndir = "{POLICIES}"\n'
+        f'[policy]\ndir = "{policies}"\ntimeout = {POLICY_TIMEOUT}\n'
         f'[approvals]\nlisten = "127.0.0.1:{port}"\ntimeout = {TIMEOUT}\n'
         f'sqlite_path = "{tmp}/approvals.sqlite3"\ninstance = "gw-e2e"\n'
         f'async_connections = ["bank_tls"]\n{extra}\n'
@@ -140,7 +150,7 @@ def test_simple_protocol_held_until_approved_through_the_api(
     thread, out, notices = held_update(appr.gw)
     request = appr.pending()
     assert request["requester"]["sub"] == "dba"
-    assert request["approvers"] == ["group:dba"]  # policies/rego config approval
+    assert request["approvers"] == ["group:approvers"]  # policies/rego config approval
     assert "accounts" in request["reason"]
     time.sleep(0.3)
     assert thread.is_alive()  # held
@@ -276,22 +286,113 @@ def test_psql(appr: Approvals) -> None:
     assert request["id"] in stderr and "NOTICE" in stderr
 
 
-def test_async_mode_runs_once_with_the_same_parameters(appr: Approvals) -> None:
+def balance(admin: psycopg.Connection[tuple[object, ...]], account: int) -> Decimal:
+    row = admin.execute("SELECT balance FROM accounts WHERE id = %s", (account,)).fetchone()
+    assert row is not None and isinstance(row[0], Decimal)
+    return row[0]
+
+
+def test_async_mode_runs_once_with_the_same_parameters(
+    appr: Approvals, admin: psycopg.Connection[tuple[object, ...]]
+) -> None:
     dsn = appr.gw.dsn("dba", "bank_tls")
     sql = "UPDATE accounts SET balance = balance + %s WHERE id = %s"
+    start = balance(admin, 4)
     with psycopg.connect(dsn, autocommit=True) as conn:
         with pytest.raises(psycopg.Error) as first:
-            conn.execute(sql, (0, 4))
+            conn.execute(sql, (5, 4))
         assert first.value.sqlstate == "RA001"
         request = appr.pending(wait=1)
         assert request["id"] in str(first.value)
+        assert request["statement"] == "UPDATE accounts SET balance = balance + $1 WHERE id = $2"
         appr.approve(request["id"])
-        # other parameter values: not what was approved; a new request, nothing runs
+        # $1 = 6 is not what was approved for $1 = 5: a new request, nothing runs
         with pytest.raises(psycopg.Error) as other:
-            conn.execute(sql, (0, 5))
+            conn.execute(sql, (6, 4))
         assert other.value.sqlstate == "RA001"
-        assert conn.execute(sql, (0, 4)).rowcount == 1  # the approved one, once
+        assert request["id"] not in str(other.value)
+        assert balance(admin, 4) == start
+        assert appr.get(request["id"])["status"] == "approved"  # still for $1 = 5
+        assert conn.execute(sql, (5, 4)).rowcount == 1  # the approved one, once
+        assert balance(admin, 4) == start + 5
         with pytest.raises(psycopg.Error) as again:
-            conn.execute(sql, (0, 4))
+            conn.execute(sql, (5, 4))
         assert again.value.sqlstate == "RA001"  # used: a new request
+        assert request["id"] not in str(again.value)
+    assert balance(admin, 4) == start + 5
     assert appr.get(request["id"])["status"] == "consumed"
+
+
+# Two DBAs must approve every UPDATE; the rest is allowed (docs/policy-contract.md,
+# approval.min_approvals). The library's rules ask for one approver.
+TWO_DBAS = """\
+package regogate
+
+default decision := {"allow": true, "ttl": 0}
+
+decision := {
+\t"allow": true,
+\t"ttl": 0,
+\t"approval": {
+\t\t"required": true,
+\t\t"approvers": ["group:approvers", "group:dba"],
+\t\t"reason": "two DBAs approve every UPDATE",
+\t\t"min_approvals": 2,
+\t},
+} if "UPDATE" in input.statement.verbs
+"""
+# approver (from approvals_extra) is ann; ann-sso is ann again (the same email, another
+# subject, as through a second issuer); bert is a second DBA
+PEOPLE = {
+    "ann-sso": ("tok-ann-sso-51d0", "ANN@bank.example"),
+    "bert": ("tok-bert-0c9e", "bert@bank.example"),
+}
+
+
+def test_min_approvals_counts_distinct_people(
+    make_gateway: Callable[..., GatewayFixture], tmp_path: Path
+) -> None:
+    policies = tmp_path / "policies"
+    (policies / "regogate").mkdir(parents=True)
+    (policies / "regogate" / "two_dbas.rego").write_text(TWO_DBAS)
+    tokens = "".join(
+        f'[[tokens]]\nsub = "{sub}"\ngroups = ["dba"]\nemail = "{email}"\n'
+        f'token_sha256 = "{token_sha256(token)}"\n'
+        for sub, (token, email) in PEOPLE.items()
+    )
+    port = free_port()
+    extra = approvals_extra(tmp_path, port, policies=policies)
+    # approvals_extra's approver gets ann's email
+    extra = extra.replace(
+        f'sub = "{APPROVER[0]}"\n', f'sub = "{APPROVER[0]}"\nemail = "ann@bank.example"\n'
+    )
+    appr = Approvals(make_gateway(extra=extra + tokens), f"http://127.0.0.1:{port}", tmp_path)
+
+    def vote(token: str, request_id: str) -> httpx.Response:
+        return httpx.post(
+            f"{appr.url}/api/v1/requests/{request_id}/approve",
+            json={"comment": "fine by me"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+
+    thread, out, _ = held_update(appr.gw)
+    request = appr.pending()
+    assert request["min_approvals"] == 2
+    rid = request["id"]
+    # the requester is a DBA too, and still may not approve their own request
+    assert appr.call("dba", "POST", f"/api/v1/requests/{rid}/approve", {}).status_code == 403
+    assert vote(APPROVER[1], rid).status_code == 200  # ann: 1 of 2
+    assert appr.get(rid)["status"] == "pending"
+    assert vote(APPROVER[1], rid).status_code == 409  # ann again
+    again = vote(PEOPLE["ann-sso"][0], rid)  # ann through another sign-in
+    assert again.status_code == 409, again.text
+    assert "already decided" in again.json()["error"]["message"]
+    time.sleep(0.3)
+    assert thread.is_alive() and len(appr.get(rid)["votes"]) == 1
+    assert vote(PEOPLE["bert"][0], rid).status_code == 200  # bert: 2 of 2
+    thread.join(10)
+    assert out == {"value": 1}, out
+    done = appr.get(rid)
+    assert done["status"] == "consumed"
+    assert [v["approver"]["sub"] for v in done["votes"]] == [APPROVER[0], "bert"]

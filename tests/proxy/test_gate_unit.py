@@ -47,6 +47,8 @@ class FakeEngine:
     looked_up: list[tuple[tuple[str, str], ...]] = field(default_factory=list)
     settles: int = 0
     refreshes_completed: int = 0
+    replacements: int = 0  # full reads that replaced the snapshot (CatalogCache.replaced)
+    ttl: float = 0.0  # of each decision (memoised by the gate when > 0)
     invalidations: list[bool] = field(default_factory=list)
 
     @property
@@ -79,6 +81,9 @@ class FakeEngine:
 
     def completed(self, conn: ConnectionConfig) -> int:
         return self.refreshes_completed
+
+    def replaced(self, conn: ConnectionConfig) -> int:
+        return self.replacements
 
     async def refresh_catalog(
         self, conn: ConnectionConfig, *, timeout: float
@@ -114,7 +119,7 @@ class FakeEngine:
         assert isinstance(statement, dict)
         reads = statement["columns"]["read"]
         deny = tuple(f"reads {c}" for c in reads if c.endswith(".ssn"))
-        return Decided(Decision(not deny, deny, revision=self.rev), "0" * 64, False)
+        return Decided(Decision(not deny, deny, revision=self.rev, ttl=self.ttl), "0" * 64, False)
 
 
 def context() -> SessionContext:
@@ -546,6 +551,54 @@ def test_a_relation_changed_by_uncommitted_ddl_is_unknown_until_read_again() -> 
     engine.refreshes_completed = engine.generation  # that refresh completed
     admit(g, Query("select id, full_name from customers").encode())
     assert len(engine.looked_up) == 1
+
+
+def test_each_relation_changed_by_committed_ddl_is_read_again_until_read() -> None:
+    """Two relations altered in one transaction: a lookup of the first after the commit
+    does not make the second fresh (it was decided on its old definition before). A read
+    relation stays fresh until a full read replaces the snapshot (one begun before the
+    commit would bring its old rows back)."""
+    g, engine = gate()
+    admit(g, Query("begin").encode())
+    answer(g, (b"C", b"BEGIN\x00"), (b"Z", b"T"))
+    admit(g, Query("alter table customers add column a text").encode())
+    answer(g, (b"C", b"ALTER TABLE\x00"), (b"Z", b"T"))
+    admit(g, Query("alter table hidden.customers add column b text").encode())
+    answer(g, (b"C", b"ALTER TABLE\x00"), (b"Z", b"T"))
+    admit(g, Query("commit").encode())
+    answer(g, (b"C", b"COMMIT\x00"), (b"Z", b"I"))
+    admit(g, Query("select id from customers").encode())
+    assert engine.looked_up == [(("public", "customers"),)]
+    answer(g, (b"T", b"\x00\x00"), (b"C", b"SELECT 0\x00"), (b"Z", b"I"))
+    admit(g, Query("select id from hidden.customers").encode())
+    assert engine.looked_up[1:] == [(("hidden", "customers"),)]
+    answer(g, (b"T", b"\x00\x00"), (b"C", b"SELECT 0\x00"), (b"Z", b"I"))
+    admit(g, Query("select id from customers where id = 1").encode())
+    assert len(engine.looked_up) == 2  # read after the commit, nothing replaced it since
+    answer(g, (b"T", b"\x00\x00"), (b"C", b"SELECT 0\x00"), (b"Z", b"I"))
+    engine.replacements += 1  # a full read (maybe begun before the commit) replaced it
+    admit(g, Query("select id from customers where id = 2").encode())
+    assert engine.looked_up[2:] == [(("public", "customers"),)]
+    answer(g, (b"T", b"\x00\x00"), (b"C", b"SELECT 0\x00"), (b"Z", b"I"))
+    engine.refreshes_completed = engine.generation  # the read that sees the commit is done
+    engine.replacements += 1
+    admit(g, Query("select id from hidden.customers where id = 3").encode())
+    assert len(engine.looked_up) == 3
+
+
+def test_a_memoised_decision_is_not_replayed_after_the_sessions_own_ddl() -> None:
+    """The snapshot's generation does not change at a commit (the refresh comes later): a
+    decision memoised before the session's DDL must not be replayed after it."""
+    g, engine = gate(FakeEngine(cache_size=100, ttl=60.0))
+    for _ in range(2):
+        admit(g, Query("select id from customers").encode())
+        answer(g, (b"T", b"\x00\x00"), (b"C", b"SELECT 0\x00"), (b"Z", b"I"))
+    assert len(engine.inputs) == 1  # the second was replayed
+    admit(g, Query("alter table customers rename column ssn to id2").encode())
+    answer(g, (b"C", b"ALTER TABLE\x00"), (b"Z", b"I"))
+    admit(g, Query("select id from customers").encode())
+    assert len(engine.inputs) == 3  # decided again (the ALTER, then this), on a lookup
+    assert engine.looked_up == [(("public", "customers"),)]
 
 
 def test_ddl_earlier_in_the_same_text_makes_the_relation_unknown() -> None:

@@ -495,3 +495,42 @@ def test_postgres_applies_the_other_switches(
     with _connect(pg, options) as conn:
         row = conn.execute(f"SHOW {name}").fetchone()
         assert row is not None and row[0] == value
+
+
+@pytest.mark.parametrize(
+    ("params", "mode", "forward"),
+    [
+        ({"regogate.approval_mode": "async"}, "async", {}),
+        ({"Regogate.Approval_Mode": "ASYNC"}, "async", {}),
+        ({"options": "-c regogate.approval_mode=hold"}, "hold", {}),
+        (
+            {"options": "-c statement_timeout=5s --regogate.approval-mode=async"},
+            "async",
+            {"options": "-c statement_timeout=5s"},
+        ),
+        # the later one wins, as PostgreSQL applies them: options first, then the others
+        (
+            {"regogate.approval_mode": "hold", "options": "-c regogate.approval_mode=async"},
+            "hold",
+            {},
+        ),
+        ({"application_name": "mcp"}, None, {"application_name": "mcp"}),
+    ],
+)
+def test_regogates_own_settings_are_read_and_never_forwarded(
+    params: dict[str, str], mode: str | None, forward: dict[str, str]
+) -> None:
+    allowed = check_startup({"user": "u", "database": "d", **params})
+    assert allowed.gateway.get("regogate.approval_mode") == mode
+    assert dict(allowed.forward) == forward
+    assert ("regogate.approval_mode" in allowed.names) is (mode is not None)
+    assert all(not s.name.startswith("regogate.") for s in allowed.settings)
+
+
+@pytest.mark.parametrize("value", ["", "later", "asynchronous", "on"])
+def test_an_approval_mode_other_than_hold_or_async_is_refused(value: str) -> None:
+    with pytest.raises(StartupParameterRefused, match=r'"regogate\.approval_mode" to be') as err:
+        check_startup({"user": "u", "regogate.approval_mode": value})
+    assert err.value.detail == "regogate.approval_mode must be hold or async"
+    with pytest.raises(StartupParameterRefused, match=r'"regogate\.approval_mode" to be'):
+        check_startup({"user": "u", "options": f"-c regogate.approval_mode={value}x"})

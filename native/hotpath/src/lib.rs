@@ -10,7 +10,7 @@
 use hmac::{Hmac, Mac};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 use sha2::Sha256;
 use std::collections::VecDeque;
@@ -30,6 +30,7 @@ const NOT_BY_SESSIONS: [&str; 7] = [
     "session.close",
 ];
 
+mod binds;
 mod redact;
 mod rows;
 
@@ -867,6 +868,40 @@ impl RowMasker {
     }
 }
 
+/// `recording.format.mac.ParamCommitter.commit` with a MAC root (per-value MACs): called
+/// with a Bind body, None (nothing to commit), False (more than `max` values: the caller
+/// commits them all at once) or `(statement name, {"1": hex, ...})`.
+#[pyclass(module = "regogate._native", frozen)]
+pub struct BindMacs {
+    mac: Hmac<Sha256>,
+    max: usize,
+}
+
+#[pymethods]
+impl BindMacs {
+    #[new]
+    fn new(key: &[u8], max: usize) -> PyResult<Self> {
+        let mac = Hmac::<Sha256>::new_from_slice(key)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(Self { mac, max })
+    }
+
+    fn __call__<'py>(&self, py: Python<'py>, body: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        match binds::commit(&self.mac, body, self.max) {
+            binds::Committed::Nothing => Ok(py.None().into_bound(py)),
+            binds::Committed::TooMany => Ok(false.into_pyobject(py)?.to_owned().into_any()),
+            binds::Committed::Macs(name, macs) => {
+                let dict = PyDict::new(py);
+                for (i, mac) in macs.iter().enumerate() {
+                    dict.set_item((i + 1).to_string(), binds::hex(mac))?;
+                }
+                let out = (PyBytes::new(py, &body[name]), dict);
+                Ok(out.into_pyobject(py)?.into_any())
+            }
+        }
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(commitment, m)?)?;
@@ -875,5 +910,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Chain>()?;
     m.add_class::<ResultTap>()?;
     m.add_class::<RowMasker>()?;
+    m.add_class::<BindMacs>()?;
     Ok(())
 }

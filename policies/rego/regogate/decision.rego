@@ -117,6 +117,8 @@ merged_approval(requirements) := {
 	"required": true,
 	"approvers": sort({a | some [_, req] in requirements; some a in object.get(req, "approvers", [])}),
 	"reason": concat("; ", sort({r | some [_, req] in requirements; r := req.reason; is_string(r)})),
+	# the strictest: as many distinct approvers as the most demanding rule asks
+	"min_approvals": max({n | some [_, req] in requirements; n := req.min_approvals; is_number(n)} | {1}),
 } if {
 	count(requirements) > 0
 } else := default_decision.approval

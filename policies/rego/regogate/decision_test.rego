@@ -106,8 +106,18 @@ test_approvals_are_merged if {
 	}
 	d := regogate.decision with data.regogate.rules as rules
 	d.allow
-	d.approval == {"required": true, "approvers": ["group:dba", "user:ciso"], "reason": "a reason; b reason"}
+	d.approval == {"required": true, "approvers": ["group:dba", "user:ciso"], "reason": "a reason; b reason", "min_approvals": 1}
 	d.rules == ["a1", "a2", "allow"]
+}
+
+test_the_most_approvers_asked_for_are_needed if {
+	rules := {
+		"allow": {"allow": true},
+		"a1": {"approval": {{"approvers": ["group:approvers"], "reason": "x", "min_approvals": 2}}},
+		"a2": {"approval": {{"approvers": ["group:approvers"], "reason": "y"}}},
+	}
+	d := regogate.decision with data.regogate.rules as rules
+	d.approval.min_approvals == 2
 }
 
 test_ttl_is_the_smallest_contributed if {
@@ -150,7 +160,7 @@ test_a_single_deny_value_still_denies if {
 
 test_a_malformed_approval_still_requires_approval if {
 	d := regogate.decision with data.regogate.rules as {"allow": {"allow": true}, "a": {"approval": {"dba please"}}}
-	d.approval == {"required": true, "approvers": [], "reason": "dba please"}
+	d.approval == {"required": true, "approvers": [], "reason": "dba please", "min_approvals": 1}
 }
 
 test_session_settings_are_merged if {

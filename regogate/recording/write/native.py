@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from regogate._native import BindMacs as NativeBindMacs
 
 ENGINE_ENV = "REGOGATE_HOTPATH"  # "python": never the native module
 
@@ -26,3 +30,13 @@ def use_native(choice: str = "auto") -> bool:
             raise RuntimeError("the native hot path (regogate._native) is not built")
         return False
     return True
+
+
+def bind_macs(key: bytes, most: int, choice: str = "auto") -> NativeBindMacs | None:
+    """``recording.format.mac.ParamCommitter``'s native pass over a Bind body (per-value
+    MACs under ``key``, up to ``most`` values), when the hot path is native."""
+    if not use_native(choice):
+        return None
+    from regogate import _native
+
+    return _native.BindMacs(key, most)

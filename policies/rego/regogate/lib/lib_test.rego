@@ -88,7 +88,7 @@ test_listing if {
 }
 
 test_approval_uses_configured_approvers if {
-	lib.approval("why") == {"approvers": ["group:dba"], "reason": "why"}
+	lib.approval("why") == {"approvers": ["group:approvers"], "reason": "why"}
 }
 
 test_roles_are_the_configured_groups_the_identity_is_in if {

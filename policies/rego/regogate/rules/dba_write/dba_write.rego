@@ -4,7 +4,8 @@
 #   Identities in a writer group (config groups.writers: dba) may run any statement that
 #   no other rule denies. Writes to the tables in config approval.write_tables
 #   (public.accounts), any DDL, and the verbs in config approval.verbs (TRUNCATE TABLE)
-#   require approval by config approval.approvers (group:dba).
+#   require approval by config approval.approvers (group:approvers: people who approve,
+#   apart from those who write).
 # custom:
 #   id: dba_write
 package regogate.rules.dba_write

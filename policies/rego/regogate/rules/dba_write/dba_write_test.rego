@@ -37,7 +37,7 @@ approval_for(name) := testing.decide(testing.dba(name)).approval
 test_writes_to_accounts_need_dba_approval if {
 	d := testing.decide(testing.dba("update_account"))
 	d.allow
-	d.approval == {"required": true, "approvers": ["group:dba"], "reason": "writes to public.accounts need approval"}
+	d.approval == {"required": true, "approvers": ["group:approvers"], "reason": "writes to public.accounts need approval", "min_approvals": 1}
 	d.rules == ["dba_write"]
 }
 
@@ -50,7 +50,7 @@ test_ddl_needs_dba_approval if {
 		d := testing.decide(testing.dba(name))
 		d.allow
 		d.approval.required
-		d.approval.approvers == ["group:dba"]
+		d.approval.approvers == ["group:approvers"]
 		contains(d.approval.reason, "DDL (")
 	}
 }

@@ -29,7 +29,7 @@ test_opaque_statements_need_approval_for_dba if {
 		d := testing.decide(testing.dba(name))
 		d.allow
 		d.approval.required
-		d.approval.approvers == ["group:dba"]
+		d.approval.approvers == ["group:approvers"]
 		contains(d.approval.reason, split(reason, " is not allowed: ")[0])
 		"opaque" in d.rules
 	}
