@@ -894,12 +894,16 @@ class PolicyGate:
 
     def _fails_on_locks(self, sql: str) -> bool:
         """Whether ``sql`` may fail at once on a lock instead of waiting for it: it says
-        NOWAIT, or the session has a lock_timeout. (Only when to wait for the catalog;
-        nothing is decided on it.)"""
+        NOWAIT, or the session has a lock_timeout; or whether it may do less while a
+        catalog read is in flight: VACUUM (a read's snapshot holds back the horizon, so
+        rows the session just wrote are not yet all-visible to it; PostgreSQL's
+        create_index test then plans without index-only scans). (Only when to wait for
+        the catalog; nothing is decided on it.)"""
         timeout = self.model.value("lock_timeout")
         if timeout is not None and timeout.strip("'\" ").lower() not in ("0", "0ms", "0s"):
             return True
-        return "nowait" in sql.lower()
+        low = sql.lower()
+        return "nowait" in low or "vacuum" in low
 
     def _search_path(self, catalog: CatalogSnapshot) -> tuple[tuple[str, ...], bool]:
         if self.model.lost:
@@ -947,7 +951,8 @@ class PolicyGate:
                 return self._refuse(_Verdict(None, settle))
             if self._fails_on_locks(sql):
                 # Such a statement would see the side session's brief AccessShareLock
-                # (a catalog read after DDL): it runs once the reads in flight are done.
+                # (a catalog read after DDL) or its snapshot: it runs once the reads in
+                # flight are done.
                 await engine.catalogs.settled(self.conn, timeout=CATALOG_QUIET_TIMEOUT)
             catalog, generation = await self._catalog()
         except RegogateError as exc:
