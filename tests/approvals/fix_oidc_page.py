@@ -15,6 +15,7 @@ from pathlib import Path
 
 import anyio
 import httpx
+import pytest
 from anyio.from_thread import start_blocking_portal
 
 from regogate.approvals.app import approvals_app
@@ -38,6 +39,14 @@ def new_issuer() -> LocalIssuer:
     for name, groups in PEOPLE.items():
         issuer.add_user(name, groups, f"{name}@example.test")
     return issuer
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[LocalIssuer]:
+    """A module's issuer with PEOPLE (import it into the test module to use it)."""
+    iss = new_issuer()
+    yield iss
+    iss.close()
 
 
 def oidc_config(tmp: Path, issuer: str, extra: str = "") -> Config:

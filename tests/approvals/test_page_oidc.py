@@ -27,18 +27,13 @@ from tests.approvals.fix_oidc_page import (
     Answer,
     authorize,
     callback,
-    new_issuer,
+    issuer,
     oidc_config,
     serve_oidc,
 )
 from tests.identity.issuer import AUDIENCE, LocalIssuer
 
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[LocalIssuer]:
-    iss = new_issuer()
-    yield iss
-    iss.close()
+__all__ = ["issuer"]  # the fixture, imported
 
 
 @pytest.fixture

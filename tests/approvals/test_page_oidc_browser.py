@@ -18,18 +18,14 @@ from regogate.approvals.model import Status
 from regogate.approvals.oidc_flow import FLOW_COOKIE
 from regogate.approvals.web_session import SESSION_COOKIE
 from tests.approvals.conftest import Served, draft
-from tests.approvals.fix_oidc_page import new_issuer, oidc_config, serve_oidc
+from tests.approvals.fix_oidc_page import issuer, oidc_config, serve_oidc
 from tests.approvals.test_page_browser import CHROMIUM, no_overflow
 from tests.identity.issuer import LocalIssuer
 
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[LocalIssuer]:
-    iss = new_issuer()
-    yield iss
-    iss.close()
+__all__ = ["issuer"]  # the fixture, imported
 
 
 @pytest.fixture
