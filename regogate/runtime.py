@@ -522,12 +522,21 @@ def log_stats(rt: Runtime) -> None:
         pct(0.99),
         len(lat),
     )
+    batcher = rt.sidecar.client.batcher if rt.sidecar is not None else None
+    if batcher is not None:
+        log.info(
+            "OPA requests: %d, %d of them batches of %d decisions in all",
+            batcher.requests,
+            batcher.batches,
+            batcher.batched,
+        )
     catalogs = rt.engine.catalogs
     log.info(
-        "catalog stats: %d reads (%.1f s), %d lookups (%.1f s, merging %.1f s); statements "
+        "catalog stats: %d reads (%.1f s; %s), %d lookups (%.1f s, merging %.1f s); statements "
         "looked up names the snapshot did not know %d times (%.1f s)",
         catalogs.fetches,
         catalogs.read_seconds,
+        ", ".join(f"{n} {cause}" for cause, n in sorted(catalogs.read_causes.items())) or "none",
         catalogs.lookups,
         catalogs.lookup_seconds,
         catalogs.merge_seconds,

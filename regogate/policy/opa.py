@@ -16,12 +16,14 @@ import orjson
 
 from regogate.errors import PolicyUnavailable
 from regogate.policy.decision import Decision, parse_decision
+from regogate.policy.opa_batch import BATCH_PATH, BatchRefused, DecisionBatcher
 from regogate.policy.opa_http import HttpPool
 
 log = logging.getLogger("regogate.opa")
 
 DECISION_PATH = "/v1/data/regogate/decision"
 UNIX_SCHEME = "unix://"  # unix:///path/to/opa.sock: the sidecar's own socket
+_UNDEFINED = object()  # a decision OPA has no value for
 
 
 class DecisionSource(Protocol):
@@ -62,6 +64,7 @@ class OpaClient:
         # HTTP/1.1 path of opa_http (decision 0005); the rest (policy pushes, health,
         # https) goes through httpx.
         self._fast: HttpPool | None = None
+        self._batcher: DecisionBatcher[object] | None = None
         if lean and unix is not None:
             self._fast = HttpPool("localhost", 0, unix=unix)
         elif lean:
@@ -83,41 +86,80 @@ class OpaClient:
             "until it answers",
         )
 
+    def enable_batches(self, max_inflight: int) -> None:
+        """OPA holds ``opa_batch.BATCH_MODULE`` (the sidecar pushed it): decisions asked
+        while ``max_inflight`` are under way share requests (``opa_batch``)."""
+        if self._fast is not None and self._batcher is None:
+            self._batcher = DecisionBatcher(
+                self._one, self._many, max_inflight=max_inflight, budget=self._timeout / 4
+            )
+
+    @property
+    def batcher(self) -> DecisionBatcher[object] | None:
+        return self._batcher
+
     async def decide(self, policy_input: Mapping[str, object], revision: str) -> Decision:
         try:
-            body = orjson.dumps({"input": policy_input})
+            text = orjson.dumps(policy_input)
         except TypeError:  # what orjson refuses (an int beyond 64 bits...) json may take
-            body = json.dumps({"input": policy_input}, separators=(",", ":")).encode()
-        if self._fast is not None:
-            try:
-                status, content = await self._fast.post(DECISION_PATH, body, self._timeout)
-            except TimeoutError:
-                raise self._fail("timed out") from None
-            except OSError as exc:
-                log.warning("OPA request failed: %s", exc)
-                raise self._fail("unreachable") from None
+            text = json.dumps(policy_input, separators=(",", ":")).encode()
+        if self._batcher is not None:
+            result = await self._batcher.submit(text)
         else:
-            try:
-                resp = await self._client.post(DECISION_PATH, content=body)
-            except httpx.TimeoutException:
-                raise self._fail("timed out") from None
-            except httpx.HTTPError as exc:
-                log.warning("OPA request failed: %s", type(exc).__name__)
-                raise self._fail("unreachable") from None
-            status, content = resp.status_code, resp.content
-        if status != 200:
-            raise self._fail(f"HTTP {status}")
-        try:
-            doc = orjson.loads(content)
-        except ValueError:
-            raise self._fail("invalid JSON") from None
-        if not isinstance(doc, dict) or "result" not in doc:
+            result = await self._one(text)
+        if result is _UNDEFINED:
             raise PolicyUnavailable(
                 "the policy decision is undefined: data.regogate.decision has no value for this "
                 "statement; statement denied (fail closed)",
                 hint="give every field of the decision a default in Rego",
             )
-        return parse_decision(doc["result"], revision)
+        return parse_decision(result, revision)
+
+    async def _one(self, text: bytes) -> object:
+        """One input's decision: its ``result``, or _UNDEFINED."""
+        status, content = await self._post(DECISION_PATH, b'{"input":' + text + b"}")
+        if status != 200:
+            raise self._fail(f"HTTP {status}")
+        doc = self._json(content)
+        if not isinstance(doc, dict) or "result" not in doc:
+            return _UNDEFINED
+        return doc["result"]
+
+    async def _many(self, texts: list[bytes]) -> list[object]:
+        """Several inputs' decisions in one request (``opa_batch.BATCH_MODULE``)."""
+        body = b'{"input":{"items":[' + b",".join(texts) + b"]}}"
+        status, content = await self._post(BATCH_PATH, body)
+        if status != 200:
+            raise BatchRefused(f"HTTP {status}")
+        doc = self._json(content)
+        result = doc.get("result") if isinstance(doc, dict) else None
+        if not isinstance(result, dict):
+            raise BatchRefused("no batch result (the batch module is not loaded)")
+        return [result.get(str(i), _UNDEFINED) for i in range(len(texts))]
+
+    async def _post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self._fast is not None:
+            try:
+                return await self._fast.post(path, body, self._timeout)
+            except TimeoutError:
+                raise self._fail("timed out") from None
+            except OSError as exc:
+                log.warning("OPA request failed: %s", exc)
+                raise self._fail("unreachable") from None
+        try:
+            resp = await self._client.post(path, content=body)
+        except httpx.TimeoutException:
+            raise self._fail("timed out") from None
+        except httpx.HTTPError as exc:
+            log.warning("OPA request failed: %s", type(exc).__name__)
+            raise self._fail("unreachable") from None
+        return resp.status_code, resp.content
+
+    def _json(self, content: bytes) -> object:
+        try:
+            return orjson.loads(content)
+        except ValueError:
+            raise self._fail("invalid JSON") from None
 
     async def healthy(self) -> bool:
         try:

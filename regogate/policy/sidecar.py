@@ -28,6 +28,7 @@ from regogate.errors import ConfigError
 from regogate.pgserver import free_port
 from regogate.policy.bundle import PolicyBundle, fingerprint, load_bundle
 from regogate.policy.opa import Metrics, OpaClient
+from regogate.policy.opa_batch import BATCH_MODULE, BATCH_POLICY_ID
 
 log = logging.getLogger("regogate.opa")
 
@@ -120,10 +121,20 @@ class PolicyLoader:
             if err:
                 log.error("OPA rejected data %s: %s", path or "/", err)
                 return False
+        await self._batches()
         self.bundle = bundle
         log.info("policy revision %s is live (%d modules)", bundle.revision, len(bundle.modules))
         self.on_change(bundle.revision)
         return True
+
+    async def _batches(self) -> None:
+        """The gateway's own batch module (``opa_batch``), beside the user's: pushed at
+        every load (a restarted OPA has lost it). Refused, decisions go one by one."""
+        err = await self.client.put_policy(BATCH_POLICY_ID, BATCH_MODULE)
+        if err:
+            log.warning("decision batches off: OPA rejected the batch module: %s", err)
+            return
+        self.client.enable_batches(max(2, os.cpu_count() or 2))
 
 
 # Linux: a child that gets SIGKILL when the gateway dies, even by kill -9 (PR_SET_PDEATHSIG
