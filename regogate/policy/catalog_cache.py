@@ -103,7 +103,7 @@ class CatalogCache:
         max_age: float = 300.0,
         idle_after: float = 60.0,
         backoff: tuple[float, float] = (0.5, 10.0),
-        pace: float = 2.0,
+        pace: float = 8.0,
         clock: Callable[[], float] = time.monotonic,
     ):
         self._polls = isinstance(source, CatalogSource)
@@ -122,6 +122,8 @@ class CatalogCache:
         self._tg: anyio.abc.TaskGroup | None = None
         self.fetches = 0
         self.read_seconds = 0.0  # the reads' time, statistics
+        # ... and why they ran: someone "waited", "ddl" through the gateway, a "check"
+        self.read_causes: dict[str, int] = {}
         self.lookups = 0
         self.lookup_seconds = 0.0  # statistics: the lookups' reads, and their merges
         self.merge_seconds = 0.0
@@ -384,8 +386,10 @@ class CatalogCache:
             due = state.retry_at
             if state.changed and not state.urgent:
                 # Asked for by DDL only (its statements look up what they name): paced,
-                # reading at most 1 / (1 + pace) of the time (docs/catalog.md).
-                due = max(due, state.fetched + (1.0 + self.pace) * state.read_seconds)
+                # reading at most 1 / (1 + pace) of the time, and never later than a
+                # check would (docs/catalog.md).
+                spacing = min(self.check_interval, (1.0 + self.pace) * state.read_seconds)
+                due = max(due, state.fetched + spacing)
             return max(0.0, due - now)
         if state.snapshot is None or state.released:
             return math.inf
@@ -403,6 +407,7 @@ class CatalogCache:
         read when DDL through the gateway asked for it)."""
         state.started += 1
         number = state.started
+        urgent, reads = state.urgent, state.reads
         state.urgent = False
         changed, state.requested, state.changed = state.changed, False, False
         state.released = False  # in use again: checks resume
@@ -410,6 +415,9 @@ class CatalogCache:
         error: RegogateError | None = None
         try:
             await self._check_or_read(state, check=not changed)
+            if state.reads > reads:  # statistics: why reads ran
+                cause = "waited" if urgent else "ddl" if changed else "check"
+                self.read_causes[cause] = self.read_causes.get(cause, 0) + 1
             if state.failures:
                 log.info("catalog of %s readable again", state.conn.name)
             state.failures = 0

@@ -27,6 +27,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -79,6 +80,9 @@ GATE_RULE = "regogate.gate"
 FUNCTION_CALL = synthetic_statement("FUNCTION CALL", functions=["unknown"], opaque=True)
 FUNCTION_CALL_EFFECT = StatementEffect(user_code=True)
 _FLUSH = Frame(b"H", b"")
+# NOWAIT, VACUUM as words (``autovacuum_enabled`` in a CREATE TABLE is neither): a text
+# that may fail at once on a lock, or do less under a catalog read's snapshot.
+_LOCK_WORDS = re.compile(r"\b(?:nowait|vacuum)\b", re.IGNORECASE)
 
 Drain = Callable[[bytes], Awaitable[None]]
 
@@ -902,8 +906,7 @@ class PolicyGate:
         timeout = self.model.value("lock_timeout")
         if timeout is not None and timeout.strip("'\" ").lower() not in ("0", "0ms", "0s"):
             return True
-        low = sql.lower()
-        return "nowait" in low or "vacuum" in low
+        return _LOCK_WORDS.search(sql) is not None
 
     def _search_path(self, catalog: CatalogSnapshot) -> tuple[tuple[str, ...], bool]:
         if self.model.lost:

@@ -457,4 +457,25 @@ def test_reads_asked_for_by_ddl_are_paced_and_waited_for_ones_are_not() -> None:
         await cache.refresh(CONN, timeout=2.0)  # but this caller waits: at once
         assert src.started_reads[-1] - asked < 0.1 and src.started_reads[-1] > last
 
-    run_with_cache(body, SlowSource(), check_interval=60)
+    run_with_cache(body, SlowSource(), check_interval=60, pace=2)
+
+
+def test_paced_reads_are_never_later_than_a_check_would_be() -> None:
+    """The default pace (8: reads at most a ninth of the time) is capped by the check
+    interval: DDL through the gateway is read at least as soon as a change made outside
+    it would be (docs/catalog.md, the staleness bound)."""
+
+    async def body(cache: CatalogCache, src: FakeSource) -> None:
+        assert cache.pace == 8.0
+        await cache.get(CONN)
+        began = anyio.current_time()
+        while anyio.current_time() - began < 1.5:
+            src.version_now = f"v{src.reads}"
+            cache.invalidate(CONN)
+            await anyio.sleep(0.01)
+        starts = src.started_reads[1:]
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
+        # (1 + 8) x 0.1 s = 0.9 s uncapped; the 0.3 s check interval caps it.
+        assert len(starts) >= 3 and all(0.27 <= g < 0.6 for g in gaps), gaps
+
+    run_with_cache(body, SlowSource(), check_interval=0.3)

@@ -623,6 +623,11 @@ def test_ddl_earlier_in_the_same_text_makes_the_relation_unknown() -> None:
         # all-visible (PostgreSQL's create_index test then plans other scans)
         ("vacuum analyze customers", True),
         ("VACUUM (FREEZE) customers", True),
+        ("insert into t values (1);vacuum t", True),
+        # words that only contain them: no wait (each made a paced catalog read urgent)
+        ("create table t (a int) with (autovacuum_enabled = off)", False),
+        ("set vacuum_freeze_min_age = 10", False),
+        ("select nowaiting from customers", False),
     ],
 )
 def test_a_statement_that_fails_on_locks_waits_for_the_catalog_reads(sql: str, waits: bool) -> None:
