@@ -159,29 +159,31 @@ class DecisionBatcher(Generic[T]):
         self.requests += 1
         self.batches += 1
         self.batched += len(batch)
-        finished = False
+        outcomes: list[T] | None = None
+        refused = False
         began = time.perf_counter()
         try:
             outcomes = await self._many([s.body for s in batch])
             self._took(time.perf_counter() - began, len(batch))
             if len(outcomes) != len(batch):
                 raise BatchRefused(f"{len(outcomes)} outcomes for {len(batch)} decisions")
-            finished = True
         except BatchRefused:
-            for other in batch[1:]:
-                other.finish(_Again(single=True))
-            return await self._alone(slot.body, force=True)
+            outcomes, refused = None, True
         except Exception as exc:  # a transport failure: every decision in it fails closed
             for other in batch[1:]:
                 other.finish(None, exc)
             raise
         finally:
             self._inflight -= 1
-            if not finished:
+            if outcomes is None:
+                # Refused as a whole: each goes alone. Or the leader was cancelled (its
+                # session ended): the others ask again.
                 for other in batch[1:]:
-                    if not other.done:  # the leader was cancelled: the others ask again
-                        other.finish(_Again(single=False))
+                    if not other.done:
+                        other.finish(_Again(single=refused))
             self._wake_next()
+        if outcomes is None:
+            return await self._alone(slot.body, force=True)
         for other, outcome in zip(batch[1:], outcomes[1:], strict=True):
             other.finish(outcome)
         return outcomes[0]
