@@ -24,6 +24,11 @@ from anyio.abc import SocketAttribute
 Accepted = anyio.abc.ObjectReceiveStream["ProtocolStream"]
 HIGH_WATER = 1 << 20  # bytes buffered before reading pauses
 LOW_WATER = 1 << 18
+# Bytes a stream hands out without waiting before it lets the event loop run once: a
+# session relaying a large backlog (a million one-row CopyData messages) would otherwise
+# keep the loop for each megabyte, and every other session, accept and cancel request
+# waited that long for each of its steps (a cancel took 1.5-2 s: docs/client-suites.md).
+YIELD_EVERY = 1 << 16
 
 
 class _Protocol(asyncio.Protocol):
@@ -81,9 +86,16 @@ class ProtocolStream(anyio.abc.ByteStream):
         self._transport = transport
         self._p = protocol
         self._closed = False
+        self._unyielded = 0  # bytes handed out since this stream last waited
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         p = self._p
+        if self._unyielded >= YIELD_EVERY and p.chunks:
+            # Before taking anything: cancelled here, nothing is lost.
+            self._unyielded = 0
+            await asyncio.sleep(0)
+        if not p.chunks:
+            self._unyielded = 0
         while not p.chunks:
             if self._closed:
                 raise anyio.ClosedResourceError
@@ -101,6 +113,7 @@ class ProtocolStream(anyio.abc.ByteStream):
             chunk, rest = chunk[:max_bytes], chunk[max_bytes:]
             p.chunks.appendleft(rest)
         p.size -= len(chunk)
+        self._unyielded += len(chunk)
         if p.reading_paused and p.size < LOW_WATER and not p.lost:
             p.reading_paused = False
             self._transport.resume_reading()

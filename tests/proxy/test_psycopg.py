@@ -157,6 +157,24 @@ def test_cancel_safe(gateway: GatewayFixture) -> None:
         timer.join()
 
 
+def test_a_cancel_during_a_large_copy_out_takes_effect(gateway: GatewayFixture) -> None:
+    """psycopg's own test_copy_out_error_with_copy_not_finished: a cancel sent after the
+    first row of a large COPY OUT must end it (57014), the transaction in error. Through
+    the gateway the COPY sometimes completed first: the cancel connection got a loop turn
+    only after each megabyte of relayed backlog (fixed by proxy/fastio.YIELD_EVERY; its
+    own test is tests/proxy/test_fastio.py)."""
+    for _ in range(3):
+        with psycopg.connect(gateway.dsn("dba")) as conn:  # a transaction, as psycopg's test
+            cur = conn.cursor()
+            with cur.copy("copy (select generate_series(1, 2000000)) to stdout") as copy:
+                assert copy.read_row() is not None
+                conn.cancel_safe()
+                with pytest.raises(pgerrors.QueryCanceled):
+                    while copy.read_row() is not None:
+                        pass
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+
+
 def test_startup_options_reach_upstream(gateway: GatewayFixture) -> None:
     dsn = gateway.dsn(
         options="-c statement_timeout=1234 -c search_path=pg_catalog,public",
