@@ -78,10 +78,14 @@ class DecisionBatcher(Generic[T]):
         max_inflight: int = 2,
         max_batch: int = 32,
         budget: float = 0.125,
+        max_item: int = 8192,
     ):
         """``budget``: seconds a batch should take at most, by the recent time per
         decision (a quarter of the request timeout: a slow policy batches less, so that
-        a batch never runs into the timeout that many single requests would not)."""
+        a batch never runs into the timeout that many single requests would not).
+        ``max_item``: an input larger than this many bytes always goes alone, so that one
+        statement that is slow to decide (thousands of columns) never holds up a batch of
+        other sessions' decisions."""
         if max_inflight < 1 or max_batch < 1:
             raise ValueError("max_inflight and max_batch must be at least 1")
         self._single = single
@@ -89,6 +93,7 @@ class DecisionBatcher(Generic[T]):
         self.max_inflight = max_inflight
         self.max_batch = max_batch
         self.budget = budget
+        self.max_item = max_item
         self.per_decision = 0.0  # seconds, smoothed over recent requests
         self._inflight = 0
         self._leading = 0  # waiters woken to lead, not yet sending
@@ -112,6 +117,8 @@ class DecisionBatcher(Generic[T]):
         self.per_decision = each if self.per_decision <= 0 else 0.8 * self.per_decision + 0.2 * each
 
     async def submit(self, body: bytes) -> T:
+        if len(body) > self.max_item:
+            return await self._alone(body, force=True)
         while True:
             if self._inflight + self._leading < self.max_inflight and not self._queue:
                 return await self._alone(body)

@@ -295,3 +295,16 @@ def test_a_slow_policy_batches_less() -> None:
     sizes = [len(b) for b in opa.batches]
     # after the first single (20 ms a decision): 0.05 / 0.02 = 2 a batch
     assert sizes[0] <= 2, sizes
+
+
+def test_a_large_input_goes_alone_and_never_holds_up_a_batch() -> None:
+    """An input past ``max_item`` bytes (slow to decide) is sent on its own at once, even
+    with requests in flight; the small ones behind it still batch."""
+    opa = FakeOpa()
+    batcher = DecisionBatcher(opa.single, opa.many, max_inflight=1, max_item=100, budget=10)
+    big = b"B" * 101
+    bodies = [f"q{i}".encode() for i in range(6)] + [big]
+    assert _gather(batcher, bodies) == {b: b.upper() for b in bodies}
+    assert big in opa.singles
+    assert all(big not in batch for batch in opa.batches)
+    assert opa.batches and sum(len(b) for b in opa.batches) == 5
