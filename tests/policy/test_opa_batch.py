@@ -4,12 +4,14 @@ sidecar (the same decisions as single requests; one item's failure stays its own
 from __future__ import annotations
 
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
 import pytest
 
 from regogate.errors import PolicyUnavailable
+from regogate.policy.decision import Decision
 from regogate.policy.opa import OpaClient
 from regogate.policy.opa_batch import BatchRefused, DecisionBatcher
 from regogate.policy.sidecar import OpaSidecar, PolicyLoader, find_opa
@@ -192,6 +194,40 @@ def _input(verb: str, sub: str = "analyst") -> dict[str, object]:
     }
 
 
+def _with_sidecar(policies: Path, body: Callable[[OpaSidecar], Awaitable[None]]) -> None:
+    """Run ``body`` against a real sidecar loaded with ``policies`` (batches on)."""
+
+    async def main() -> None:
+        sidecar = OpaSidecar(
+            find_opa(), lambda client: PolicyLoader(client, policies, lambda _: None)
+        )
+        async with anyio.create_task_group() as tg:
+            await tg.start(sidecar.run)
+            assert sidecar.client.batcher is not None  # the sidecar pushed the batch module
+            await body(sidecar)
+            tg.cancel_scope.cancel()
+
+    anyio.run(main)
+
+
+async def _decide_all(
+    client: OpaClient, inputs: list[dict[str, object]], revision: str
+) -> list[object]:
+    """Every input's decision (or its PolicyUnavailable), all asked at once."""
+    got: dict[int, object] = {}
+
+    async def one(n: int) -> None:
+        try:
+            got[n] = await client.decide(inputs[n], revision)
+        except PolicyUnavailable as exc:
+            got[n] = exc
+
+    async with anyio.create_task_group() as tg:
+        for n in range(len(inputs)):
+            tg.start_soon(one, n)
+    return [got[n] for n in range(len(inputs))]
+
+
 def test_batched_decisions_are_the_single_ones_and_one_error_stays_its_own(
     tmp_path: Path,
 ) -> None:
@@ -201,39 +237,17 @@ def test_batched_decisions_are_the_single_ones_and_one_error_stays_its_own(
     verbs = ["SELECT", "INSERT", "UPDATE", "DELETE", "CONNECT", "TRUNCATE", "COPY", "SET"]
     inputs = [_input(v, f"user{i}") for i, v in enumerate(verbs * 5)]
 
-    async def main() -> None:
-        sidecar = OpaSidecar(
-            find_opa(), lambda client: PolicyLoader(client, policies, lambda _: None)
-        )
-        async with anyio.create_task_group() as tg:
-            await tg.start(sidecar.run)
-            client = sidecar.client
-            batcher = client.batcher
-            assert batcher is not None  # the sidecar pushed the batch module
-            revision = sidecar.loader.revision
-            single = OpaClient(sidecar.url)  # no batches: one request per decision
-            expected = [await single.decide(i, revision) for i in inputs]
-            await single.aclose()
+    async def body(sidecar: OpaSidecar) -> None:
+        revision = sidecar.loader.revision
+        single = OpaClient(sidecar.url)  # no batches: one request per decision
+        expected = [await single.decide(i, revision) for i in inputs]
+        await single.aclose()
+        *got, boom = await _decide_all(sidecar.client, [*inputs, _input("BOOM")], revision)
+        assert sidecar.client.batcher is not None and sidecar.client.batcher.batches >= 1
+        assert got == expected
+        assert isinstance(boom, PolicyUnavailable) and "HTTP 500" in boom.message
 
-            got: dict[int, object] = {}
-
-            async def one(n: int, policy_input: dict[str, object]) -> None:
-                try:
-                    got[n] = await client.decide(policy_input, revision)
-                except PolicyUnavailable as exc:
-                    got[n] = exc
-
-            async with anyio.create_task_group() as inner:
-                for n, policy_input in enumerate(inputs):
-                    inner.start_soon(one, n, policy_input)
-                inner.start_soon(one, -1, _input("BOOM"))
-            assert batcher.batches >= 1, "nothing was batched"
-            assert [got[n] for n in range(len(inputs))] == expected
-            boom = got[-1]
-            assert isinstance(boom, PolicyUnavailable) and "HTTP 500" in boom.message
-            tg.cancel_scope.cancel()
-
-    anyio.run(main)
+    _with_sidecar(policies, body)
 
 
 UNDEFINED_POLICY = """package regogate
@@ -248,37 +262,20 @@ def test_an_undefined_decision_in_a_batch_fails_closed_alone(tmp_path: Path) -> 
     policies = tmp_path / "rego"
     (policies / "regogate").mkdir(parents=True)
     (policies / "regogate" / "decision.rego").write_text(UNDEFINED_POLICY)
+    verbs = ["SELECT" if n % 2 else "DELETE" for n in range(24)]
 
-    async def main() -> None:
-        sidecar = OpaSidecar(
-            find_opa(), lambda client: PolicyLoader(client, policies, lambda _: None)
-        )
-        async with anyio.create_task_group() as tg:
-            await tg.start(sidecar.run)
-            client = sidecar.client
-            assert client.batcher is not None
-            revision = sidecar.loader.revision
-            got: dict[int, object] = {}
+    async def body(sidecar: OpaSidecar) -> None:
+        revision = sidecar.loader.revision
+        got = await _decide_all(sidecar.client, [_input(v) for v in verbs], revision)
+        assert sidecar.client.batcher is not None and sidecar.client.batcher.batches >= 1
+        for verb, outcome in zip(verbs, got, strict=True):
+            if verb == "SELECT":
+                assert isinstance(outcome, Decision) and outcome.allow is True
+            else:
+                assert isinstance(outcome, PolicyUnavailable), outcome
+                assert "undefined" in outcome.message
 
-            async def one(n: int) -> None:
-                verb = "SELECT" if n % 2 else "DELETE"
-                try:
-                    got[n] = (await client.decide(_input(verb), revision)).allow
-                except PolicyUnavailable as exc:
-                    got[n] = exc.message
-
-            async with anyio.create_task_group() as inner:
-                for n in range(24):
-                    inner.start_soon(one, n)
-            assert client.batcher.batches >= 1
-            for n in range(24):
-                if n % 2:
-                    assert got[n] is True
-                else:
-                    assert "undefined" in str(got[n]), got[n]
-            tg.cancel_scope.cancel()
-
-    anyio.run(main)
+    _with_sidecar(policies, body)
 
 
 def test_a_slow_policy_batches_less() -> None:
